@@ -1,0 +1,871 @@
+"""The model spec: which column plays which role, families, stages and structure.
+
+A :class:`Spec` is immutable and typed. It is read from TOML with :func:`load_spec` or
+built from a plain dict with :meth:`Spec.from_dict`, and written back with
+:meth:`Spec.to_dict` / :meth:`Spec.to_toml`; the round-trip is exact
+(``Spec.from_dict(spec.to_dict()) == spec``). Every invalid spec raises
+:class:`~carepaths.exceptions.SpecError` naming the key, what was expected and how to
+fix it, with the closest valid key suggested for a typo.
+
+The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
+
+    name = "..."                       # optional
+    description = "..."                # optional
+    stages = ["crisis", "recovery"]    # ordered stage levels; needs columns.stage
+    mediator_edges = [["a", "b"]]      # a -> b between mediators (ordered mediators)
+    unmeasured_confounding = [["m", "y"]]   # declared latent common causes
+
+    [columns]   person, wave, stage, cluster: data column names, each optional
+    [exposure]  name, kind = "continuous" | "binary", contrast, description, instrument
+    [[mediators]]  name, family = "normal" | "bernoulli" | "ordinal", mechanism,
+                   expected_sign = "positive" | "negative" | "mixed", categories, instrument
+    [outcome]   name, family = "normal" | "bernoulli" | "negative_binomial", ...
+    [[confounders]]  name, kind = "numeric" | "categorical", levels, reference, ...
+    [structure] pool_stages, person_effects = "none" | "intercepts" | "slopes",
+                center_exposure_within_person
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from carepaths.exceptions import SpecError
+
+__all__ = [
+    "Columns",
+    "Confounder",
+    "Contrast",
+    "Exposure",
+    "Mediator",
+    "Outcome",
+    "Spec",
+    "Structure",
+    "load_spec",
+    "shipped_spec_path",
+    "SHIPPED_SPECS",
+    "MEDIATOR_FAMILIES",
+    "OUTCOME_FAMILIES",
+]
+
+MEDIATOR_FAMILIES = ("normal", "bernoulli", "ordinal")
+OUTCOME_FAMILIES = ("normal", "bernoulli", "negative_binomial")
+EXPOSURE_KINDS = ("continuous", "binary")
+CONFOUNDER_KINDS = ("numeric", "categorical")
+PERSON_EFFECTS = ("none", "intercepts", "slopes")
+EXPECTED_SIGNS = ("positive", "negative", "mixed")
+CONTRAST_KINDS = ("shift_sd", "values")
+SHIPPED_SPECS = ("five_mechanisms", "visits", "single_mediator")
+
+MediatorFamily = Literal["normal", "bernoulli", "ordinal"]
+OutcomeFamily = Literal["normal", "bernoulli", "negative_binomial"]
+
+
+# --------------------------------------------------------------------------- helpers
+def suggest_closest(word: str, options: tuple[str, ...] | list[str]) -> str:
+    """``" Did you mean 'x'?"`` for the closest of ``options`` to ``word``, or ``""``.
+
+    A match that differs only in case wins; otherwise the closest by difflib's ratio.
+    """
+    for option in options:
+        if option.lower() == word.lower():
+            return f" Did you mean '{option}'?"
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _check_keys(d: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
+    if not isinstance(d, Mapping):
+        raise SpecError(
+            f"spec key '{path}' must be a table (mapping), got {type(d).__name__}. "
+            f"Write it as a TOML table with keys {', '.join(allowed)}."
+        )
+    for key in d:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise SpecError(
+                f"unknown spec key '{where}'.{suggest_closest(str(key), allowed)} "
+                f"Valid keys{' of ' + repr(path) if path else ''}: {', '.join(allowed)}."
+            )
+
+
+def _require(d: Mapping[str, Any], key: str, path: str) -> Any:
+    if key not in d:
+        where = f"{path}.{key}" if path else key
+        raise SpecError(f"spec key '{where}' is required but missing. Add it to the spec.")
+    return d[key]
+
+
+def _str(value: Any, path: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or (not optional and value == ""):
+        raise SpecError(
+            f"spec key '{path}' must be a non-empty string, got {value!r}. "
+            f"Write it as a quoted string, e.g. {path.rsplit('.', 1)[-1]} = \"...\"."
+        )
+    return value
+
+
+def _choice(value: Any, path: str, options: tuple[str, ...], what: str) -> str:
+    if not isinstance(value, str) or value not in options:
+        hint = suggest_closest(value, options) if isinstance(value, str) else ""
+        raise SpecError(
+            f"spec key '{path}' has unknown {what} {value!r}.{hint} "
+            f"Expected one of: {', '.join(options)}."
+        )
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"spec key '{path}' must be true or false, got {value!r}.")
+    return value
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(f"spec key '{path}' must be a number, got {value!r}.")
+    return float(value)
+
+
+def _str_list(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"spec key '{path}' must be a list of strings, got {value!r}.")
+    if len(set(value)) != len(value):
+        dup = sorted({v for v in value if list(value).count(v) > 1})
+        raise SpecError(f"spec key '{path}' lists {dup} more than once; list each once.")
+    return tuple(value)
+
+
+def _pairs(value: Any, path: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list | tuple):
+        raise SpecError(f"spec key '{path}' must be a list of [from, to] pairs, got {value!r}.")
+    out = []
+    for i, pair in enumerate(value):
+        if (
+            not isinstance(pair, list | tuple)
+            or len(pair) != 2
+            or not all(isinstance(v, str) for v in pair)
+        ):
+            raise SpecError(
+                f"spec key '{path}[{i}]' must be a pair of two names like [\"a\", \"b\"], "
+                f"got {pair!r}."
+            )
+        if pair[0] == pair[1]:
+            raise SpecError(f"spec key '{path}[{i}]' pairs '{pair[0]}' with itself.")
+        out.append((pair[0], pair[1]))
+    return tuple(out)
+
+
+def _role_kind(key: str) -> str:
+    """'mediators[2].name' -> 'mediators'; 'columns.person' -> 'columns'."""
+    return key.split("[")[0].split(".")[0]
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None and v != "" and v != []}
+
+
+# --------------------------------------------------------------------------- parts
+@dataclass(frozen=True)
+class Columns:
+    """Data columns that index the observations; each is optional.
+
+    Attributes
+    ----------
+    person, wave, stage, cluster : str or None
+        Column names of the person id, the wave (time) index, the illness stage of the
+        person-wave, and a cluster (e.g. clinic) that persons are nested in.
+    """
+
+    person: str | None = None
+    wave: str | None = None
+    stage: str | None = None
+    cluster: str | None = None
+
+    KEYS = ("person", "wave", "stage", "cluster")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Columns:
+        _check_keys(d, "columns", cls.KEYS)
+        return cls(**{k: _str(d.get(k), f"columns.{k}", optional=True) for k in cls.KEYS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({k: getattr(self, k) for k in self.KEYS})
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """The exposure contrast x -> x' that every effect compares.
+
+    ``kind="shift_sd"`` adds ``size`` standard deviations of the observed exposure to each
+    person's value (the default for a continuous exposure, ``size=1``);
+    ``kind="values"`` sets everyone to ``low`` and then to ``high`` (the default for a
+    binary exposure, 0 -> 1).
+    """
+
+    kind: Literal["shift_sd", "values"] = "shift_sd"
+    size: float | None = 1.0
+    low: float | None = None
+    high: float | None = None
+
+    @classmethod
+    def default_for(cls, exposure_kind: str) -> Contrast:
+        if exposure_kind == "binary":
+            return cls(kind="values", size=None, low=0.0, high=1.0)
+        return cls()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: str, exposure_kind: str) -> Contrast:
+        _check_keys(d, path, ("kind", "size", "low", "high"))
+        kind = _choice(_require(d, "kind", path), f"{path}.kind", CONTRAST_KINDS, "contrast kind")
+        if kind == "shift_sd":
+            if "low" in d or "high" in d:
+                raise SpecError(
+                    f"spec key '{path}': kind 'shift_sd' takes 'size' only; remove low/high "
+                    "or use kind = \"values\"."
+                )
+            if exposure_kind == "binary":
+                raise SpecError(
+                    f"spec key '{path}.kind': a binary exposure cannot be shifted by SDs; use "
+                    "kind = \"values\" with low = 0 and high = 1."
+                )
+            size = _number(d.get("size", 1.0), f"{path}.size")
+            if size == 0:
+                raise SpecError(f"spec key '{path}.size' must be non-zero: a zero shift compares nothing.")
+            return cls(kind="shift_sd", size=size, low=None, high=None)
+        if "size" in d:
+            raise SpecError(f"spec key '{path}': kind 'values' takes low and high, not size.")
+        low = _number(_require(d, "low", path), f"{path}.low")
+        high = _number(_require(d, "high", path), f"{path}.high")
+        if low == high:
+            raise SpecError(f"spec key '{path}': low and high are both {low}; they must differ.")
+        if exposure_kind == "binary" and {low, high} != {0.0, 1.0}:
+            raise SpecError(
+                f"spec key '{path}': a binary exposure contrasts 0 and 1, got low={low}, "
+                f"high={high}."
+            )
+        return cls(kind="values", size=None, low=low, high=high)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "shift_sd":
+            return {"kind": self.kind, "size": self.size}
+        return {"kind": self.kind, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """The exposure X (e.g. perceived social support)."""
+
+    name: str
+    kind: Literal["continuous", "binary"] = "continuous"
+    contrast: Contrast = field(default_factory=Contrast)
+    description: str | None = None
+    instrument: str | None = None
+
+    KEYS = ("name", "kind", "contrast", "description", "instrument")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Exposure:
+        _check_keys(d, "exposure", cls.KEYS)
+        name = _str(_require(d, "name", "exposure"), "exposure.name")
+        kind = _choice(d.get("kind", "continuous"), "exposure.kind", EXPOSURE_KINDS, "exposure kind")
+        contrast = (
+            Contrast.from_dict(d["contrast"], "exposure.contrast", kind)
+            if "contrast" in d
+            else Contrast.default_for(kind)
+        )
+        return cls(
+            name=name,  # type: ignore[arg-type]
+            kind=kind,  # type: ignore[arg-type]
+            contrast=contrast,
+            description=_str(d.get("description"), "exposure.description", optional=True),
+            instrument=_str(d.get("instrument"), "exposure.instrument", optional=True),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "name": self.name,
+                "kind": self.kind,
+                "contrast": self.contrast.to_dict(),
+                "description": self.description,
+                "instrument": self.instrument,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Mediator:
+    """One mediator M_k: a support mechanism measured by an instrument.
+
+    ``categories`` lists the ordered integer codes of an ordinal mediator (e.g. a 1-4
+    Likert item is ``[1, 2, 3, 4]``); it is required for ``family="ordinal"`` only.
+    """
+
+    name: str
+    family: MediatorFamily = "normal"
+    mechanism: str | None = None
+    expected_sign: Literal["positive", "negative", "mixed"] | None = None
+    categories: tuple[int, ...] = ()
+    instrument: str | None = None
+
+    KEYS = ("name", "family", "mechanism", "expected_sign", "categories", "instrument")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: str) -> Mediator:
+        _check_keys(d, path, cls.KEYS)
+        name = _str(_require(d, "name", path), f"{path}.name")
+        family = _choice(
+            _require(d, "family", path), f"{path}.family", MEDIATOR_FAMILIES, "mediator family"
+        )
+        sign = d.get("expected_sign")
+        if sign is not None:
+            sign = _choice(sign, f"{path}.expected_sign", EXPECTED_SIGNS, "expected sign")
+        categories: tuple[int, ...] = ()
+        if family == "ordinal":
+            raw = _require(d, "categories", path)
+            if (
+                not isinstance(raw, list | tuple)
+                or len(raw) < 3
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw)
+                or list(raw) != sorted(set(raw))
+            ):
+                raise SpecError(
+                    f"spec key '{path}.categories' must list at least 3 increasing integer "
+                    f"codes (e.g. [1, 2, 3, 4]), got {raw!r}. With 2 categories use "
+                    "family = \"bernoulli\"."
+                )
+            categories = tuple(raw)
+        elif "categories" in d:
+            raise SpecError(
+                f"spec key '{path}.categories' applies to ordinal mediators only; remove it or "
+                "set family = \"ordinal\"."
+            )
+        return cls(
+            name=name,  # type: ignore[arg-type]
+            family=family,  # type: ignore[arg-type]
+            mechanism=_str(d.get("mechanism"), f"{path}.mechanism", optional=True),
+            expected_sign=sign,  # type: ignore[arg-type]
+            categories=categories,
+            instrument=_str(d.get("instrument"), f"{path}.instrument", optional=True),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "name": self.name,
+                "family": self.family,
+                "mechanism": self.mechanism,
+                "expected_sign": self.expected_sign,
+                "categories": list(self.categories) or None,
+                "instrument": self.instrument,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The outcome Y (e.g. any mental-health care contact in the wave)."""
+
+    name: str
+    family: OutcomeFamily = "bernoulli"
+    description: str | None = None
+    instrument: str | None = None
+
+    KEYS = ("name", "family", "description", "instrument")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Outcome:
+        _check_keys(d, "outcome", cls.KEYS)
+        return cls(
+            name=_str(_require(d, "name", "outcome"), "outcome.name"),  # type: ignore[arg-type]
+            family=_choice(  # type: ignore[arg-type]
+                _require(d, "family", "outcome"), "outcome.family", OUTCOME_FAMILIES, "outcome family"
+            ),
+            description=_str(d.get("description"), "outcome.description", optional=True),
+            instrument=_str(d.get("instrument"), "outcome.instrument", optional=True),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "name": self.name,
+                "family": self.family,
+                "description": self.description,
+                "instrument": self.instrument,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Confounder:
+    """A pre-exposure common cause C of exposure, mediators and outcome.
+
+    A categorical confounder is treatment-coded: one indicator per level except
+    ``reference``; ``levels`` lists every level the data may hold.
+    """
+
+    name: str
+    kind: Literal["numeric", "categorical"] = "numeric"
+    levels: tuple[str, ...] = ()
+    reference: str | None = None
+    description: str | None = None
+    instrument: str | None = None
+
+    KEYS = ("name", "kind", "levels", "reference", "description", "instrument")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: str) -> Confounder:
+        _check_keys(d, path, cls.KEYS)
+        name = _str(_require(d, "name", path), f"{path}.name")
+        kind = _choice(d.get("kind", "numeric"), f"{path}.kind", CONFOUNDER_KINDS, "confounder kind")
+        levels: tuple[str, ...] = ()
+        reference = None
+        if kind == "categorical":
+            levels = _str_list(_require(d, "levels", path), f"{path}.levels")
+            if len(levels) < 2:
+                raise SpecError(
+                    f"spec key '{path}.levels' needs at least 2 levels, got {list(levels)}."
+                )
+            reference = _str(_require(d, "reference", path), f"{path}.reference")
+            if reference not in levels:
+                raise SpecError(
+                    f"spec key '{path}.reference' is {reference!r}, which is not one of its "
+                    f"levels {list(levels)}.{suggest_closest(reference or '', levels)}"
+                )
+        elif "levels" in d or "reference" in d:
+            raise SpecError(
+                f"spec key '{path}': levels and reference apply to categorical confounders "
+                "only; remove them or set kind = \"categorical\"."
+            )
+        return cls(
+            name=name,  # type: ignore[arg-type]
+            kind=kind,  # type: ignore[arg-type]
+            levels=levels,
+            reference=reference,
+            description=_str(d.get("description"), f"{path}.description", optional=True),
+            instrument=_str(d.get("instrument"), f"{path}.instrument", optional=True),
+        )
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Names of the design-matrix columns this confounder contributes."""
+        if self.kind == "numeric":
+            return (self.name,)
+        return tuple(f"{self.name}[{lvl}]" for lvl in self.levels if lvl != self.reference)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "name": self.name,
+                "kind": self.kind,
+                "levels": list(self.levels) or None,
+                "reference": self.reference,
+                "description": self.description,
+                "instrument": self.instrument,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Hierarchical structure of the model.
+
+    Attributes
+    ----------
+    pool_stages : bool
+        Partially pool stage-specific intercepts and paths across stages (True) or fit
+        each stage separately (False). Requires a stage column.
+    person_effects : {"none", "intercepts", "slopes"}
+        Person-level random effects for repeated waves. Requires a person column.
+    center_exposure_within_person : bool
+        Split a time-varying exposure into a person mean (between) and the deviation from
+        it (within). Requires a person column.
+    """
+
+    pool_stages: bool = False
+    person_effects: Literal["none", "intercepts", "slopes"] = "none"
+    center_exposure_within_person: bool = False
+
+    KEYS = ("pool_stages", "person_effects", "center_exposure_within_person")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], columns: Columns) -> Structure:
+        _check_keys(d, "structure", cls.KEYS)
+        pool = _bool(d.get("pool_stages", columns.stage is not None), "structure.pool_stages")
+        person = _choice(
+            d.get("person_effects", "intercepts" if columns.person else "none"),
+            "structure.person_effects",
+            PERSON_EFFECTS,
+            "person-effects option",
+        )
+        centre = _bool(
+            d.get("center_exposure_within_person", False), "structure.center_exposure_within_person"
+        )
+        if pool and columns.stage is None:
+            raise SpecError(
+                "spec key 'structure.pool_stages' is true but there is no stage column: set "
+                "columns.stage (and stages), or set pool_stages = false."
+            )
+        if person != "none" and columns.person is None:
+            raise SpecError(
+                f"spec key 'structure.person_effects' is {person!r} but there is no person "
+                "column: set columns.person, or set person_effects = \"none\"."
+            )
+        if centre and columns.person is None:
+            raise SpecError(
+                "spec key 'structure.center_exposure_within_person' needs a person column: set "
+                "columns.person, or set it to false."
+            )
+        return cls(pool_stages=pool, person_effects=person, center_exposure_within_person=centre)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.KEYS}
+
+
+# --------------------------------------------------------------------------- the spec
+@dataclass(frozen=True)
+class Spec:
+    """An immutable, validated model spec.
+
+    Build it with :meth:`from_dict` or :func:`load_spec`; do not call the constructor with
+    unvalidated parts.
+
+    Examples
+    --------
+    >>> import carepaths
+    >>> spec = carepaths.load_spec("five_mechanisms")
+    >>> spec.mediator_names
+    ('encouragement', 'alt_coping', 'discouragement', 'confidence', 'attitudes')
+    """
+
+    exposure: Exposure
+    mediators: tuple[Mediator, ...]
+    outcome: Outcome
+    confounders: tuple[Confounder, ...] = ()
+    columns: Columns = field(default_factory=Columns)
+    stages: tuple[str, ...] = ()
+    mediator_edges: tuple[tuple[str, str], ...] = ()
+    unmeasured_confounding: tuple[tuple[str, str], ...] = ()
+    structure: Structure = field(default_factory=Structure)
+    name: str | None = None
+    description: str | None = None
+
+    KEYS = (
+        "name",
+        "description",
+        "stages",
+        "mediator_edges",
+        "unmeasured_confounding",
+        "columns",
+        "exposure",
+        "mediators",
+        "outcome",
+        "confounders",
+        "structure",
+    )
+
+    # -- construction ---------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Spec:
+        """Validate a plain dict (as read from TOML) into a :class:`Spec`.
+
+        Parameters
+        ----------
+        d : mapping
+            Keys as in the module docstring. Unknown keys raise.
+
+        Returns
+        -------
+        Spec
+
+        Raises
+        ------
+        SpecError
+            Naming the offending key, what was expected and how to fix it.
+        """
+        _check_keys(d, "", cls.KEYS)
+        columns = Columns.from_dict(d.get("columns", {}))
+        exposure = Exposure.from_dict(_require(d, "exposure", ""))
+        raw_mediators = _require(d, "mediators", "")
+        if not isinstance(raw_mediators, list | tuple) or len(raw_mediators) == 0:
+            raise SpecError(
+                "spec key 'mediators' must list at least one mediator ([[mediators]] tables in "
+                "TOML); a mediation model without mediators has nothing to decompose."
+            )
+        mediators = tuple(
+            Mediator.from_dict(m, f"mediators[{i}]") for i, m in enumerate(raw_mediators)
+        )
+        outcome = Outcome.from_dict(_require(d, "outcome", ""))
+        raw_conf = d.get("confounders", [])
+        if not isinstance(raw_conf, list | tuple):
+            raise SpecError("spec key 'confounders' must be a list of [[confounders]] tables.")
+        confounders = tuple(
+            Confounder.from_dict(c, f"confounders[{i}]") for i, c in enumerate(raw_conf)
+        )
+        stages = _str_list(d["stages"], "stages") if "stages" in d else ()
+        if stages and columns.stage is None:
+            raise SpecError(
+                "spec key 'stages' lists stage levels but there is no stage column: set "
+                "columns.stage to the column holding the stage, or remove 'stages'."
+            )
+        if columns.stage is not None and len(stages) < 2:
+            raise SpecError(
+                f"spec key 'stages' must list at least 2 ordered stage levels because "
+                f"columns.stage = {columns.stage!r}, got {list(stages)}. Add them, e.g. "
+                'stages = ["crisis", "recovery", "maintenance"], or remove columns.stage.'
+            )
+        structure = Structure.from_dict(d.get("structure", {}), columns)
+        spec = cls(
+            exposure=exposure,
+            mediators=mediators,
+            outcome=outcome,
+            confounders=confounders,
+            columns=columns,
+            stages=stages,
+            mediator_edges=_pairs(d.get("mediator_edges", []), "mediator_edges"),
+            unmeasured_confounding=_pairs(
+                d.get("unmeasured_confounding", []), "unmeasured_confounding"
+            ),
+            structure=structure,
+            name=_str(d.get("name"), "name", optional=True),
+            description=_str(d.get("description"), "description", optional=True),
+        )
+        spec._check_names()
+        spec._check_edges()
+        return spec
+
+    @classmethod
+    def from_toml(cls, text: str) -> Spec:
+        """Parse TOML text into a :class:`Spec` (see :meth:`from_dict`)."""
+        try:
+            d = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise SpecError(f"the spec is not valid TOML: {err}. Fix the syntax there.") from err
+        return cls.from_dict(d)
+
+    def _check_names(self) -> None:
+        roles: dict[str, str] = {}
+
+        def claim(name: str, role: str) -> None:
+            if name in roles:
+                same_role = _role_kind(roles[name]) == _role_kind(role)
+                kind = "duplicate name" if same_role else "one column in two roles"
+                raise SpecError(
+                    f"{kind}: column '{name}' is used as {roles[name]} and as {role}. "
+                    "Each data column may play one role only; rename one of them."
+                )
+            roles[name] = role
+
+        for key in Columns.KEYS:
+            value = getattr(self.columns, key)
+            if value is not None:
+                claim(value, f"columns.{key}")
+        claim(self.exposure.name, "exposure.name")
+        for i, m in enumerate(self.mediators):
+            claim(m.name, f"mediators[{i}].name")
+        claim(self.outcome.name, "outcome.name")
+        for i, c in enumerate(self.confounders):
+            claim(c.name, f"confounders[{i}].name")
+
+    def _check_edges(self) -> None:
+        meds = self.mediator_names
+        for i, (a, b) in enumerate(self.mediator_edges):
+            for end in (a, b):
+                if end not in meds:
+                    raise SpecError(
+                        f"spec key 'mediator_edges[{i}]' names {end!r}, which is not a "
+                        f"mediator.{suggest_closest(end, meds)} Mediators: {', '.join(meds)}."
+                    )
+        if len(set(self.mediator_edges)) != len(self.mediator_edges):
+            raise SpecError("spec key 'mediator_edges' lists the same edge twice; list it once.")
+        self.mediator_order  # raises on a cycle
+        variables = self.variable_names
+        for i, (a, b) in enumerate(self.unmeasured_confounding):
+            for end in (a, b):
+                if end not in variables:
+                    raise SpecError(
+                        f"spec key 'unmeasured_confounding[{i}]' names {end!r}, which is not a "
+                        f"variable of the spec.{suggest_closest(end, variables)} Variables: "
+                        f"{', '.join(variables)}."
+                    )
+
+    # -- views ----------------------------------------------------------------------
+    @property
+    def mediator_names(self) -> tuple[str, ...]:
+        """Mediator names in spec order."""
+        return tuple(m.name for m in self.mediators)
+
+    @property
+    def confounder_names(self) -> tuple[str, ...]:
+        """Confounder names in spec order."""
+        return tuple(c.name for c in self.confounders)
+
+    @property
+    def confounder_terms(self) -> tuple[str, ...]:
+        """Design-matrix column names of the confounders (categoricals expanded)."""
+        return tuple(t for c in self.confounders for t in c.terms)
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        """Exposure, mediators, outcome and confounders (the nodes of the causal graph)."""
+        return (
+            self.exposure.name,
+            *self.mediator_names,
+            self.outcome.name,
+            *self.confounder_names,
+        )
+
+    @property
+    def stage_levels(self) -> tuple[str, ...]:
+        """Stage levels in order; a spec without stages has the single level ``"all"``."""
+        return self.stages if self.stages else ("all",)
+
+    @property
+    def mediator_order(self) -> tuple[str, ...]:
+        """Mediators in a causal (topological) order of ``mediator_edges``, spec order on ties.
+
+        Raises
+        ------
+        SpecError
+            If the extra edges contain a cycle.
+        """
+        names = list(self.mediator_names)
+        parents = {m: {a for a, b in self.mediator_edges if b == m} for m in names}
+        order: list[str] = []
+        while len(order) < len(names):
+            ready = [m for m in names if m not in order and parents[m] <= set(order)]
+            if not ready:
+                cycle = [m for m in names if m not in order]
+                raise SpecError(
+                    f"spec key 'mediator_edges' has a cycle among {cycle}: mediators must be "
+                    "ordered (a DAG). Remove one edge of the cycle."
+                )
+            order.append(ready[0])
+        return tuple(order)
+
+    def mediator(self, name: str) -> Mediator:
+        """The mediator called ``name``."""
+        for m in self.mediators:
+            if m.name == name:
+                return m
+        raise KeyError(f"no mediator {name!r}.{suggest_closest(name, self.mediator_names)}")
+
+    def mediator_parents(self, name: str) -> tuple[str, ...]:
+        """Mediators with an edge into ``name``, in spec order."""
+        return tuple(a for a, b in self.mediator_edges if b == name)
+
+    # -- output ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as a plain dict; ``Spec.from_dict(spec.to_dict()) == spec``."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "stages": list(self.stages) or None,
+            "mediator_edges": [list(e) for e in self.mediator_edges] or None,
+            "unmeasured_confounding": [list(e) for e in self.unmeasured_confounding] or None,
+            "columns": self.columns.to_dict() or None,
+            "exposure": self.exposure.to_dict(),
+            "mediators": [m.to_dict() for m in self.mediators],
+            "outcome": self.outcome.to_dict(),
+            "confounders": [c.to_dict() for c in self.confounders] or None,
+            "structure": self.structure.to_dict(),
+        }
+        return _drop_none(out)
+
+    def to_toml(self) -> str:
+        """The spec as TOML text; ``Spec.from_toml(spec.to_toml()) == spec``."""
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    def describe(self) -> str:
+        """A plain-text account of the spec's causal structure, for people."""
+        lines = [f"Spec: {self.name or '(unnamed)'}"]
+        if self.description:
+            lines.append(f"  {self.description}")
+        x = self.exposure
+        c = x.contrast
+        contrast = (
+            f"+{c.size:g} SD" if c.kind == "shift_sd" else f"{c.low:g} -> {c.high:g}"
+        )
+        lines.append(f"Exposure  X: {x.name} ({x.kind}; contrast {contrast})")
+        lines.append(f"Outcome   Y: {self.outcome.name} ({self.outcome.family})")
+        lines.append("Mediators M (X -> M -> Y):")
+        for m in self.mediators:
+            sign = f", expected {m.expected_sign}" if m.expected_sign else ""
+            lines.append(f"  - {m.name} ({m.family}{sign}): {m.mechanism or ''}".rstrip(": "))
+        if self.mediator_edges:
+            lines.append("Mediator edges: " + ", ".join(f"{a} -> {b}" for a, b in self.mediator_edges))
+        conf = ", ".join(
+            c.name if c.kind == "numeric" else f"{c.name} (categorical, ref. {c.reference})"
+            for c in self.confounders
+        )
+        lines.append(f"Confounders C (-> X, M, Y): {conf or 'none'}")
+        if self.stages:
+            lines.append(
+                f"Stages S (-> X, M, Y; paths differ by stage): {' < '.join(self.stages)}"
+                f"{' (partially pooled)' if self.structure.pool_stages else ' (unpooled)'}"
+            )
+        if self.unmeasured_confounding:
+            lines.append(
+                "Declared unmeasured confounding: "
+                + ", ".join(f"{a} <-> {b}" for a, b in self.unmeasured_confounding)
+            )
+        lines.append(
+            f"Person effects: {self.structure.person_effects}"
+            + (" (exposure centred within person)" if self.structure.center_exposure_within_person else "")
+        )
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- loading
+def _models_dir() -> Path:
+    """Where the shipped specs live: inside the installed package, else the source tree."""
+    packaged = Path(__file__).parent / "models"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def shipped_spec_path(name: str) -> Path:
+    """Path of a shipped spec (``"five_mechanisms"``, ``"visits"``, ``"single_mediator"``)."""
+    if name not in SHIPPED_SPECS:
+        raise SpecError(
+            f"no shipped spec called {name!r}.{suggest_closest(name, SHIPPED_SPECS)} Shipped specs: "
+            f"{', '.join(SHIPPED_SPECS)}; or pass a path to your own TOML file."
+        )
+    return _models_dir() / f"{name}.toml"
+
+
+def load_spec(path: str | Path = "five_mechanisms") -> Spec:
+    """Load a model spec from a TOML file, or a shipped spec by name.
+
+    Parameters
+    ----------
+    path : str or Path, default "five_mechanisms"
+        A path to a ``.toml`` file, or the name of a shipped spec: ``"five_mechanisms"``
+        (the default five-mechanism model), ``"visits"`` (count outcome) or
+        ``"single_mediator"`` (one mediator, no stages, no person id).
+
+    Returns
+    -------
+    Spec
+
+    Raises
+    ------
+    SpecError
+        If the file is missing, is not TOML, or the spec is invalid.
+    """
+    p = Path(path)
+    if p.suffix != ".toml" and not p.exists():
+        p = shipped_spec_path(str(path))
+    if not p.is_file():
+        raise SpecError(f"spec file {str(p)!r} does not exist. Check the path.")
+    return Spec.from_toml(p.read_text(encoding="utf-8"))
