@@ -15,7 +15,8 @@ five-mechanism spec: +1 SD of support raises care use in ``crisis`` (mainly thro
 ``discouragement``, ``confidence`` and ``alt_coping``). Magnitudes, all on the
 log-odds scale per SD, stay inside the ranges of ``shared/domain.md`` section 6:
 
-* the total effect of +1 SD of support is about OR 1.6 in crisis and OR 0.5 in recovery,
+* the total effect of +1 SD of support is about OR 1.5 in crisis and OR 0.6 in recovery
+  (risk differences about +0.10 and -0.13, population-averaged),
   inside the OR 0.4-3.2 span reported for adequate vs inadequate support in NHANES
   (domain.md [62]) and the "raises entry when serious, lowers it overall" pattern of the
   NCS-R (domain.md [63]);
