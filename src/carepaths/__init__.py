@@ -28,6 +28,11 @@ _LAZY = {
     "simulate": "carepaths.simulation",
     "Simulation": "carepaths.simulation",
     "default_params": "carepaths.simulation",
+    "MediationModel": "carepaths.model",
+    "Prior": "carepaths.priors",
+    "Fit": "carepaths.fit",
+    "load_fit": "carepaths.fit",
+    "ConvergenceWarning": "carepaths.fit",
 }
 
 __all__ = [
@@ -45,6 +50,9 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from carepaths.data import Panel
+    from carepaths.fit import ConvergenceWarning, Fit, load_fit
+    from carepaths.model import MediationModel
+    from carepaths.priors import Prior
     from carepaths.simulation import Simulation, default_params, simulate
 
 

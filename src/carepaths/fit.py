@@ -1,0 +1,251 @@
+"""A fitted model: the posterior, convergence diagnostics, save and load.
+
+A :class:`Fit` holds the posterior as an :class:`xarray.DataTree` (what PyMC 6 and ArviZ
+1.x return), the spec, the panel and the priors. Convergence is checked once, on
+creation; a fit that did not converge warns once (:class:`ConvergenceWarning`), and
+``fit.converged`` is False with the failed checks in ``fit.convergence_failures``.
+
+Thresholds (``CONVERGENCE_THRESHOLDS``), on population-level parameters (everything but
+person and cluster effects): R-hat <= 1.01, bulk and tail ESS >= 400, no divergent
+transitions, E-BFMI >= 0.3 in every chain, no tree-depth saturation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from carepaths.data import Panel
+from carepaths.exceptions import CarepathsError, CarepathsWarning
+from carepaths.priors import Prior
+from carepaths.spec import Spec
+
+__all__ = ["Fit", "load_fit", "ConvergenceWarning", "CONVERGENCE_THRESHOLDS", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+CONVERGENCE_THRESHOLDS = {
+    "max_r_hat": 1.01,
+    "min_ess_bulk": 400.0,
+    "min_ess_tail": 400.0,
+    "max_divergences": 0,
+    "min_e_bfmi": 0.3,
+    "max_tree_depth_hits": 0,
+}
+_PANEL_GROUP = "carepaths_panel"
+
+
+class ConvergenceWarning(CarepathsWarning):
+    """The sampler did not converge: every number from this fit is unreliable."""
+
+
+def spec_hash(spec: Spec) -> str:
+    """SHA-256 of the spec's canonical JSON: identifies the spec a fit belongs to."""
+    text = json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _population_vars(posterior: xr.Dataset) -> list[str]:
+    return [
+        name
+        for name, var in posterior.data_vars.items()
+        if not ({"person", "cluster"} & set(var.dims)) and not name.startswith("z_")
+        and not name.startswith("chol_slope")
+    ]
+
+
+def _e_bfmi(energy: np.ndarray) -> np.ndarray:
+    """E-BFMI per chain: mean squared energy change over the energy variance."""
+    diff = np.diff(energy, axis=1)
+    return (diff**2).mean(axis=1) / energy.var(axis=1)
+
+
+class Fit:
+    """A fitted mediation model.
+
+    Parameters
+    ----------
+    posterior : xarray.DataTree
+        The sampler's output (groups ``posterior``, ``sample_stats``, ...).
+    spec : Spec
+    panel : Panel
+    priors : mapping of str to Prior
+    """
+
+    def __init__(
+        self, posterior: xr.DataTree, spec: Spec, panel: Panel, priors: Mapping[str, Prior], *, warn: bool = True
+    ) -> None:
+        self.posterior = posterior
+        self.spec = spec
+        self.panel = panel
+        self.priors = dict(priors)
+        self._checks = self._convergence_checks()
+        if warn and not self.converged:
+            warnings.warn(self.convergence_message(), ConvergenceWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ diagnostics
+    def parameter_diagnostics(self) -> pd.DataFrame:
+        """R-hat, bulk and tail ESS for every population-level parameter element."""
+        import arviz as az
+
+        post = self.posterior["posterior"].to_dataset()
+        names = _population_vars(post)
+        rhat = az.rhat(post[names])
+        bulk = az.ess(post[names], method="bulk")
+        tail = az.ess(post[names], method="tail")
+        rows = []
+        for name in names:
+            r, b, t = rhat[name], bulk[name], tail[name]
+            for idx in np.ndindex(r.shape):
+                label = name + ("[" + ",".join(
+                    str(r.coords[d].values[i]) if d in r.coords else str(i) for d, i in zip(r.dims, idx, strict=True)
+                ) + "]" if idx else "")
+                rows.append((label, float(r.values[idx]), float(b.values[idx]), float(t.values[idx])))
+        return pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"]).set_index("parameter")
+
+    def _convergence_checks(self) -> pd.DataFrame:
+        params = self.parameter_diagnostics()
+        stats = self.posterior["sample_stats"].to_dataset()
+        divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+        depth_var = next((v for v in ("maxdepth_reached", "reached_max_treedepth") if v in stats), None)
+        depth_hits = int(stats[depth_var].sum()) if depth_var else 0
+        e_bfmi = float(np.min(_e_bfmi(stats["energy"].values))) if "energy" in stats else np.nan
+        t = CONVERGENCE_THRESHOLDS
+        rows = [
+            ("max R-hat", float(params["r_hat"].max()), f"<= {t['max_r_hat']}", params["r_hat"].max() <= t["max_r_hat"]),
+            ("min ESS bulk", float(params["ess_bulk"].min()), f">= {t['min_ess_bulk']:g}", params["ess_bulk"].min() >= t["min_ess_bulk"]),
+            ("min ESS tail", float(params["ess_tail"].min()), f">= {t['min_ess_tail']:g}", params["ess_tail"].min() >= t["min_ess_tail"]),
+            ("divergences", float(divergences), f"<= {t['max_divergences']}", divergences <= t["max_divergences"]),
+            ("min E-BFMI", e_bfmi, f">= {t['min_e_bfmi']}", bool(np.isnan(e_bfmi) or e_bfmi >= t["min_e_bfmi"])),
+            ("tree depth hits", float(depth_hits), f"<= {t['max_tree_depth_hits']}", depth_hits <= t["max_tree_depth_hits"]),
+        ]
+        table = pd.DataFrame(rows, columns=["check", "value", "threshold", "ok"]).set_index("check")
+        table["ok"] = table["ok"].astype(bool)
+        return table
+
+    def diagnostics(self) -> pd.DataFrame:
+        """The convergence checks: value, threshold and whether each passed.
+
+        Rows: max R-hat, min ESS bulk, min ESS tail (over population-level parameters),
+        divergences, min E-BFMI (over chains), tree depth hits. Per-parameter numbers are
+        in :meth:`parameter_diagnostics`.
+        """
+        return self._checks.copy()
+
+    @property
+    def converged(self) -> bool:
+        """True when every check in :meth:`diagnostics` passed."""
+        return bool(self._checks["ok"].all())
+
+    @property
+    def convergence_failures(self) -> list[str]:
+        """The checks that failed, as readable lines."""
+        return [
+            f"{check} = {row.value:.4g} (needs {row.threshold})"
+            for check, row in self._checks.iterrows()
+            if not row.ok
+        ]
+
+    def convergence_message(self) -> str:
+        """What failed and what usually helps (empty when converged)."""
+        if self.converged:
+            return ""
+        return (
+            "THE FIT DID NOT CONVERGE; its numbers are unreliable. Failed: "
+            + "; ".join(self.convergence_failures)
+            + ". What usually helps: more tuning and draws (tune=2000, draws=2000), a higher "
+            "target_accept (0.95) for divergences, more chains, tighter priors on weakly "
+            "identified paths, or pool_stages = true when a stage has few rows."
+        )
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to a netCDF file (no pickle).
+
+        The DataTree is written as is, with the panel's validated frame in its own group
+        and the spec and priors as JSON in the root attributes, with a format version
+        and the spec's hash. :func:`load_fit` reads it back exactly.
+        """
+        path = Path(path)
+        tree = self.posterior.copy()
+        frame = self.panel.frame
+        panel_ds = xr.Dataset(
+            {col: ("row", _netcdf_safe(frame[col])) for col in frame.columns},
+            coords={"row": np.asarray(frame.index)},
+        )
+        tree[_PANEL_GROUP] = xr.DataTree(panel_ds)
+        tree.attrs = {
+            **{k: v for k, v in tree.attrs.items() if isinstance(v, str | int | float)},
+            "carepaths_format_version": FORMAT_VERSION,
+            "carepaths_spec": json.dumps(self.spec.to_dict()),
+            "carepaths_spec_hash": spec_hash(self.spec),
+            "carepaths_priors": json.dumps({k: p.to_dict() for k, p in self.priors.items()}),
+        }
+        tree.to_netcdf(path)
+        return path
+
+    def __repr__(self) -> str:
+        post = self.posterior["posterior"]
+        status = "converged" if self.converged else "NOT CONVERGED"
+        return (
+            f"<Fit {self.spec.name or '(unnamed)'}: {post.sizes['chain']} chains x "
+            f"{post.sizes['draw']} draws, {status}>"
+        )
+
+
+def _netcdf_safe(series: pd.Series) -> np.ndarray:
+    if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
+        return series.astype(str).to_numpy(dtype=str)
+    return series.to_numpy()
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Read a fit written by :meth:`Fit.save`.
+
+    Raises
+    ------
+    CarepathsError
+        If the file is missing, was not written by carepaths, has an unknown format
+        version, or its spec does not match the stored hash.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CarepathsError(f"fit file {str(path)!r} does not exist. Check the path.")
+    tree = xr.open_datatree(path).load()
+    tree.close()
+    attrs = tree.attrs
+    version = attrs.get("carepaths_format_version")
+    if version is None:
+        raise CarepathsError(f"{str(path)!r} was not written by carepaths (no format version).")
+    if int(version) != FORMAT_VERSION:
+        raise CarepathsError(
+            f"{str(path)!r} has carepaths format version {version}; this carepaths reads "
+            f"version {FORMAT_VERSION}. Use the carepaths release that wrote it."
+        )
+    spec = Spec.from_dict(json.loads(attrs["carepaths_spec"]))
+    if spec_hash(spec) != attrs.get("carepaths_spec_hash"):
+        raise CarepathsError(
+            f"{str(path)!r}: the stored spec does not match its hash; the file was modified "
+            "or corrupted. Refit and save again."
+        )
+    priors = {k: Prior.from_dict(v) for k, v in json.loads(attrs["carepaths_priors"]).items()}
+    panel_ds = tree[_PANEL_GROUP].to_dataset()
+    frame = pd.DataFrame(
+        {col: panel_ds[col].values for col in panel_ds.data_vars},
+        index=pd.Index(panel_ds["row"].values),
+    )
+    for col in frame.columns:
+        if frame[col].dtype.kind == "U":
+            frame[col] = frame[col].astype(object)
+    panel = Panel.from_frame(frame, spec)
+    posterior = tree.copy()
+    del posterior[_PANEL_GROUP]
+    posterior.attrs = {k: v for k, v in attrs.items() if not k.startswith("carepaths_")}
+    return Fit(posterior=posterior, spec=spec, panel=panel, priors=priors)

@@ -1,0 +1,332 @@
+"""Building the hierarchical mediation model in PyMC from a spec and a panel.
+
+One PyMC model per (spec, panel, priors); the linear predictors come from
+:mod:`carepaths.equations`, the single home of the structural equations. Constructing a
+:class:`MediationModel` builds the graph and never samples.
+
+Parameterisation (chosen for geometry, see ``benchmarks/README.md``):
+
+* stage-specific intercepts are independent stage effects; the paths a, b and c are
+  independent across stages (``pool_stages = false``) or partially pooled with a
+  *centred* hierarchy ``theta[s] ~ Normal(mu_theta, tau_theta)`` (``pool_stages = true``):
+  with only a few stages and many rows per stage, the centred form samples well where the
+  non-centred one produced divergences;
+* with ``person_effects = "intercepts"``, the person intercepts of *normal* mediators are
+  integrated out analytically: a person's waves share a compound-symmetric covariance
+  ``sigma^2 I + sd_u^2 J``, whose log-density needs only per-person sums of residuals;
+* other person effects (bernoulli / ordinal mediators, the outcome, random slopes) are
+  non-centred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from carepaths import equations
+from carepaths.data import Panel
+from carepaths.exceptions import CarepathsError, DataError
+from carepaths.priors import Prior, prior_table, resolve_priors
+from carepaths.spec import Spec
+
+__all__ = ["MediationModel", "STAGE_PARAMS"]
+
+# parameters that carry a stage dim; the paths among them are pooled when
+# structure.pool_stages (intercepts stay independent stage effects: pooling intercepts of
+# standardised mediators, which barely differ, put tau at 0 and produced divergences)
+STAGE_PARAMS = ("alpha_m", "a", "b", "c", "beta0")
+POOLED_PARAMS = ("a", "b", "c")
+
+
+class MediationModel:
+    """The Bayesian hierarchical mediation model of a spec, built on a panel.
+
+    Parameters
+    ----------
+    spec : Spec
+        The model spec.
+    panel : Panel
+        Data validated against the same spec (``Panel.from_frame(df, spec)``).
+    priors : mapping of str to Prior, optional
+        Overrides of the default priors by name (see :attr:`priors` for the table in use).
+
+    Attributes
+    ----------
+    model : pymc.Model
+        The PyMC model (conditioned on the data).
+    priors : dict of str to Prior
+        The priors in use.
+    """
+
+    def __init__(
+        self, spec: Spec, panel: Panel, priors: Mapping[str, Prior | Mapping[str, Any]] | None = None
+    ) -> None:
+        if not isinstance(panel, Panel):
+            raise DataError("MediationModel needs a carepaths Panel: use Panel.from_frame(df, spec).")
+        if panel.spec != spec:
+            raise CarepathsError(
+                "the panel was validated against a different spec: rebuild it with "
+                "Panel.from_frame(df, spec) for this spec."
+            )
+        self.spec = spec
+        self.panel = panel
+        self.priors = resolve_priors(spec, priors)
+        self.model = self._build()
+
+    # ---------------------------------------------------------------------- tables
+    def prior_table(self):  # noqa: ANN201
+        """The priors in use, with the reason for each default, as a DataFrame."""
+        return prior_table(self.priors)
+
+    # ---------------------------------------------------------------------- build
+    def _stage_param(self, name: str, dims: tuple[str, ...]) -> Any:
+        import pymc as pm
+
+        prior = self.priors[name]
+        if not self.spec.structure.pool_stages or name not in POOLED_PARAMS:
+            return prior.create(name, dims=dims)
+        mu = prior.create(f"mu_{name}", dims=dims[:-1] or None)
+        tau = self.priors["tau"].create(f"tau_{name}", dims=dims[:-1] or None)
+        if dims[:-1]:
+            return pm.Normal(name, mu=mu[..., None], sigma=tau[..., None], dims=dims)
+        return pm.Normal(name, mu=mu, sigma=tau, dims=dims)
+
+    def _build(self) -> Any:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        spec, ds = self.spec, self.panel.dataset
+        K = len(spec.mediators)
+        n_persons = self.panel.n_persons
+        coords: dict[str, Any] = {
+            "stage": list(spec.stage_levels),
+            "mediator": list(spec.mediator_names),
+            "confounder": list(spec.confounder_terms),
+            "obs": np.arange(self.panel.n_obs),
+        }
+        mode = spec.structure.person_effects
+        if mode != "none":
+            coords["person"] = [str(p) for p in self.panel.persons]
+        if spec.mediator_edges:
+            coords["edge"] = [f"{a}->{b}" for a, b in spec.mediator_edges]
+        if mode == "slopes":
+            coords["slope"] = [f"a:{m}" for m in spec.mediator_names] + [
+                f"b:{m}" for m in spec.mediator_names
+            ] + ["c"]
+        if spec.columns.cluster is not None:
+            coords["cluster"] = [str(c) for c in pd_unique(ds["cluster"].values)]
+
+        stage_idx = ds["stage_idx"].values
+        M_obs = ds["M"].values
+        with pm.Model(coords=coords) as model:
+            X = pm.Data("X", ds["X"].values, dims="obs")
+            C = pm.Data("C", ds["C"].values, dims=("obs", "confounder"))
+            params: dict[str, Any] = {
+                "alpha_m": self._stage_param("alpha_m", ("mediator", "stage")),
+                "a": self._stage_param("a", ("mediator", "stage")),
+                "b": self._stage_param("b", ("mediator", "stage")),
+                "c": self._stage_param("c", ("stage",)),
+                "beta0": self._stage_param("beta0", ("stage",)),
+            }
+            if spec.confounders:
+                params["gamma_m"] = self.priors["gamma_m"].create("gamma_m", dims=("mediator", "confounder"))
+                params["delta"] = self.priors["delta"].create("delta", dims="confounder")
+            else:
+                params["gamma_m"] = pt.zeros((K, 0))
+                params["delta"] = pt.zeros((0,))
+            d = pt.zeros((K, K))
+            if spec.mediator_edges:
+                d_edge = self.priors["d"].create("d_edge", dims="edge")
+                names = list(spec.mediator_names)
+                for e, (src, dst) in enumerate(spec.mediator_edges):
+                    d = pt.set_subtensor(d[names.index(dst), names.index(src)], d_edge[e])
+            params["d"] = d
+
+            person_idx = ds["person_idx"].values if mode != "none" else None
+            slopes = None
+            if mode == "slopes":
+                n_slopes = 2 * K + 1
+                chol, _, _ = pm.LKJCholeskyCov(
+                    "chol_slope",
+                    n=n_slopes,
+                    eta=float(self.priors["lkj_eta"].params.get("eta", 2.0)),
+                    sd_dist=pm.HalfNormal.dist(
+                        sigma=float(self.priors["sd_slope"].params.get("sigma", 0.3)), shape=n_slopes
+                    ),
+                    compute_corr=True,
+                    store_in_trace=True,
+                )
+                z = pm.Normal("z_slope", 0.0, 1.0, dims=("person", "slope"))
+                slopes = pm.Deterministic("person_slope", z @ chol.T, dims=("person", "slope"))
+
+            sigma_m = None
+            if any(m.family == "normal" for m in spec.mediators):
+                sigma_m = self.priors["sigma_m"].create("sigma_m", dims="mediator")
+            sd_u = self.priors["sd_u"].create("sd_u", dims="mediator") if mode != "none" else None
+            counts = (
+                np.bincount(person_idx, minlength=n_persons).astype(float)
+                if person_idx is not None
+                else None
+            )
+
+            for k, med in enumerate(spec.mediators):
+                parents = {
+                    list(spec.mediator_names).index(p): M_obs[:, list(spec.mediator_names).index(p)]
+                    for p in spec.mediator_parents(med.name)
+                }
+                person_slope = slopes[person_idx, k] if slopes is not None else 0.0
+                marginal = med.family == "normal" and mode == "intercepts"
+                intercept = 0.0
+                if mode != "none" and not marginal:
+                    z_u = pm.Normal(f"z_u_{med.name}", 0.0, 1.0, dims="person")
+                    intercept = (sd_u[k] * z_u)[person_idx]
+                eta = equations.mediator_predictor(
+                    params, k, x=X, C=C, stage_idx=stage_idx, parents=parents,
+                    person_intercept=intercept, person_slope=person_slope,
+                )
+                obs_name = f"M_{med.name}"
+                if marginal:
+                    _compound_symmetric_normal(
+                        obs_name, M_obs[:, k] - eta, sigma_m[k], sd_u[k], person_idx, counts
+                    )
+                elif med.family == "normal":
+                    pm.Normal(obs_name, mu=eta, sigma=sigma_m[k], observed=M_obs[:, k], dims="obs")
+                elif med.family == "bernoulli":
+                    pm.Bernoulli(obs_name, logit_p=eta, observed=M_obs[:, k], dims="obs")
+                else:
+                    n_cut = len(med.categories) - 1
+                    cuts = pm.Normal(
+                        f"cutpoints_{med.name}",
+                        mu=np.linspace(-1.0, 1.0, n_cut),
+                        sigma=float(self.priors["cutpoints"].params.get("sigma", 1.5)),
+                        transform=pm.distributions.transforms.ordered,
+                        shape=n_cut,
+                    )
+                    pm.OrderedLogistic(
+                        obs_name, eta=eta, cutpoints=cuts, observed=M_obs[:, k].astype(int), dims="obs"
+                    )
+
+            v = 0.0
+            if mode != "none":
+                sd_v = self.priors["sd_v"].create("sd_v")
+                z_v = pm.Normal("z_v", 0.0, 1.0, dims="person")
+                v = (sd_v * z_v)[person_idx]
+            if spec.columns.cluster is not None:
+                sd_w = self.priors["sd_cluster"].create("sd_cluster")
+                z_w = pm.Normal("z_cluster", 0.0, 1.0, dims="cluster")
+                v = v + (sd_w * z_w)[ds["cluster_idx"].values]
+            eta_y = equations.outcome_predictor(
+                params,
+                x=X,
+                M=[M_obs[:, k] for k in range(K)],
+                C=C,
+                stage_idx=stage_idx,
+                person_intercept=v,
+                person_slope_c=slopes[person_idx, 2 * K] if slopes is not None else 0.0,
+                person_slope_b=[slopes[person_idx, K + k] for k in range(K)] if slopes is not None else None,
+            )
+            Y = ds["Y"].values
+            family = spec.outcome.family
+            if family == "bernoulli":
+                pm.Bernoulli("Y", logit_p=eta_y, observed=Y, dims="obs")
+            elif family == "normal":
+                sigma_y = self.priors["sigma_y"].create("sigma_y")
+                pm.Normal("Y", mu=eta_y, sigma=sigma_y, observed=Y, dims="obs")
+            else:
+                phi = self.priors["phi"].create("phi")
+                pm.NegativeBinomial("Y", mu=pt.exp(eta_y), alpha=phi, observed=Y, dims="obs")
+        return model
+
+    # ---------------------------------------------------------------------- use
+    def sample_prior_predictive(self, draws: int = 500, *, seed: int) -> Any:
+        """Draws from the prior (and prior predictive of the outcome) as a DataTree."""
+        import pymc as pm
+
+        with self.model:
+            return pm.sample_prior_predictive(draws=draws, random_seed=seed)
+
+    def fit(
+        self,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 2,
+        *,
+        seed: int,
+        sampler: str = "nutpie",
+        target_accept: float = 0.9,
+        progressbar: bool = False,
+    ) -> Any:
+        """Sample the posterior with NUTS and return a :class:`~carepaths.fit.Fit`.
+
+        Parameters
+        ----------
+        draws, tune, chains : int
+            Posterior draws and tuning steps per chain, and the number of chains.
+        seed : int
+            Random seed; the same data, spec, priors and seed give the same draws.
+        sampler : {"nutpie", "pymc"}
+            nutpie (Rust NUTS, the default and much faster here) or PyMC's own NUTS.
+        target_accept : float
+            NUTS target acceptance rate.
+        progressbar : bool
+            Show sampling progress.
+
+        Returns
+        -------
+        Fit
+            The posterior with the spec, panel and priors; warns once if it did not
+            converge (see :meth:`Fit.diagnostics`).
+        """
+        import pymc as pm
+
+        from carepaths.fit import Fit
+
+        if sampler not in ("nutpie", "pymc"):
+            raise CarepathsError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}.")
+        with self.model:
+            posterior = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=min(chains, 2),
+                random_seed=seed,
+                nuts_sampler=sampler,
+                target_accept=target_accept,
+                progressbar=progressbar,
+                compute_convergence_checks=False,
+            )
+        return Fit(posterior=posterior, spec=self.spec, panel=self.panel, priors=self.priors)
+
+
+def pd_unique(values: np.ndarray) -> list[Any]:
+    """Unique values in order of first appearance."""
+    import pandas as pd
+
+    return list(pd.unique(values))
+
+
+def _compound_symmetric_normal(
+    name: str, resid: Any, sigma: Any, sd_u: Any, person_idx: np.ndarray, counts: np.ndarray
+) -> Any:
+    """Add the log-density of normal residuals with a person intercept integrated out.
+
+    For person i with n_i waves and residuals r (after the fixed part), the waves are
+    jointly normal with covariance ``sigma^2 I + sd_u^2 J``, whose log-density is
+
+    ``-0.5 * [sum r^2 / sigma^2 - sd_u^2 (sum r)^2 / (sigma^2 (sigma^2 + n_i sd_u^2))]
+      - 0.5 * [(n_i - 1) log sigma^2 + log(sigma^2 + n_i sd_u^2) + n_i log(2 pi)]``.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    n_persons = len(counts)
+    s1 = pt.inc_subtensor(pt.zeros(n_persons)[person_idx], resid)  # per-person sums
+    s2 = pt.sum(resid**2)
+    var_e, var_u = sigma**2, sd_u**2
+    denom = var_e + counts * var_u
+    quad = s2 / var_e - pt.sum(var_u * s1**2 / (var_e * denom))
+    logdet = pt.sum((counts - 1.0) * pt.log(var_e) + pt.log(denom))
+    logp = -0.5 * (quad + logdet + counts.sum() * np.log(2 * np.pi))
+    return pm.Potential(name, logp)

@@ -1,0 +1,145 @@
+"""The PyMC model: construction for every family and person-effects option, priors,
+convergence reporting, and the exact save/load round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import carepaths
+from carepaths import ConvergenceWarning, MediationModel, Prior, Spec, SpecError
+from carepaths.fit import load_fit
+
+
+def _spec(base: str = "five_mechanisms", **structure) -> Spec:
+    d = carepaths.load_spec(base).to_dict()
+    d["structure"] = {**d["structure"], **structure}
+    return Spec.from_dict(d)
+
+
+def _model(spec: Spec, n_persons: int = 30, seed: int = 1, **kw) -> MediationModel:
+    waves = 3 if spec.columns.person else 1
+    sim = carepaths.simulate(spec, n_persons, waves, seed=seed, mc_persons=50)
+    return MediationModel(spec, sim.panel(), **kw)
+
+
+@pytest.mark.parametrize("person_effects", ["none", "intercepts", "slopes"])
+def test_model_builds_with_named_dims_and_never_samples(person_effects):
+    m = _model(_spec(person_effects=person_effects))
+    coords = m.model.coords
+    assert tuple(coords["stage"]) == ("crisis", "recovery", "maintenance")
+    assert len(coords["mediator"]) == 5 and len(coords["obs"]) == 90
+    assert ("person" in coords) == (person_effects != "none")
+    names = {v.name for v in m.model.free_RVs}
+    assert {"a", "b", "c", "alpha_m", "beta0"} <= names
+    assert ("chol_slope" in names) == (person_effects == "slopes")
+    # the model's log-density is finite at its initial point
+    assert np.isfinite(m.model.compile_logp()(m.model.initial_point()))
+
+
+def test_families_build(tmp_path):
+    d = carepaths.load_spec().to_dict()
+    d["mediators"][0] = {"name": "encouragement", "family": "bernoulli"}
+    d["mediators"][1] = {"name": "alt_coping", "family": "ordinal", "categories": [1, 2, 3, 4]}
+    d["mediator_edges"] = [["encouragement", "attitudes"]]
+    spec = Spec.from_dict(d)
+    m = _model(spec)
+    names = {v.name for v in m.model.free_RVs}
+    assert "cutpoints_alt_coping" in names and "d_edge" in names
+    assert {v.name for v in m.model.observed_RVs} >= {"M_encouragement", "M_alt_coping", "Y"}
+    visits = _model(carepaths.load_spec("visits"))
+    assert "phi" in {v.name for v in visits.model.free_RVs}
+    single = _model(carepaths.load_spec("single_mediator"), n_persons=60)
+    assert "sigma_y" in {v.name for v in single.model.free_RVs}
+
+
+def test_marginal_normal_loglik_matches_dense_multivariate_normal():
+    """The integrated-out person intercept equals the dense N(0, s^2 I + u^2 J) density."""
+    import pytensor.tensor as pt
+    from scipy import stats
+
+    from carepaths.model import _compound_symmetric_normal
+
+    rng = np.random.default_rng(0)
+    person = np.array([0, 0, 0, 1, 1, 2])
+    counts = np.bincount(person).astype(float)
+    resid = rng.normal(size=6)
+    sigma, sd_u = 0.7, 0.4
+    import pymc as pm
+
+    with pm.Model():
+        pot = _compound_symmetric_normal("x", pt.as_tensor(resid), sigma, sd_u, person, counts)
+        value = float(pot.eval())
+    expected = 0.0
+    for i in range(3):
+        r = resid[person == i]
+        cov = sigma**2 * np.eye(len(r)) + sd_u**2 * np.ones((len(r), len(r)))
+        expected += stats.multivariate_normal(np.zeros(len(r)), cov).logpdf(r)
+    assert value == pytest.approx(expected, rel=1e-10)
+
+
+def test_prior_override_takes_effect():
+    m = _model(_spec(), priors={"b": Prior("Normal", mu=0.0, sigma=0.05)})
+    assert m.priors["b"] == Prior("Normal", mu=0.0, sigma=0.05)
+    prior = m.sample_prior_predictive(draws=400, seed=3)
+    assert float(prior["prior"]["mu_b"].std()) < 0.1  # default sigma 0.5 would give ~0.5
+    assert "reason" in m.prior_table().columns
+
+
+def test_unknown_prior_name_lists_valid_names():
+    with pytest.raises(SpecError, match=r"unknown prior name 'bb'.*Did you mean 'b'.*Valid names"):
+        _model(_spec(), priors={"bb": Prior("Normal", mu=0, sigma=1)})
+    with pytest.raises(SpecError, match="exists for other specs"):
+        _model(_spec(), priors={"phi": Prior("Gamma", alpha=2, beta=1)})
+
+
+def test_prior_dict_round_trip():
+    p = Prior("StudentT", nu=3.0, mu=0.0, sigma=0.5)
+    assert Prior.from_dict(p.to_dict()) == p
+
+
+@pytest.fixture(scope="module")
+def tiny_fit():
+    """A deliberately short fit (tune=20): it cannot converge and must say so."""
+    spec = _spec(person_effects="intercepts")
+    m = _model(spec, n_persons=25)
+    with pytest.warns(ConvergenceWarning, match="DID NOT CONVERGE"):
+        return m.fit(draws=30, tune=20, chains=2, seed=5)
+
+
+def test_forced_non_convergence_warns_and_flags(tiny_fit):
+    assert tiny_fit.converged is False
+    table = tiny_fit.diagnostics()
+    assert list(table.index) == [
+        "max R-hat", "min ESS bulk", "min ESS tail", "divergences", "min E-BFMI", "tree depth hits"
+    ]
+    assert not table.loc["min ESS bulk", "ok"]
+    assert "NOT CONVERGED" in repr(tiny_fit)
+
+
+def test_save_load_round_trip_is_exact(tiny_fit, tmp_path):
+    path = tiny_fit.save(tmp_path / "fit.nc")
+    with pytest.warns(ConvergenceWarning):
+        loaded = load_fit(path)
+    assert loaded.spec == tiny_fit.spec
+    assert loaded.priors == tiny_fit.priors
+    for name, var in tiny_fit.posterior["posterior"].data_vars.items():
+        np.testing.assert_array_equal(loaded.posterior["posterior"][name].values, var.values)
+    assert loaded.panel.dataset.equals(tiny_fit.panel.dataset)
+    assert loaded.diagnostics().equals(tiny_fit.diagnostics())
+
+
+def test_load_rejects_unknown_version_and_bad_hash(tiny_fit, tmp_path):
+    import xarray as xr
+
+    path = tiny_fit.save(tmp_path / "fit.nc")
+    tree = xr.open_datatree(path).load()
+    tree.attrs["carepaths_format_version"] = 99
+    tree.to_netcdf(tmp_path / "v99.nc")
+    with pytest.raises(carepaths.CarepathsError, match="format version 99"):
+        load_fit(tmp_path / "v99.nc")
+    tree.attrs["carepaths_format_version"] = 1
+    tree.attrs["carepaths_spec_hash"] = "0" * 64
+    tree.to_netcdf(tmp_path / "hash.nc")
+    with pytest.raises(carepaths.CarepathsError, match="does not match its hash"):
+        load_fit(tmp_path / "hash.nc")
