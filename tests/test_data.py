@@ -21,10 +21,12 @@ def test_panel_holds_model_scale_arrays(frame, default_spec):
     np.testing.assert_allclose(float(ds["X"].std(ddof=1)), 1.0, rtol=1e-12)
     s = panel.scaling["support"]
     np.testing.assert_allclose(s.to_original(ds["X"].values), frame["support"].values)
-    # categorical confounder treatment-coded against its reference
-    np.testing.assert_array_equal(
-        ds["C"].sel(confounder="prior_care[yes]").values, (frame["prior_care"] == "yes").to_numpy()
+    # categorical confounder treatment-coded against its reference, then centred
+    indicator = (frame["prior_care"] == "yes").to_numpy(float)
+    np.testing.assert_allclose(
+        ds["C"].sel(confounder="prior_care[yes]").values, indicator - indicator.mean()
     )
+    assert panel.scaling["prior_care[yes]"].loc == pytest.approx(indicator.mean())
     # integer codes follow the spec's stage order and first appearance of persons
     order = {s: i for i, s in enumerate(default_spec.stages)}
     np.testing.assert_array_equal(ds["stage_idx"].values, frame["stage"].map(order).to_numpy())

@@ -55,7 +55,7 @@ def test_families_build(tmp_path):
 
 def test_marginal_normal_loglik_matches_dense_multivariate_normal():
     """The integrated-out person intercept equals the dense N(0, s^2 I + u^2 J) density."""
-    import pytensor.tensor as pt
+    import pymc as pm
     from scipy import stats
 
     from carepaths.model import _compound_symmetric_normal
@@ -65,10 +65,10 @@ def test_marginal_normal_loglik_matches_dense_multivariate_normal():
     counts = np.bincount(person).astype(float)
     resid = rng.normal(size=6)
     sigma, sd_u = 0.7, 0.4
-    import pymc as pm
-
     with pm.Model():
-        pot = _compound_symmetric_normal("x", pt.as_tensor(resid), sigma, sd_u, person, counts)
+        pot = _compound_symmetric_normal(
+            "x", np.bincount(person, weights=resid), float(resid @ resid), sigma, sd_u, counts
+        )
         value = float(pot.eval())
     expected = 0.0
     for i in range(3):
@@ -76,6 +76,27 @@ def test_marginal_normal_loglik_matches_dense_multivariate_normal():
         cov = sigma**2 * np.eye(len(r)) + sd_u**2 * np.ones((len(r), len(r)))
         expected += stats.multivariate_normal(np.zeros(len(r)), cov).logpdf(r)
     assert value == pytest.approx(expected, rel=1e-10)
+
+
+def test_design_form_equals_the_mediator_equation():
+    """The sufficient-statistics path uses D @ W; it must be the same equation."""
+    from carepaths import equations
+    from carepaths.simulation import default_params
+
+    d = carepaths.load_spec().to_dict()
+    d["mediator_edges"] = [["encouragement", "attitudes"]]
+    spec = Spec.from_dict(d)
+    p = {k: v.values for k, v in default_params(spec).items()}
+    p["alpha_m"] = np.random.default_rng(1).normal(size=p["alpha_m"].shape)
+    rng = np.random.default_rng(2)
+    n = 50
+    x, C, M = rng.normal(size=n), rng.normal(size=(n, 3)), rng.normal(size=(n, 5))
+    stage = rng.integers(0, 3, n)
+    D = equations.mediator_design(x=x, C=C, stage_idx=stage, n_stages=3, M=M)
+    for k in range(5):
+        W = equations.mediator_coefficients(p, k, with_edges=True)
+        direct = equations.mediator_predictor(p, k, x=x, C=C, stage_idx=stage, M=M)
+        np.testing.assert_allclose(D @ W, direct, rtol=1e-12)
 
 
 def test_prior_override_takes_effect():

@@ -21,7 +21,9 @@ The panel holds the model-ready arrays in ``panel.dataset``:
     standardised for a normal outcome, 0/1 for bernoulli, counts for negative binomial.
 ``C`` (obs, confounder)
     numeric confounders standardised; categorical ones treatment-coded (0/1 columns
-    named ``name[level]``, the reference level omitted).
+    named ``name[level]``, the reference level omitted) and then centred (the column
+    mean is subtracted and kept in ``scaling``), so that intercepts refer to the
+    average row and are not correlated with the indicator effects in the posterior.
 ``person_idx``, ``stage_idx``, ``cluster_idx`` (obs)
     integer codes (0-based) for the hierarchical model.
 
@@ -192,10 +194,13 @@ class Panel:
         for c in spec.confounders:
             if c.kind == "numeric":
                 c_cols.append(standardise(c.name))
-            else:
+            else:  # treatment coding, then centred so intercepts refer to the average row
                 for level in c.levels:
                     if level != c.reference:
-                        c_cols.append((frame[c.name] == level).to_numpy(float))
+                        indicator = (frame[c.name] == level).to_numpy(float)
+                        term = f"{c.name}[{level}]"
+                        scaling[term] = Scaling(loc=float(indicator.mean()), scale=1.0)
+                        c_cols.append(indicator - scaling[term].loc)
         C = np.column_stack(c_cols) if c_cols else np.empty((len(frame), 0))
 
         cols = spec.columns

@@ -14,8 +14,10 @@ outcome on their model scale (a bernoulli mediator as 0/1, an ordinal one as its
 0..K-1 code). The link functions are identity (normal), logit (bernoulli, and the
 cumulative logit of ordinal mediators) and log (negative binomial).
 
-The linear-predictor functions use only indexing, ``+``, ``*`` and ``@``, so they
-accept NumPy arrays and PyTensor tensors alike. The functions that draw values or take
+The linear-predictor functions use only indexing, ``.T``, ``+``, ``*``, ``@`` and
+``sum``, so they accept NumPy arrays and PyTensor tensors alike. Each mediator has its
+own predictor (one-dimensional gathers by stage were measured fastest in the compiled
+model); the outcome takes all mediators as one (obs, mediator) matrix. The functions that draw values or take
 expectations are NumPy-only.
 
 Parameter names (the ``params`` mapping; ``xarray`` dims in brackets):
@@ -36,6 +38,8 @@ from scipy import special
 
 __all__ = [
     "mediator_predictor",
+    "mediator_design",
+    "mediator_coefficients",
     "outcome_predictor",
     "draw_mediator",
     "draw_outcome",
@@ -52,7 +56,7 @@ def mediator_predictor(
     x: Any,
     C: Any,
     stage_idx: Any,
-    parents: Mapping[int, Any] | None = None,
+    M: Any = None,
     person_intercept: Any = 0.0,
     person_slope: Any = 0.0,
 ) -> Any:
@@ -70,8 +74,10 @@ def mediator_predictor(
         Confounder design matrix.
     stage_idx : int array (obs,)
         Stage code of each row.
-    parents : mapping of int to array (obs,), optional
-        Values of the parent mediators j of declared edges j -> k.
+    M : array (obs, mediator), optional
+        Current mediator values, used only through the declared edges ``d[k, j]``
+        (zero for every non-edge, so only the parents' columns matter). Needed when
+        the spec has mediator edges.
     person_intercept, person_slope : array (obs,) or float
         The person's intercept u_i[k] and exposure-slope deviation a_i[k], per row.
 
@@ -81,21 +87,56 @@ def mediator_predictor(
     """
     eta = params["alpha_m"][k][stage_idx] + (params["a"][k][stage_idx] + person_slope) * x
     eta = eta + C @ params["gamma_m"][k] + person_intercept
-    for j, m_j in (parents or {}).items():
-        eta = eta + params["d"][k][j] * m_j
+    if M is not None:
+        eta = eta + M @ params["d"][k]
     return eta
+
+
+def mediator_design(
+    *, x: np.ndarray, C: np.ndarray, stage_idx: np.ndarray, n_stages: int, M: np.ndarray | None = None
+) -> np.ndarray:
+    """The mediator equation's design matrix, for the fixed part in matrix form.
+
+    ``mediator_design(...) @ mediator_coefficients(params, k)`` equals
+    ``mediator_predictor(params, k, ...)`` without person effects (``tests`` check this).
+    Columns: stage indicators (``alpha_m``), stage indicators times x (``a``), the
+    confounders (``gamma_m``) and, when ``M`` is given, the mediators (edges ``d``).
+    The fitted model uses this form to reduce normal mediators to sufficient statistics.
+
+    Returns
+    -------
+    numpy.ndarray (obs, 2 * n_stages + confounders [+ mediators])
+    """
+    onehot = np.eye(n_stages)[stage_idx]
+    cols = [onehot, onehot * x[:, None], C]
+    if M is not None:
+        cols.append(M)
+    return np.column_stack(cols)
+
+
+def mediator_coefficients(
+    params: Mapping[str, Any], k: int, *, with_edges: bool = False, concatenate: Any = np.concatenate
+) -> Any:
+    """Coefficients of mediator ``k`` matching the columns of :func:`mediator_design`.
+
+    ``concatenate`` is ``numpy.concatenate`` or ``pytensor.tensor.concatenate``.
+    """
+    parts = [params["alpha_m"][k], params["a"][k], params["gamma_m"][k]]
+    if with_edges:
+        parts.append(params["d"][k])
+    return concatenate(parts)
 
 
 def outcome_predictor(
     params: Mapping[str, Any],
     *,
     x: Any,
-    M: Sequence[Any],
+    M: Any,
     C: Any,
     stage_idx: Any,
     person_intercept: Any = 0.0,
     person_slope_c: Any = 0.0,
-    person_slope_b: Sequence[Any] | None = None,
+    person_slope_b: Any = 0.0,
 ) -> Any:
     """Linear predictor of the outcome (before its link function).
 
@@ -105,8 +146,8 @@ def outcome_predictor(
         Parameter arrays (names in the module docstring).
     x : array (obs,)
         Exposure on the model scale.
-    M : sequence of arrays (obs,)
-        Mediator values on the model scale, one per mediator in spec order.
+    M : array (obs, mediator)
+        Mediator values on the model scale, in spec order.
     C : array (obs, confounder)
         Confounder design matrix.
     stage_idx : int array (obs,)
@@ -115,7 +156,7 @@ def outcome_predictor(
         v_i (plus any cluster intercept), per row.
     person_slope_c : array (obs,) or float
         The person's direct-path deviation c_i, per row.
-    person_slope_b : sequence of arrays (obs,), optional
+    person_slope_b : array (obs, mediator) or float
         The person's mediator-path deviations b_i[k], per row.
 
     Returns
@@ -123,11 +164,12 @@ def outcome_predictor(
     array (obs,)
     """
     eta = params["beta0"][stage_idx] + (params["c"][stage_idx] + person_slope_c) * x
-    for k, m_k in enumerate(M):
+    slope_b = person_slope_b if getattr(person_slope_b, "ndim", 0) == 2 else None
+    for k in range(M.shape[1]):  # one-dimensional gathers: fastest in the compiled model
         b_k = params["b"][k][stage_idx]
-        if person_slope_b is not None:
-            b_k = b_k + person_slope_b[k]
-        eta = eta + b_k * m_k
+        if slope_b is not None:
+            b_k = b_k + slope_b[:, k]
+        eta = eta + b_k * M[:, k]
     return eta + C @ params["delta"] + person_intercept
 
 
@@ -193,15 +235,14 @@ def mediators_from_noise(
     *,
     families: Sequence[str],
     order: Sequence[int],
-    parents: Mapping[int, Sequence[int]],
     x: np.ndarray,
     C: np.ndarray,
     stage_idx: np.ndarray,
     uniforms: np.ndarray,
-    person_intercepts: np.ndarray | None = None,
-    person_slopes: np.ndarray | None = None,
-) -> list[np.ndarray]:
-    """All mediators under exposure ``x``, in causal order, from fixed noise.
+    person_intercepts: np.ndarray | float = 0.0,
+    person_slopes: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """All mediators under exposure ``x``, drawn in causal order from fixed noise.
 
     Parameters
     ----------
@@ -211,41 +252,34 @@ def mediators_from_noise(
         Family of each mediator (spec order).
     order : sequence of int
         A topological order of the mediators (parents first).
-    parents : mapping of int to sequence of int
-        Parent mediators of each mediator (declared edges).
     x, C, stage_idx : arrays
         As in :func:`mediator_predictor`.
     uniforms : array (obs, mediator)
         Standard-uniform noise per row and mediator.
-    person_intercepts, person_slopes : array (obs, mediator), optional
+    person_intercepts, person_slopes : array (obs, mediator) or float
         The person's u_i and a_i per row.
 
     Returns
     -------
-    list of arrays (obs,)
+    array (obs, mediator)
         Mediator values in spec order.
     """
-    n, K = uniforms.shape
-    M: list[np.ndarray | None] = [None] * K
-    for k in order:
+    M = np.zeros(uniforms.shape)
+    u = np.broadcast_to(person_intercepts, uniforms.shape)
+    slope = np.broadcast_to(person_slopes, uniforms.shape)
+    for k in order:  # parents first: their values enter through the edges d[k, j]
         eta = mediator_predictor(
-            params,
-            k,
-            x=x,
-            C=C,
-            stage_idx=stage_idx,
-            parents={j: M[j] for j in parents.get(k, ())},
-            person_intercept=0.0 if person_intercepts is None else person_intercepts[:, k],
-            person_slope=0.0 if person_slopes is None else person_slopes[:, k],
+            params, k, x=x, C=C, stage_idx=stage_idx, M=M,
+            person_intercept=u[:, k], person_slope=slope[:, k],
         )
-        M[k] = draw_mediator(
+        M[:, k] = draw_mediator(
             families[k],
             eta,
             uniforms[:, k],
             sigma=float(params["sigma_m"][k]),
             cutpoints=np.asarray(params["cutpoints"][k], dtype=float),
         )
-    return [m for m in M if m is not None]
+    return M
 
 
 def outcome_mean(family: str, eta: np.ndarray) -> np.ndarray:

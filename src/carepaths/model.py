@@ -98,29 +98,33 @@ class MediationModel:
         import pytensor.tensor as pt
 
         spec, ds = self.spec, self.panel.dataset
-        K = len(spec.mediators)
-        n_persons = self.panel.n_persons
+        names = list(spec.mediator_names)
+        K = len(names)
+        normal = [k for k, m in enumerate(spec.mediators) if m.family == "normal"]
+        mode = spec.structure.person_effects
         coords: dict[str, Any] = {
             "stage": list(spec.stage_levels),
-            "mediator": list(spec.mediator_names),
+            "mediator": names,
+            "mediator_normal": [names[k] for k in normal],
             "confounder": list(spec.confounder_terms),
             "obs": np.arange(self.panel.n_obs),
         }
-        mode = spec.structure.person_effects
         if mode != "none":
             coords["person"] = [str(p) for p in self.panel.persons]
         if spec.mediator_edges:
             coords["edge"] = [f"{a}->{b}" for a, b in spec.mediator_edges]
         if mode == "slopes":
-            coords["slope"] = [f"a:{m}" for m in spec.mediator_names] + [
-                f"b:{m}" for m in spec.mediator_names
-            ] + ["c"]
+            coords["slope"] = [f"a:{m}" for m in names] + [f"b:{m}" for m in names] + ["c"]
         if spec.columns.cluster is not None:
             coords["cluster"] = [str(c) for c in pd_unique(ds["cluster"].values)]
 
         stage_idx = ds["stage_idx"].values
+        person_idx = ds["person_idx"].values if mode != "none" else None
         M_obs = ds["M"].values
-        with pm.Model(coords=coords) as model:
+        # check_bounds=False: parameter-bound assertions (e.g. 0 <= p <= 1 on 8,000 rows)
+        # cost as much as the likelihood itself; every parameter here is in-bounds by
+        # construction (logit links, positive transforms).
+        with pm.Model(coords=coords, check_bounds=False) as model:
             X = pm.Data("X", ds["X"].values, dims="obs")
             C = pm.Data("C", ds["C"].values, dims=("obs", "confounder"))
             params: dict[str, Any] = {
@@ -131,7 +135,9 @@ class MediationModel:
                 "beta0": self._stage_param("beta0", ("stage",)),
             }
             if spec.confounders:
-                params["gamma_m"] = self.priors["gamma_m"].create("gamma_m", dims=("mediator", "confounder"))
+                params["gamma_m"] = self.priors["gamma_m"].create(
+                    "gamma_m", dims=("mediator", "confounder")
+                )
                 params["delta"] = self.priors["delta"].create("delta", dims="confounder")
             else:
                 params["gamma_m"] = pt.zeros((K, 0))
@@ -139,13 +145,12 @@ class MediationModel:
             d = pt.zeros((K, K))
             if spec.mediator_edges:
                 d_edge = self.priors["d"].create("d_edge", dims="edge")
-                names = list(spec.mediator_names)
                 for e, (src, dst) in enumerate(spec.mediator_edges):
                     d = pt.set_subtensor(d[names.index(dst), names.index(src)], d_edge[e])
             params["d"] = d
 
-            person_idx = ds["person_idx"].values if mode != "none" else None
-            slopes = None
+            # person effects -------------------------------------------------------
+            slope_a = slope_b = slope_c = 0.0
             if mode == "slopes":
                 n_slopes = 2 * K + 1
                 chol, _, _ = pm.LKJCholeskyCov(
@@ -153,49 +158,51 @@ class MediationModel:
                     n=n_slopes,
                     eta=float(self.priors["lkj_eta"].params.get("eta", 2.0)),
                     sd_dist=pm.HalfNormal.dist(
-                        sigma=float(self.priors["sd_slope"].params.get("sigma", 0.3)), shape=n_slopes
+                        sigma=float(self.priors["sd_slope"].params.get("sigma", 0.3)),
+                        shape=n_slopes,
                     ),
                     compute_corr=True,
                     store_in_trace=True,
                 )
                 z = pm.Normal("z_slope", 0.0, 1.0, dims=("person", "slope"))
                 slopes = pm.Deterministic("person_slope", z @ chol.T, dims=("person", "slope"))
-
-            sigma_m = None
-            if any(m.family == "normal" for m in spec.mediators):
-                sigma_m = self.priors["sigma_m"].create("sigma_m", dims="mediator")
+                per_row = slopes[person_idx]
+                slope_a, slope_b, slope_c = per_row[:, :K], per_row[:, K : 2 * K], per_row[:, 2 * K]
             sd_u = self.priors["sd_u"].create("sd_u", dims="mediator") if mode != "none" else None
-            counts = (
-                np.bincount(person_idx, minlength=n_persons).astype(float)
-                if person_idx is not None
-                else None
-            )
+            # normal mediators' person intercepts are integrated out analytically (intercepts
+            # mode); every other person intercept is explicit and non-centred
+            marginal = set(normal) if mode == "intercepts" else set()
+            u = 0.0
+            explicit = [k for k in range(K) if k not in marginal]
+            if mode != "none" and explicit:
+                model.add_coord("mediator_explicit", [names[k] for k in explicit])
+                z_u = pm.Normal("z_u", 0.0, 1.0, dims=("person", "mediator_explicit"))
+                u_explicit = (z_u * sd_u[explicit])[person_idx]
+                u = pt.zeros((self.panel.n_obs, K))
+                u = pt.set_subtensor(u[:, explicit], u_explicit)
 
-            for k, med in enumerate(spec.mediators):
-                parents = {
-                    list(spec.mediator_names).index(p): M_obs[:, list(spec.mediator_names).index(p)]
-                    for p in spec.mediator_parents(med.name)
-                }
-                person_slope = slopes[person_idx, k] if slopes is not None else 0.0
-                marginal = med.family == "normal" and mode == "intercepts"
-                intercept = 0.0
-                if mode != "none" and not marginal:
-                    z_u = pm.Normal(f"z_u_{med.name}", 0.0, 1.0, dims="person")
-                    intercept = (sd_u[k] * z_u)[person_idx]
-                eta = equations.mediator_predictor(
-                    params, k, x=X, C=C, stage_idx=stage_idx, parents=parents,
-                    person_intercept=intercept, person_slope=person_slope,
+            # mediators ------------------------------------------------------------
+            eta_m = [
+                None if k in marginal else equations.mediator_predictor(
+                    params, k, x=X, C=C, stage_idx=stage_idx,
+                    M=M_obs if spec.mediator_edges else None,
+                    person_intercept=u[:, k] if mode != "none" and explicit else 0.0,
+                    person_slope=slope_a[:, k] if mode == "slopes" else 0.0,
                 )
-                obs_name = f"M_{med.name}"
+                for k in range(K)
+            ]
+            if normal:
+                sigma_m = self.priors["sigma_m"].create("sigma_m", dims="mediator_normal")
                 if marginal:
-                    _compound_symmetric_normal(
-                        obs_name, M_obs[:, k] - eta, sigma_m[k], sd_u[k], person_idx, counts
-                    )
-                elif med.family == "normal":
-                    pm.Normal(obs_name, mu=eta, sigma=sigma_m[k], observed=M_obs[:, k], dims="obs")
-                elif med.family == "bernoulli":
-                    pm.Bernoulli(obs_name, logit_p=eta, observed=M_obs[:, k], dims="obs")
+                    self._marginal_normal_mediators(params, normal, sigma_m, sd_u)
                 else:
+                    pm.Normal("M_normal", mu=pt.stack([eta_m[k] for k in normal], axis=1),
+                              sigma=sigma_m, observed=M_obs[:, normal],
+                              dims=("obs", "mediator_normal"))
+            for k, med in enumerate(spec.mediators):
+                if med.family == "bernoulli":
+                    pm.Bernoulli(f"M_{med.name}", logit_p=eta_m[k], observed=M_obs[:, k], dims="obs")
+                elif med.family == "ordinal":
                     n_cut = len(med.categories) - 1
                     cuts = pm.Normal(
                         f"cutpoints_{med.name}",
@@ -204,10 +211,10 @@ class MediationModel:
                         transform=pm.distributions.transforms.ordered,
                         shape=n_cut,
                     )
-                    pm.OrderedLogistic(
-                        obs_name, eta=eta, cutpoints=cuts, observed=M_obs[:, k].astype(int), dims="obs"
-                    )
+                    pm.OrderedLogistic(f"M_{med.name}", eta=eta_m[k], cutpoints=cuts,
+                                       observed=M_obs[:, k].astype(int), dims="obs")
 
+            # outcome --------------------------------------------------------------
             v = 0.0
             if mode != "none":
                 sd_v = self.priors["sd_v"].create("sd_v")
@@ -218,14 +225,8 @@ class MediationModel:
                 z_w = pm.Normal("z_cluster", 0.0, 1.0, dims="cluster")
                 v = v + (sd_w * z_w)[ds["cluster_idx"].values]
             eta_y = equations.outcome_predictor(
-                params,
-                x=X,
-                M=[M_obs[:, k] for k in range(K)],
-                C=C,
-                stage_idx=stage_idx,
-                person_intercept=v,
-                person_slope_c=slopes[person_idx, 2 * K] if slopes is not None else 0.0,
-                person_slope_b=[slopes[person_idx, K + k] for k in range(K)] if slopes is not None else None,
+                params, x=X, M=M_obs, C=C, stage_idx=stage_idx,
+                person_intercept=v, person_slope_c=slope_c, person_slope_b=slope_b,
             )
             Y = ds["Y"].values
             family = spec.outcome.family
@@ -238,6 +239,39 @@ class MediationModel:
                 phi = self.priors["phi"].create("phi")
                 pm.NegativeBinomial("Y", mu=pt.exp(eta_y), alpha=phi, observed=Y, dims="obs")
         return model
+
+    def _marginal_normal_mediators(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any) -> None:
+        """Normal mediators with person intercepts integrated out, from sufficient statistics.
+
+        The fixed part is ``D @ W_k`` (:func:`~carepaths.equations.mediator_design`), so
+        the residual sum of squares and the per-person residual sums need only the
+        constants D'D, D'M_k, M_k'M_k and per-person sums of D and M_k: the log-density
+        costs O(persons x columns) instead of O(rows) per evaluation.
+        """
+        import pytensor.tensor as pt
+
+        spec, ds = self.spec, self.panel.dataset
+        person_idx = ds["person_idx"].values
+        M_obs = ds["M"].values
+        D = equations.mediator_design(
+            x=ds["X"].values, C=ds["C"].values, stage_idx=ds["stage_idx"].values,
+            n_stages=len(spec.stage_levels), M=M_obs if spec.mediator_edges else None,
+        )
+        n_persons = self.panel.n_persons
+        counts = np.bincount(person_idx, minlength=n_persons).astype(float)
+        gram = D.T @ D
+        D_sum = np.zeros((n_persons, D.shape[1]))
+        np.add.at(D_sum, person_idx, D)
+        for j, k in enumerate(normal):
+            m = M_obs[:, k]
+            W = equations.mediator_coefficients(
+                params, k, with_edges=bool(spec.mediator_edges), concatenate=pt.concatenate
+            )
+            rss = m @ m - 2.0 * pt.dot(D.T @ m, W) + pt.dot(W, pt.dot(gram, W))
+            per_person = np.bincount(person_idx, weights=m, minlength=n_persons) - pt.dot(D_sum, W)
+            _compound_symmetric_normal(
+                f"M_{spec.mediator_names[k]}", per_person, rss, sigma_m[j], sd_u[k], counts
+            )
 
     # ---------------------------------------------------------------------- use
     def sample_prior_predictive(self, draws: int = 500, *, seed: int) -> Any:
@@ -256,9 +290,12 @@ class MediationModel:
         seed: int,
         sampler: str = "nutpie",
         target_accept: float = 0.9,
+        adaptation: str = "diag",
         progressbar: bool = False,
     ) -> Any:
         """Sample the posterior with NUTS and return a :class:`~carepaths.fit.Fit`.
+
+        Only the posterior is sampled: no prior or posterior predictive draws are taken.
 
         Parameters
         ----------
@@ -267,9 +304,12 @@ class MediationModel:
         seed : int
             Random seed; the same data, spec, priors and seed give the same draws.
         sampler : {"nutpie", "pymc"}
-            nutpie (Rust NUTS, the default and much faster here) or PyMC's own NUTS.
+            nutpie (Rust NUTS on a Numba-compiled log-density; the default and much
+            faster here) or PyMC's own NUTS.
         target_accept : float
             NUTS target acceptance rate.
+        adaptation : {"diag", "low_rank"}
+            nutpie's mass-matrix adaptation (ignored by the pymc sampler).
         progressbar : bool
             Show sampling progress.
 
@@ -277,26 +317,42 @@ class MediationModel:
         -------
         Fit
             The posterior with the spec, panel and priors; warns once if it did not
-            converge (see :meth:`Fit.diagnostics`).
+            converge (see :meth:`Fit.diagnostics`). Compile and sampling seconds are in
+            ``fit.posterior.attrs``.
         """
+        import time
+
         import pymc as pm
 
         from carepaths.fit import Fit
 
         if sampler not in ("nutpie", "pymc"):
             raise CarepathsError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}.")
-        with self.model:
-            posterior = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=min(chains, 2),
-                random_seed=seed,
-                nuts_sampler=sampler,
-                target_accept=target_accept,
-                progressbar=progressbar,
-                compute_convergence_checks=False,
+        if sampler == "pymc":
+            t0 = time.perf_counter()
+            with self.model:
+                posterior = pm.sample(
+                    draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
+                    random_seed=seed, target_accept=target_accept,
+                    progressbar=progressbar, compute_convergence_checks=False,
+                )
+            timings = {"compile_seconds": float("nan"), "sampling_seconds": time.perf_counter() - t0}
+        else:
+            import nutpie
+            from pymc.backends.arviz import patch_nutpie_idata
+
+            t0 = time.perf_counter()
+            compiled = nutpie.compile_pymc_model(self.model, backend="numba")
+            t1 = time.perf_counter()
+            posterior = nutpie.sample(
+                compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
+                seed=seed, target_accept=target_accept, adaptation=adaptation,
+                progress_bar=progressbar, save_warmup=False,
             )
+            t2 = time.perf_counter()
+            patch_nutpie_idata(posterior, self.model, sampling_time=t2 - t1)
+            timings = {"compile_seconds": t1 - t0, "sampling_seconds": t2 - t1}
+        posterior.attrs.update({k: float(v) for k, v in timings.items()})
         return Fit(posterior=posterior, spec=self.spec, panel=self.panel, priors=self.priors)
 
 
@@ -308,25 +364,32 @@ def pd_unique(values: np.ndarray) -> list[Any]:
 
 
 def _compound_symmetric_normal(
-    name: str, resid: Any, sigma: Any, sd_u: Any, person_idx: np.ndarray, counts: np.ndarray
+    name: str, resid_sums: Any, rss: Any, sigma: Any, sd_u: Any, counts: np.ndarray
 ) -> Any:
-    """Add the log-density of normal residuals with a person intercept integrated out.
+    """Add the log-density of one normal mediator with a person intercept integrated out.
 
     For person i with n_i waves and residuals r (after the fixed part), the waves are
     jointly normal with covariance ``sigma^2 I + sd_u^2 J``, whose log-density is
 
     ``-0.5 * [sum r^2 / sigma^2 - sd_u^2 (sum r)^2 / (sigma^2 (sigma^2 + n_i sd_u^2))]
       - 0.5 * [(n_i - 1) log sigma^2 + log(sigma^2 + n_i sd_u^2) + n_i log(2 pi)]``.
+
+    Parameters
+    ----------
+    resid_sums : tensor (person,)
+        Per-person sums of the residuals.
+    rss : tensor ()
+        Sum of all squared residuals.
+    sigma, sd_u : tensor ()
+        Residual SD and person-intercept SD.
+    counts : array (person,)
+        Waves per person.
     """
     import pymc as pm
     import pytensor.tensor as pt
 
-    n_persons = len(counts)
-    s1 = pt.inc_subtensor(pt.zeros(n_persons)[person_idx], resid)  # per-person sums
-    s2 = pt.sum(resid**2)
     var_e, var_u = sigma**2, sd_u**2
     denom = var_e + counts * var_u
-    quad = s2 / var_e - pt.sum(var_u * s1**2 / (var_e * denom))
+    quad = rss / var_e - pt.sum(var_u * resid_sums**2 / (var_e * denom))
     logdet = pt.sum((counts - 1.0) * pt.log(var_e) + pt.log(denom))
-    logp = -0.5 * (quad + logdet + counts.sum() * np.log(2 * np.pi))
-    return pm.Potential(name, logp)
+    return pm.Potential(name, -0.5 * (quad + logdet + counts.sum() * np.log(2 * np.pi)))

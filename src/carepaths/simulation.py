@@ -302,21 +302,12 @@ def _draw_population(
     return _Population(person, wave, stage_idx, C, values, x, u, a_i, b_i, c_i, v, cluster)
 
 
-def _structure(spec: Spec) -> dict[str, Any]:
+def _mediators(spec, p, pop: _Population, x: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     names = list(spec.mediator_names)
-    return {
-        "families": [m.family for m in spec.mediators],
-        "order": [names.index(m) for m in spec.mediator_order],
-        "parents": {
-            names.index(m): [names.index(pa) for pa in spec.mediator_parents(m)] for m in names
-        },
-    }
-
-
-def _mediators(spec, p, pop: _Population, x: np.ndarray, uniforms: np.ndarray) -> list[np.ndarray]:
     return equations.mediators_from_noise(
         p,
-        **_structure(spec),
+        families=[m.family for m in spec.mediators],
+        order=[names.index(m) for m in spec.mediator_order],
         x=x,
         C=pop.C,
         stage_idx=pop.stage_idx,
@@ -326,7 +317,7 @@ def _mediators(spec, p, pop: _Population, x: np.ndarray, uniforms: np.ndarray) -
     )
 
 
-def _outcome_eta(p, pop: _Population, x: np.ndarray, M: list[np.ndarray]) -> np.ndarray:
+def _outcome_eta(p, pop: _Population, x: np.ndarray, M: np.ndarray) -> np.ndarray:
     return equations.outcome_predictor(
         p,
         x=x,
@@ -335,7 +326,7 @@ def _outcome_eta(p, pop: _Population, x: np.ndarray, M: list[np.ndarray]) -> np.
         stage_idx=pop.stage_idx,
         person_intercept=pop.v,
         person_slope_c=pop.c_i,
-        person_slope_b=[pop.b_i[:, k] for k in range(pop.b_i.shape[1])],
+        person_slope_b=pop.b_i,
     )
 
 
@@ -361,7 +352,7 @@ def _true_effects(
     x0, x1, _ = _contrast_values(spec, pop.x)
     family = spec.outcome.family
 
-    def mean_y(x: np.ndarray, M: list[np.ndarray]) -> np.ndarray:
+    def mean_y(x: np.ndarray, M: np.ndarray) -> np.ndarray:
         return equations.outcome_mean(family, _outcome_eta(p, pop, x, M))
 
     # natural effects: one joint mediator draw, common random numbers across x0 / x1
@@ -376,10 +367,14 @@ def _true_effects(
         noise_k = _uniforms(rng, (len(pop.x), K))
         sets0.append(_mediators(spec, p, pop, x0, noise_k))
         sets1.append(_mediators(spec, p, pop, x1, noise_k))
-    base = mean_y(x1, [sets0[j][j] for j in range(K)])
+    # column j of G0 / G1: mediator j from its own independent system under x0 / x1
+    G0 = np.column_stack([sets0[j][:, j] for j in range(K)])
+    G1 = np.column_stack([sets1[j][:, j] for j in range(K)])
+    base = mean_y(x1, G0)
     iie = []
     for k in range(K):
-        mix = [sets1[j][j] if j == k else sets0[j][j] for j in range(K)]
+        mix = G0.copy()
+        mix[:, k] = G1[:, k]
         iie.append(mean_y(x1, mix) - base)
     per_row["interdependence"] = per_row["NIE"] - np.sum(iie, axis=0)
 
@@ -487,6 +482,44 @@ class Simulation:
             ["stage", "effect"]
         )
 
+    def true_paths_on_model_scale(self, panel) -> xr.Dataset:  # noqa: ANN001
+        """The true a, b, c (and d) paths converted to the scale a model fitted on ``panel`` uses.
+
+        The model standardises a continuous exposure, normal mediators and a normal
+        outcome by their sample SDs (``panel.scaling``), so a path per unit on the
+        generating scale becomes ``a * sd(X) / sd(M_k)``, ``b * sd(M_k) / sd(Y)``,
+        ``c * sd(X) / sd(Y)`` and ``d[k, j] * sd(M_j) / sd(M_k)`` (binary, ordinal and count
+        variables keep their link scale: their SD factor is 1). Person-slope SDs scale
+        like their paths.
+        """
+        spec = self.spec
+
+        def sd(name: str) -> float:
+            return panel.scaling[name].scale if name in panel.scaling else 1.0
+
+        sx = sd(spec.exposure.name)
+        sy = sd(spec.outcome.name)
+        sm = np.array([sd(m) for m in spec.mediator_names])
+        p = self.params
+        out = xr.Dataset(
+            {
+                "a": p["a"] * xr.DataArray(sx / sm, dims="mediator"),
+                "b": p["b"] * xr.DataArray(sm / sy, dims="mediator"),
+                "c": p["c"] * (sx / sy),
+                "d": p["d"] * xr.DataArray(sm, dims="parent") / xr.DataArray(sm, dims="mediator"),
+            }
+        )
+        K = len(sm)
+        slope_factor = np.r_[sx / sm, sm / sy, sx / sy]
+        out["sd_slope"] = p["sd_slope"] * xr.DataArray(slope_factor, dims="slope")
+        out["cov_slope"] = (
+            p["corr_slope"]
+            * xr.DataArray(p["sd_slope"].values * slope_factor, dims="slope")
+            * xr.DataArray(p["sd_slope"].values * slope_factor, dims="slope_other")
+        )
+        out.attrs["mediators"] = K
+        return out
+
     def panel(self):  # noqa: ANN201 - avoids importing data at module import
         """The simulated data validated into a :class:`~carepaths.data.Panel`."""
         from carepaths.data import Panel
@@ -563,7 +596,7 @@ def simulate(
     return Simulation(data=frame, params=params_ds, effects=effects, spec=spec, seed=seed)
 
 
-def _to_frame(spec: Spec, pop: _Population, M: list[np.ndarray], y: np.ndarray) -> pd.DataFrame:
+def _to_frame(spec: Spec, pop: _Population, M: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     cols = spec.columns
     out: dict[str, Any] = {}
     if cols.person is not None:
@@ -577,11 +610,11 @@ def _to_frame(spec: Spec, pop: _Population, M: list[np.ndarray], y: np.ndarray) 
     out[spec.exposure.name] = pop.x
     for k, m in enumerate(spec.mediators):
         if m.family == "ordinal":  # codes 0..K-1 back onto the declared categories
-            out[m.name] = np.asarray(m.categories)[M[k].astype(int)]
+            out[m.name] = np.asarray(m.categories)[M[:, k].astype(int)]
         elif m.family == "bernoulli":
-            out[m.name] = M[k].astype(np.int64)
+            out[m.name] = M[:, k].astype(np.int64)
         else:
-            out[m.name] = M[k]
+            out[m.name] = M[:, k]
     out[spec.outcome.name] = y.astype(np.int64) if spec.outcome.family != "normal" else y
     for conf in spec.confounders:
         out[conf.name] = pop.confounder_values[conf.name]
