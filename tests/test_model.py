@@ -120,12 +120,23 @@ def test_prior_dict_round_trip():
 
 
 @pytest.fixture(scope="module")
-def tiny_fit():
+def tiny_model():
+    return _model(_spec(person_effects="intercepts"), n_persons=25)
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tiny_model):
     """A deliberately short fit (tune=20): it cannot converge and must say so."""
-    spec = _spec(person_effects="intercepts")
-    m = _model(spec, n_persons=25)
     with pytest.warns(ConvergenceWarning, match="DID NOT CONVERGE"):
-        return m.fit(draws=30, tune=20, chains=2, seed=5)
+        return tiny_model.fit(draws=30, tune=20, chains=2, seed=5)
+
+
+def test_same_seed_gives_the_same_draws(tiny_model, tiny_fit):
+    with pytest.warns(ConvergenceWarning):
+        again = tiny_model.fit(draws=30, tune=20, chains=2, seed=5)
+    for name, var in tiny_fit.posterior["posterior"].data_vars.items():
+        np.testing.assert_array_equal(again.posterior["posterior"][name].values, var.values)
+    assert tiny_fit.posterior.attrs["compile_seconds"] > 0
 
 
 def test_forced_non_convergence_warns_and_flags(tiny_fit):
@@ -164,3 +175,46 @@ def test_load_rejects_unknown_version_and_bad_hash(tiny_fit, tmp_path):
     tree.to_netcdf(tmp_path / "hash.nc")
     with pytest.raises(carepaths.CarepathsError, match="does not match its hash"):
         load_fit(tmp_path / "hash.nc")
+
+
+def _mock_fit(spec: Spec):
+    """A Fit from mocked sampling (prior draws, no MCMC): exercises save/load cheaply."""
+    import warnings
+
+    from pymc.testing import mock_sample
+
+    from carepaths.fit import Fit
+
+    m = _model(spec)
+    stats = {
+        "diverging": lambda size: np.zeros(size, dtype=bool),
+        "energy": lambda size: np.random.default_rng(0).normal(size=size),
+        "maxdepth_reached": lambda size: np.zeros(size, dtype=bool),
+    }
+    with m.model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = mock_sample(draws=40, sample_stats=stats, random_seed=1)
+    return Fit(post, spec, m.panel, m.priors, warn=False)
+
+
+@pytest.mark.parametrize(
+    ("spec_name", "person_effects"),
+    [
+        ("five_mechanisms", "none"), ("five_mechanisms", "intercepts"), ("five_mechanisms", "slopes"),
+        ("visits", "none"), ("visits", "intercepts"), ("visits", "slopes"),
+        ("single_mediator", "none"),
+    ],
+)
+def test_save_load_round_trip_every_shipped_spec_and_person_option(spec_name, person_effects, tmp_path):
+    spec = _spec(spec_name, person_effects=person_effects)
+    fit = _mock_fit(spec)
+    assert not fit.converged  # prior draws in one chain: R-hat is undefined
+    with pytest.warns(ConvergenceWarning):  # the loaded fit says so again
+        loaded = load_fit(fit.save(tmp_path / "fit.nc"))
+    assert loaded.spec == spec and loaded.priors == fit.priors
+    original = fit.posterior["posterior"]
+    assert set(loaded.posterior["posterior"].data_vars) == set(original.data_vars)
+    for name, var in original.data_vars.items():
+        np.testing.assert_array_equal(loaded.posterior["posterior"][name].values, var.values)
+    assert loaded.panel.dataset.equals(fit.panel.dataset)
+    assert loaded.panel.frame.equals(fit.panel.frame)

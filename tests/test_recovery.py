@@ -4,12 +4,13 @@ For every family and person-effects option, a panel is simulated with fixed seed
 model is fitted, and the stage-specific a, b and c paths are compared with the truth
 converted to the model's scale (``Simulation.true_paths_on_model_scale``).
 
-Tolerances, and why: with ~30 path parameters per fit, demanding that *every* 90%
-interval covers would fail by chance about 96% of the time even for a perfect model
-(0.9 ** 30 = 0.04). So each fit must have (i) every posterior mean within 3 posterior
-SDs of the truth (a miss that large has probability 0.3% per parameter), (ii) at least
-90% of the means within 2 posterior SDs (95% expected), and (iii) at least 80% of the
-90% central intervals covering the truth (90% expected). Fits must converge.
+Tolerances, and why: with 15-33 path parameters per fit, demanding that *every* 90%
+interval covers would fail by chance most of the time even for a perfect model
+(0.9 ** 30 = 0.04). So each fit must have (i) every posterior mean within 3.5 posterior
+SDs of the truth (probability 0.05% per parameter for a calibrated posterior), (ii) no
+more means beyond 2 posterior SDs, and (iii) no more 90% intervals missing the truth,
+than the 99th percentile of the binomial count a calibrated posterior would produce
+(p = 0.0455 and p = 0.10 per parameter). Every fit must also pass the convergence checks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import carepaths
 from carepaths import MediationModel, Spec
@@ -42,12 +44,12 @@ def _spec(**over) -> Spec:
     return Spec.from_dict(base)
 
 
-def _fit(spec: Spec, n_persons: int, n_waves: int, seed: int, params=None, draws: int = 500):
+def _fit(spec: Spec, n_persons: int, n_waves: int, seed: int, params=None, draws: int = 1500):
     sim = carepaths.simulate(spec, n_persons, n_waves, params=params, seed=seed, mc_persons=200)
     panel = sim.panel()
     with warnings.catch_warnings():
         warnings.simplefilter("error", carepaths.ConvergenceWarning)
-        fit = MediationModel(spec, panel).fit(draws=draws, tune=draws, chains=2, seed=seed)
+        fit = MediationModel(spec, panel).fit(draws=draws, tune=1000, chains=2, seed=seed)
     return fit, sim.true_paths_on_model_scale(panel)
 
 
@@ -62,25 +64,28 @@ def _check_paths(fit, truth, names=("a", "b", "c")) -> None:
         z.append(np.ravel(((mean - t) / sd).values))
         covered.append(np.ravel(((lo <= t) & (t <= hi)).values))
     z, covered = np.concatenate(z), np.concatenate(covered)
-    assert np.all(np.abs(z) <= 3), f"a posterior mean is > 3 SD from the truth: z = {np.round(z, 2)}"
-    assert np.mean(np.abs(z) <= 2) >= 0.9, f"too many means > 2 SD off: z = {np.round(z, 2)}"
-    assert covered.mean() >= 0.8, f"90% intervals cover only {covered.mean():.0%} of the truths"
+    n = len(z)
+    allowed_2sd = int(stats.binom.ppf(0.99, n, 0.0455))
+    allowed_miss = int(stats.binom.ppf(0.99, n, 0.10))
+    assert np.all(np.abs(z) <= 3.5), f"a posterior mean is > 3.5 SD from the truth: z = {np.round(z, 2)}"
+    assert np.sum(np.abs(z) > 2) <= allowed_2sd, f"> {allowed_2sd} of {n} means beyond 2 SD: z = {np.round(z, 2)}"
+    assert np.sum(~covered) <= allowed_miss, f"> {allowed_miss} of {n} 90% intervals miss the truth"
 
 
 def test_recovery_default_five_mechanisms_bernoulli():
     spec = carepaths.load_spec("five_mechanisms")
-    fit, truth = _fit(spec, 600, 4, seed=101)
+    fit, truth = _fit(spec, 400, 4, seed=101)
     assert fit.converged
     _check_paths(fit, truth)
 
 
 def test_recovery_normal_outcome():
-    fit, truth = _fit(_spec(outcome={"name": "wellbeing", "family": "normal"}), 300, 4, seed=102)
+    fit, truth = _fit(_spec(outcome={"name": "wellbeing", "family": "normal"}), 200, 4, seed=102)
     _check_paths(fit, truth)
 
 
 def test_recovery_negative_binomial_outcome():
-    fit, truth = _fit(_spec(outcome={"name": "visits", "family": "negative_binomial"}), 400, 4, seed=103)
+    fit, truth = _fit(_spec(outcome={"name": "visits", "family": "negative_binomial"}), 300, 4, seed=103)
     _check_paths(fit, truth)
     phi = fit.posterior["posterior"]["phi"]
     assert abs(float(phi.mean()) - 1.5) <= 3 * float(phi.std())
@@ -93,7 +98,7 @@ def test_recovery_binary_and_ordinal_mediators():
             {"name": "discouragement", "family": "ordinal", "categories": [1, 2, 3, 4]},
         ]
     )
-    fit, truth = _fit(spec, 600, 4, seed=104)
+    fit, truth = _fit(spec, 400, 4, seed=104)
     _check_paths(fit, truth)
 
 
@@ -114,7 +119,7 @@ def test_recovery_random_slopes_and_their_covariance():
     corr = np.eye(3)
     corr[0, 1] = corr[1, 0] = 0.5
     params = {"sd_slope": [0.4, 0.4, 0.2], "corr_slope": corr}
-    fit, truth = _fit(spec, 100, 20, seed=105, params=params)
+    fit, truth = _fit(spec, 80, 15, seed=105, params=params)
     _check_paths(fit, truth)
     post = fit.posterior["posterior"]
     cov_ab = post["chol_slope_corr"][..., 0, 1] * post["chol_slope_stds"][..., 0] * post["chol_slope_stds"][..., 1]

@@ -134,6 +134,10 @@ class MediationModel:
                 "c": self._stage_param("c", ("stage",)),
                 "beta0": self._stage_param("beta0", ("stage",)),
             }
+            ordinal = [k for k, m in enumerate(spec.mediators) if m.family == "ordinal"]
+            if ordinal:  # cutpoints carry an ordinal mediator's level: its first-stage
+                # intercept is fixed at 0 (alpha_m[k, first stage] is then prior-only)
+                params["alpha_m"] = pt.set_subtensor(params["alpha_m"][ordinal, 0], 0.0)
             if spec.confounders:
                 params["gamma_m"] = self.priors["gamma_m"].create(
                     "gamma_m", dims=("mediator", "confounder")
