@@ -218,3 +218,12 @@ def test_save_load_round_trip_every_shipped_spec_and_person_option(spec_name, pe
         np.testing.assert_array_equal(loaded.posterior["posterior"][name].values, var.values)
     assert loaded.panel.dataset.equals(fit.panel.dataset)
     assert loaded.panel.frame.equals(fit.panel.frame)
+
+
+def test_cluster_intercepts_build():
+    d = carepaths.load_spec().to_dict()
+    d["columns"]["cluster"] = "clinic"
+    spec = Spec.from_dict(d)
+    m = _model(spec, n_persons=40)
+    assert "z_cluster" in {v.name for v in m.model.free_RVs}
+    assert len(m.model.coords["cluster"]) == len(np.unique(m.panel.dataset["cluster_idx"].values))

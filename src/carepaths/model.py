@@ -31,12 +31,11 @@ from carepaths.exceptions import CarepathsError, DataError
 from carepaths.priors import Prior, prior_table, resolve_priors
 from carepaths.spec import Spec
 
-__all__ = ["MediationModel", "STAGE_PARAMS"]
+__all__ = ["MediationModel", "POOLED_PARAMS"]
 
-# parameters that carry a stage dim; the paths among them are pooled when
-# structure.pool_stages (intercepts stay independent stage effects: pooling intercepts of
+# the stage-specific paths pooled across stages when structure.pool_stages; the stage
+# intercepts alpha_m and beta0 stay independent stage effects (pooling intercepts of
 # standardised mediators, which barely differ, put tau at 0 and produced divergences)
-STAGE_PARAMS = ("alpha_m", "a", "b", "c", "beta0")
 POOLED_PARAMS = ("a", "b", "c")
 
 
@@ -116,7 +115,8 @@ class MediationModel:
         if mode == "slopes":
             coords["slope"] = [f"a:{m}" for m in names] + [f"b:{m}" for m in names] + ["c"]
         if spec.columns.cluster is not None:
-            coords["cluster"] = [str(c) for c in pd_unique(ds["cluster"].values)]
+            # first-appearance order, as Panel's cluster_idx codes
+            coords["cluster"] = [str(c) for c in dict.fromkeys(ds["cluster"].values.tolist())]
 
         stage_idx = ds["stage_idx"].values
         person_idx = ds["person_idx"].values if mode != "none" else None
@@ -358,13 +358,6 @@ class MediationModel:
             timings = {"compile_seconds": t1 - t0, "sampling_seconds": t2 - t1}
         posterior.attrs.update({k: float(v) for k, v in timings.items()})
         return Fit(posterior=posterior, spec=self.spec, panel=self.panel, priors=self.priors)
-
-
-def pd_unique(values: np.ndarray) -> list[Any]:
-    """Unique values in order of first appearance."""
-    import pandas as pd
-
-    return list(pd.unique(values))
 
 
 def _compound_symmetric_normal(
