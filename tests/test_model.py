@@ -92,10 +92,12 @@ def test_design_form_equals_the_mediator_equation():
     n = 50
     x, C, M = rng.normal(size=n), rng.normal(size=(n, 3)), rng.normal(size=(n, 5))
     stage = rng.integers(0, 3, n)
-    D = equations.mediator_design(x=x, C=C, stage_idx=stage, n_stages=3, M=M)
+    xb = rng.normal(size=n)
+    p["a_between"] = rng.normal(size=5)
+    D = equations.mediator_design(x=x, C=C, stage_idx=stage, n_stages=3, M=M, x_between=xb)
     for k in range(5):
-        W = equations.mediator_coefficients(p, k, with_edges=True)
-        direct = equations.mediator_predictor(p, k, x=x, C=C, stage_idx=stage, M=M)
+        W = equations.mediator_coefficients(p, k, with_edges=True, with_between=True)
+        direct = equations.mediator_predictor(p, k, x=x, C=C, stage_idx=stage, M=M, x_between=xb)
         np.testing.assert_allclose(D @ W, direct, rtol=1e-12)
 
 
@@ -227,3 +229,13 @@ def test_cluster_intercepts_build():
     m = _model(spec, n_persons=40)
     assert "z_cluster" in {v.name for v in m.model.free_RVs}
     assert len(m.model.coords["cluster"]) == len(np.unique(m.panel.dataset["cluster_idx"].values))
+
+
+@pytest.mark.parametrize("person_effects", ["intercepts", "slopes"])
+def test_within_between_split_builds(person_effects):
+    spec = _spec(person_effects=person_effects, center_exposure_within_person=True)
+    m = _model(spec)
+    names = {v.name for v in m.model.free_RVs}
+    assert {"a_between", "c_between"} <= names
+    np.testing.assert_allclose(m.model["X"].get_value(), m.panel.dataset["X_within"].values)
+    assert np.isfinite(m.model.compile_logp()(m.model.initial_point()))

@@ -25,7 +25,8 @@ Parameter names (the ``params`` mapping; ``xarray`` dims in brackets):
 confounder), ``d`` (mediator, parent), ``sigma_m`` (mediator), ``cutpoints``
 (mediator, cut), ``beta0`` (stage), ``c`` (stage), ``b`` (mediator, stage), ``delta``
 (confounder), ``sigma_y`` (), ``phi`` () — the negative-binomial dispersion, with
-variance mu + mu**2 / phi.
+variance mu + mu**2 / phi — and, with the within/between split of the exposure,
+``a_between`` (mediator) and ``c_between`` (): paths of the person-mean exposure.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def mediator_predictor(
     M: Any = None,
     person_intercept: Any = 0.0,
     person_slope: Any = 0.0,
+    x_between: Any = None,
 ) -> Any:
     """Linear predictor of mediator ``k`` (before its link function).
 
@@ -80,6 +82,10 @@ def mediator_predictor(
         the spec has mediator edges.
     person_intercept, person_slope : array (obs,) or float
         The person's intercept u_i[k] and exposure-slope deviation a_i[k], per row.
+    x_between : array (obs,), optional
+        With the within/between split (``center_exposure_within_person``): the person
+        mean of the exposure, with its own path ``a_between[k]``; ``x`` is then the
+        within-person deviation.
 
     Returns
     -------
@@ -87,20 +93,29 @@ def mediator_predictor(
     """
     eta = params["alpha_m"][k][stage_idx] + (params["a"][k][stage_idx] + person_slope) * x
     eta = eta + C @ params["gamma_m"][k] + person_intercept
+    if x_between is not None:
+        eta = eta + params["a_between"][k] * x_between
     if M is not None:
         eta = eta + M @ params["d"][k]
     return eta
 
 
 def mediator_design(
-    *, x: np.ndarray, C: np.ndarray, stage_idx: np.ndarray, n_stages: int, M: np.ndarray | None = None
+    *,
+    x: np.ndarray,
+    C: np.ndarray,
+    stage_idx: np.ndarray,
+    n_stages: int,
+    M: np.ndarray | None = None,
+    x_between: np.ndarray | None = None,
 ) -> np.ndarray:
     """The mediator equation's design matrix, for the fixed part in matrix form.
 
     ``mediator_design(...) @ mediator_coefficients(params, k)`` equals
     ``mediator_predictor(params, k, ...)`` without person effects (``tests`` check this).
     Columns: stage indicators (``alpha_m``), stage indicators times x (``a``), the
-    confounders (``gamma_m``) and, when ``M`` is given, the mediators (edges ``d``).
+    confounders (``gamma_m``), when ``M`` is given the mediators (edges ``d``), and when
+    ``x_between`` is given the person-mean exposure (``a_between``).
     The fitted model uses this form to reduce normal mediators to sufficient statistics.
 
     Returns
@@ -111,11 +126,18 @@ def mediator_design(
     cols = [onehot, onehot * x[:, None], C]
     if M is not None:
         cols.append(M)
+    if x_between is not None:
+        cols.append(x_between[:, None])
     return np.column_stack(cols)
 
 
 def mediator_coefficients(
-    params: Mapping[str, Any], k: int, *, with_edges: bool = False, concatenate: Any = np.concatenate
+    params: Mapping[str, Any],
+    k: int,
+    *,
+    with_edges: bool = False,
+    with_between: bool = False,
+    concatenate: Any = np.concatenate,
 ) -> Any:
     """Coefficients of mediator ``k`` matching the columns of :func:`mediator_design`.
 
@@ -124,6 +146,8 @@ def mediator_coefficients(
     parts = [params["alpha_m"][k], params["a"][k], params["gamma_m"][k]]
     if with_edges:
         parts.append(params["d"][k])
+    if with_between:
+        parts.append(params["a_between"][k : k + 1])
     return concatenate(parts)
 
 
@@ -137,6 +161,7 @@ def outcome_predictor(
     person_intercept: Any = 0.0,
     person_slope_c: Any = 0.0,
     person_slope_b: Any = 0.0,
+    x_between: Any = None,
 ) -> Any:
     """Linear predictor of the outcome (before its link function).
 
@@ -158,6 +183,9 @@ def outcome_predictor(
         The person's direct-path deviation c_i, per row.
     person_slope_b : array (obs, mediator) or float
         The person's mediator-path deviations b_i[k], per row.
+    x_between : array (obs,), optional
+        The person mean of the exposure, with its own direct path ``c_between``, when
+        the exposure is split within/between (``x`` is then the within deviation).
 
     Returns
     -------
@@ -170,6 +198,8 @@ def outcome_predictor(
         if slope_b is not None:
             b_k = b_k + slope_b[:, k]
         eta = eta + b_k * M[:, k]
+    if x_between is not None:
+        eta = eta + params["c_between"] * x_between
     return eta + C @ params["delta"] + person_intercept
 
 

@@ -125,7 +125,11 @@ class MediationModel:
         # cost as much as the likelihood itself; every parameter here is in-bounds by
         # construction (logit links, positive transforms).
         with pm.Model(coords=coords, check_bounds=False) as model:
-            X = pm.Data("X", ds["X"].values, dims="obs")
+            split = spec.structure.center_exposure_within_person
+            # with the within/between split, the stage paths a and c act on the
+            # within-person deviation; the person mean gets its own paths
+            X = pm.Data("X", ds["X_within" if split else "X"].values, dims="obs")
+            X_between = pm.Data("X_between", ds["X_between"].values, dims="obs") if split else None
             C = pm.Data("C", ds["C"].values, dims=("obs", "confounder"))
             params: dict[str, Any] = {
                 "alpha_m": self._stage_param("alpha_m", ("mediator", "stage")),
@@ -134,6 +138,9 @@ class MediationModel:
                 "c": self._stage_param("c", ("stage",)),
                 "beta0": self._stage_param("beta0", ("stage",)),
             }
+            if split:
+                params["a_between"] = self.priors["a"].create("a_between", dims="mediator")
+                params["c_between"] = self.priors["c"].create("c_between")
             ordinal = [k for k, m in enumerate(spec.mediators) if m.family == "ordinal"]
             if ordinal:  # cutpoints carry an ordinal mediator's level: its first-stage
                 # intercept is fixed at 0 (alpha_m[k, first stage] is then prior-only)
@@ -192,6 +199,7 @@ class MediationModel:
                     M=M_obs if spec.mediator_edges else None,
                     person_intercept=u[:, k] if mode != "none" and explicit else 0.0,
                     person_slope=slope_a[:, k] if mode == "slopes" else 0.0,
+                    x_between=X_between,
                 )
                 for k in range(K)
             ]
@@ -231,6 +239,7 @@ class MediationModel:
             eta_y = equations.outcome_predictor(
                 params, x=X, M=M_obs, C=C, stage_idx=stage_idx,
                 person_intercept=v, person_slope_c=slope_c, person_slope_b=slope_b,
+                x_between=X_between,
             )
             Y = ds["Y"].values
             family = spec.outcome.family
@@ -257,9 +266,12 @@ class MediationModel:
         spec, ds = self.spec, self.panel.dataset
         person_idx = ds["person_idx"].values
         M_obs = ds["M"].values
+        split = spec.structure.center_exposure_within_person
         D = equations.mediator_design(
-            x=ds["X"].values, C=ds["C"].values, stage_idx=ds["stage_idx"].values,
-            n_stages=len(spec.stage_levels), M=M_obs if spec.mediator_edges else None,
+            x=ds["X_within" if split else "X"].values, C=ds["C"].values,
+            stage_idx=ds["stage_idx"].values, n_stages=len(spec.stage_levels),
+            M=M_obs if spec.mediator_edges else None,
+            x_between=ds["X_between"].values if split else None,
         )
         n_persons = self.panel.n_persons
         counts = np.bincount(person_idx, minlength=n_persons).astype(float)
@@ -269,7 +281,8 @@ class MediationModel:
         for j, k in enumerate(normal):
             m = M_obs[:, k]
             W = equations.mediator_coefficients(
-                params, k, with_edges=bool(spec.mediator_edges), concatenate=pt.concatenate
+                params, k, with_edges=bool(spec.mediator_edges), with_between=split,
+                concatenate=pt.concatenate,
             )
             rss = m @ m - 2.0 * pt.dot(D.T @ m, W) + pt.dot(W, pt.dot(gram, W))
             per_person = np.bincount(person_idx, weights=m, minlength=n_persons) - pt.dot(D_sum, W)
