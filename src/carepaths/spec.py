@@ -685,7 +685,7 @@ class Spec:
                     )
         if len(set(self.mediator_edges)) != len(self.mediator_edges):
             raise SpecError("spec key 'mediator_edges' lists the same edge twice; list it once.")
-        self.mediator_order  # raises on a cycle
+        _ = self.mediator_order  # computing the order raises SpecError on a cycle
         variables = self.variable_names
         for i, (a, b) in enumerate(self.unmeasured_confounding):
             for end in (a, b):
