@@ -13,7 +13,7 @@ STAMP := $(VENV)/.carepaths-synced
 PYTHON313 := $(shell for p in python3.13 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: demo test env clean
+.PHONY: demo test env docs chromium clean
 
 env: $(STAMP)
 
@@ -29,8 +29,36 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 demo: $(STAMP)
 	$(VENV)/bin/carepaths demo --out carepaths-demo
 
-test: $(STAMP)
+# The test suite also builds the docs (warnings are errors) and needs headless Chromium
+# for the report test; both run before pytest.
+test: $(STAMP) docs chromium
 	$(VENV)/bin/python -m pytest
 
+# The documentation site (mkdocs.yml) into site/, strict: a broken link, a missing page
+# or a docstring mkdocstrings cannot render fails the build. Never add --quiet: it drops
+# the warnings before --strict counts them, so a broken build passes. NO_MKDOCS_2_WARNING
+# hides mkdocs-material's end-of-life banner on every build (noted in pyproject.toml).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# Debian's chromium for the headless-browser tests (tests/browser.py). Idempotent: does
+# nothing when `chromium` is on PATH. Needs root (or sudo) and apt; where it cannot
+# install, it says so and carries on, and the browser tests skip saying how to install.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium: $$(command -v chromium)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make chromium: no apt-get here; install Chromium yourself (or set CAREPATHS_CHROMIUM); the browser tests skip until then"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else SUDO=none; fi; \
+		if [ "$$SUDO" = none ]; then \
+			echo "make chromium: not root and no sudo; run 'apt-get install -y chromium' as root; the browser tests skip until then"; \
+		else \
+			echo "make chromium: installing Debian's chromium (apt-get) ..."; \
+			{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+				|| echo "make chromium: apt-get could not install chromium; the browser tests skip until it is installed"; \
+		fi; \
+	fi
+
 clean:
-	rm -rf $(VENV) .tools carepaths-demo
+	rm -rf $(VENV) .tools carepaths-demo site
