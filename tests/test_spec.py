@@ -225,3 +225,89 @@ def test_unknown_shipped_spec_name():
 def test_missing_spec_file(tmp_path):
     with pytest.raises(SpecError, match="does not exist"):
         carepaths.load_spec(tmp_path / "nope.toml")
+
+
+# ------------------------------------------------------------------------ [graph] edges
+def test_graph_edges_round_trip_exactly(spec_dict):
+    spec_dict["graph"] = {"edges": [["employment", "support"], ["employment", "care_use"]]}
+    spec_dict["unmeasured_confounding"] = [["employment", "discouragement"]]
+    spec = Spec.from_dict(spec_dict)
+    assert spec.graph_edges == (("employment", "support"), ("employment", "care_use"))
+    assert spec.graph_variables == ("employment",)
+    assert "employment" not in spec.variable_names  # not a column the model needs
+    assert spec.to_dict()["graph"] == spec_dict["graph"]
+    assert Spec.from_dict(spec.to_dict()) == spec
+    assert Spec.from_toml(spec.to_toml()) == spec
+    assert "not in the model: employment" in spec.describe()
+
+
+def test_no_graph_edges_writes_no_graph_table(default_spec):
+    assert "graph" not in default_spec.to_dict()
+    assert Spec.from_dict({**default_spec.to_dict(), "graph": {}}) == default_spec
+
+
+def test_unknown_graph_key_suggests_edges(spec_dict):
+    spec_dict["graph"] = {"edge": [["w", "support"]]}
+    _raises(spec_dict, "'graph.edge'", "Did you mean 'edges'?")
+
+
+def test_misspelt_graph_table_suggests_graph(spec_dict):
+    spec_dict["grahp"] = {"edges": [["w", "support"]]}
+    _raises(spec_dict, "'grahp'", "Did you mean 'graph'?")
+
+
+def test_graph_not_a_table(spec_dict):
+    spec_dict["graph"] = [["w", "support"]]
+    _raises(spec_dict, "'graph'", "must be a table")
+
+
+def test_graph_edge_not_a_pair(spec_dict):
+    spec_dict["graph"] = {"edges": [["w", "support", "care_use"]]}
+    _raises(spec_dict, "graph.edges[0]", "pair of two names")
+
+
+def test_graph_edge_with_empty_name(spec_dict):
+    spec_dict["graph"] = {"edges": [[" ", "support"]]}
+    _raises(spec_dict, "graph.edges[0]", "empty name")
+
+
+def test_graph_edge_between_mediators_belongs_in_mediator_edges(spec_dict):
+    spec_dict["graph"] = {"edges": [["encouragement", "attitudes"]]}
+    _raises(spec_dict, "graph.edges[0]", "mediator_edges")
+
+
+def test_graph_edge_already_implied(spec_dict):
+    spec_dict["graph"] = {"edges": [["severity", "care_use"]]}
+    _raises(spec_dict, "graph.edges[0]", "already implied", "Remove it")
+
+
+def test_graph_edge_names_an_index_column(spec_dict):
+    spec_dict["graph"] = {"edges": [["wave", "support"]]}
+    _raises(spec_dict, "graph.edges[0]", "'wave'", "columns.wave")
+
+
+def test_graph_edge_reserved_latent_name(spec_dict):
+    spec_dict["graph"] = {"edges": [["U[a,b]", "support"]]}
+    _raises(spec_dict, "graph.edges[0]", "reserved", "unmeasured_confounding")
+
+
+def test_graph_edge_listed_twice(spec_dict):
+    spec_dict["graph"] = {"edges": [["w", "support"], ["w", "support"]]}
+    _raises(spec_dict, "graph.edges[1]", "twice")
+
+
+def test_graph_edge_closing_a_cycle(spec_dict):
+    spec_dict["graph"] = {"edges": [["care_use", "w"], ["w", "support"]]}
+    _raises(spec_dict, "graph.edges[1]", "cycle", "w -> support -> care_use -> w")
+
+
+def test_graph_edge_from_exposure_into_confounder_explains_the_role(spec_dict):
+    spec_dict["graph"] = {"edges": [["support", "severity"]]}
+    _raises(spec_dict, "graph.edges[0]", "cycle", "severity causes the exposure by its role")
+
+
+def test_unmeasured_confounding_may_name_stage_and_graph_variables(spec_dict):
+    spec_dict["graph"] = {"edges": [["w", "support"]]}
+    spec_dict["unmeasured_confounding"] = [["w", "care_use"], ["stage", "care_use"]]
+    spec = Spec.from_dict(spec_dict)
+    assert spec.unmeasured_confounding == (("w", "care_use"), ("stage", "care_use"))

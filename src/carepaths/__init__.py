@@ -15,6 +15,7 @@ from carepaths.exceptions import (
     CarepathsWarning,
     DataError,
     DroppedRowsWarning,
+    IdentificationError,
     SimulationError,
     SpecError,
 )
@@ -33,6 +34,8 @@ _LAZY = {
     "Fit": "carepaths.fit",
     "load_fit": "carepaths.fit",
     "ConvergenceWarning": "carepaths.fit",
+    "CausalGraph": "carepaths.graph",
+    "Identification": "carepaths.identify",
 }
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "CarepathsWarning",
     "DataError",
     "DroppedRowsWarning",
+    "IdentificationError",
     "SimulationError",
     "SpecError",
     "Spec",
@@ -51,6 +55,8 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from carepaths.data import Panel
     from carepaths.fit import ConvergenceWarning, Fit, load_fit
+    from carepaths.graph import CausalGraph
+    from carepaths.identify import Identification
     from carepaths.model import MediationModel
     from carepaths.priors import Prior
     from carepaths.simulation import Simulation, default_params, simulate

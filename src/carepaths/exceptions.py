@@ -12,6 +12,7 @@ __all__ = [
     "SpecError",
     "DataError",
     "SimulationError",
+    "IdentificationError",
     "CarepathsWarning",
     "DroppedRowsWarning",
 ]
@@ -31,6 +32,29 @@ class DataError(CarepathsError, ValueError):
 
 class SimulationError(CarepathsError, ValueError):
     """The simulator was asked for something it cannot draw (bad parameter name or shape)."""
+
+
+class IdentificationError(CarepathsError):
+    """The causal graph does not identify the effect asked for.
+
+    The message names the effect, the reason, the offending path and what to do (e.g. add
+    a missing confounder, or report the interventional effects instead).
+
+    Attributes
+    ----------
+    effect : str
+        The effect key, e.g. ``"NIE"`` or ``"IIE[discouragement]"``.
+    reason : str
+        Why the graph does not identify it.
+    path : str
+        The offending path, e.g. ``"discouragement <- U[discouragement,care_use] -> care_use"``.
+    """
+
+    def __init__(self, message: str, *, effect: str = "", reason: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.effect = effect
+        self.reason = reason
+        self.path = path
 
 
 class CarepathsWarning(UserWarning):

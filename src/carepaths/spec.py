@@ -15,6 +15,9 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
     mediator_edges = [["a", "b"]]      # a -> b between mediators (ordered mediators)
     unmeasured_confounding = [["m", "y"]]   # declared latent common causes
 
+    [graph]     edges = [["w", "x"], ["w", "y"]]: extra causal knowledge; names that are
+                not variables of the model are variables of the world the model leaves out
+
     [columns]   person, wave, stage, cluster: data column names, each optional
     [exposure]  name, kind = "continuous" | "binary", contrast, description, instrument
     [[mediators]]  name, family = "normal" | "bernoulli" | "ordinal", mechanism,
@@ -160,6 +163,43 @@ def _pairs(value: Any, path: str) -> tuple[tuple[str, str], ...]:
             raise SpecError(f"spec key '{path}[{i}]' pairs '{pair[0]}' with itself.")
         out.append((pair[0], pair[1]))
     return tuple(out)
+
+
+def _graph_edges(value: Any) -> tuple[tuple[str, str], ...]:
+    """Read the ``[graph]`` table: only ``edges``, a list of [from, to] pairs of names."""
+    _check_keys(value, "graph", Spec.GRAPH_KEYS)
+    edges = _pairs(value.get("edges", []), "graph.edges")
+    for i, (a, b) in enumerate(edges):
+        for end in (a, b):
+            if end.strip() == "":
+                raise SpecError(
+                    f"spec key 'graph.edges[{i}]' has an empty name; name both ends, e.g. "
+                    '["employment", "support"].'
+                )
+    return edges
+
+
+def _directed_path(edges: list[tuple[str, str]], start: str, goal: str) -> list[str] | None:
+    """The nodes of a shortest directed path start -> ... -> goal over ``edges``, or None."""
+    children: dict[str, list[str]] = {}
+    for a, b in edges:
+        children.setdefault(a, []).append(b)
+    previous: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for node in frontier:
+            if node == goal:
+                path = [node]
+                while previous[path[-1]] is not None:
+                    path.append(previous[path[-1]])  # type: ignore[arg-type]
+                return path[::-1]
+            for child in children.get(node, []):
+                if child not in previous:
+                    previous[child] = node
+                    nxt.append(child)
+        frontier = nxt
+    return None
 
 
 def _role_kind(key: str) -> str:
@@ -556,6 +596,7 @@ class Spec:
     structure: Structure = field(default_factory=Structure)
     name: str | None = None
     description: str | None = None
+    graph_edges: tuple[tuple[str, str], ...] = ()
 
     KEYS = (
         "name",
@@ -569,7 +610,9 @@ class Spec:
         "outcome",
         "confounders",
         "structure",
+        "graph",
     )
+    GRAPH_KEYS = ("edges",)
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -636,6 +679,7 @@ class Spec:
             structure=structure,
             name=_str(d.get("name"), "name", optional=True),
             description=_str(d.get("description"), "description", optional=True),
+            graph_edges=_graph_edges(d.get("graph", {})),
         )
         spec._check_names()
         spec._check_edges()
@@ -686,7 +730,8 @@ class Spec:
         if len(set(self.mediator_edges)) != len(self.mediator_edges):
             raise SpecError("spec key 'mediator_edges' lists the same edge twice; list it once.")
         _ = self.mediator_order  # computing the order raises SpecError on a cycle
-        variables = self.variable_names
+        self._check_graph_edges()
+        variables = self.node_names
         for i, (a, b) in enumerate(self.unmeasured_confounding):
             for end in (a, b):
                 if end not in variables:
@@ -695,6 +740,81 @@ class Spec:
                         f"variable of the spec.{suggest_closest(end, variables)} Variables: "
                         f"{', '.join(variables)}."
                     )
+
+    def _check_graph_edges(self) -> None:
+        """Validate ``graph.edges`` against the model's variables and its implied edges."""
+        index_columns = {
+            getattr(self.columns, k): k for k in ("person", "wave", "cluster")
+            if getattr(self.columns, k) is not None
+        }
+        mediators = set(self.mediator_names)
+        implied = set(self._implied_edges())
+        seen: set[tuple[str, str]] = set()
+        for i, (a, b) in enumerate(self.graph_edges):
+            where = f"spec key 'graph.edges[{i}]' ({a} -> {b})"
+            for end in (a, b):
+                if end in index_columns:
+                    raise SpecError(
+                        f"{where} names {end!r}, the {index_columns[end]} column "
+                        f"(columns.{index_columns[end]}): it indexes the data and is not a "
+                        "cause. Use another name for the variable."
+                    )
+                if end.startswith("U["):
+                    raise SpecError(
+                        f"{where} names {end!r}: names starting with 'U[' are reserved for "
+                        "the latent nodes of unmeasured_confounding. Rename the variable, or "
+                        "declare the latent cause with unmeasured_confounding = [[a, b]]."
+                    )
+            if a in mediators and b in mediators:
+                raise SpecError(
+                    f"{where} joins two mediators: write it in mediator_edges = "
+                    f'[["{a}", "{b}"]] instead, so the model includes the edge too.'
+                )
+            if (a, b) in implied:
+                raise SpecError(
+                    f"{where} is already implied by the spec's roles (confounders and stage "
+                    "cause exposure, mediators and outcome; exposure causes mediators and "
+                    "outcome; mediators cause the outcome). Remove it from graph.edges."
+                )
+            if (a, b) in seen:
+                raise SpecError(f"{where} is listed twice; list each edge once.")
+            seen.add((a, b))
+        edges = list(self._implied_edges())
+        for i, (a, b) in enumerate(self.graph_edges):
+            back = _directed_path(edges, b, a)
+            if back is not None:
+                cycle = " -> ".join([a, *back])
+                pre = set(self.node_names_in_model) - {
+                    self.exposure.name, self.outcome.name, *self.mediator_names
+                }
+                hint = ""
+                if self.exposure.name in back and pre & {a, *back}:
+                    hint = (
+                        f" {', '.join(sorted(pre & {a, *back}))} causes the exposure by its role "
+                        "(confounders and the stage are pre-exposure); if the exposure affects "
+                        "it, the model must not adjust for it: remove it from the confounders "
+                        "(or drop columns.stage) and name it in graph.edges only."
+                    )
+                raise SpecError(
+                    f"spec key 'graph.edges[{i}]' ({a} -> {b}) closes the cycle {cycle} with "
+                    "the edges before it and those the spec implies; a causal graph has no "
+                    f"cycles. Remove or reverse one of these edges.{hint}"
+                )
+            edges.append((a, b))
+
+    def _implied_edges(self) -> tuple[tuple[str, str], ...]:
+        """The directed edges the roles imply, without ``graph.edges``."""
+        x, y = self.exposure.name, self.outcome.name
+        causes = (*self.confounder_names, *((self.columns.stage,) if self.columns.stage else ()))
+        out: list[tuple[str, str]] = []
+        for c in causes:
+            out += [(c, x), *((c, m) for m in self.mediator_names), (c, y)]
+        for m in self.mediator_names:
+            out.append((x, m))
+        out += list(self.mediator_edges)
+        out += [(m, y) for m in self.mediator_names]
+        out.append((x, y))
+        return tuple(out)
 
     # -- views ----------------------------------------------------------------------
     @property
@@ -721,6 +841,43 @@ class Spec:
             self.outcome.name,
             *self.confounder_names,
         )
+
+    @property
+    def graph_variables(self) -> tuple[str, ...]:
+        """Variables named only in ``graph.edges``: causes in the world the model leaves out.
+
+        In order of first mention. They are nodes of the causal graph but not columns the
+        model uses, so identification can say when one of them must be adjusted for.
+        """
+        model = set(self.node_names_in_model)
+        out: list[str] = []
+        for a, b in self.graph_edges:
+            for end in (a, b):
+                if end not in model and end not in out:
+                    out.append(end)
+        return tuple(out)
+
+    @property
+    def node_names_in_model(self) -> tuple[str, ...]:
+        """The variables of the model as graph nodes: :attr:`variable_names` and the stage column."""
+        stage = (self.columns.stage,) if self.columns.stage else ()
+        return (*self.variable_names, *stage)
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """Every observed node of the causal graph: the model's variables, then graph variables."""
+        return (*self.node_names_in_model, *self.graph_variables)
+
+    @property
+    def causal_edges(self) -> tuple[tuple[str, str], ...]:
+        """Every directed edge between observed nodes: those the roles imply, then ``graph.edges``.
+
+        Confounders and the stage (when ``columns.stage`` is set) point into the exposure,
+        every mediator and the outcome; the exposure into every mediator and the outcome;
+        ``mediator_edges``; every mediator into the outcome. Latent common causes
+        (``unmeasured_confounding``) are added by :class:`carepaths.graph.CausalGraph`.
+        """
+        return (*self._implied_edges(), *self.graph_edges)
 
     @property
     def stage_levels(self) -> tuple[str, ...]:
@@ -776,6 +933,7 @@ class Spec:
             "outcome": self.outcome.to_dict(),
             "confounders": [c.to_dict() for c in self.confounders] or None,
             "structure": self.structure.to_dict(),
+            "graph": {"edges": [list(e) for e in self.graph_edges]} if self.graph_edges else None,
         }
         return _drop_none(out)
 
@@ -817,6 +975,16 @@ class Spec:
             lines.append(
                 "Declared unmeasured confounding: "
                 + ", ".join(f"{a} <-> {b}" for a, b in self.unmeasured_confounding)
+            )
+        if self.graph_edges:
+            lines.append(
+                "Other causal knowledge (graph.edges): "
+                + ", ".join(f"{a} -> {b}" for a, b in self.graph_edges)
+                + (
+                    f"; not in the model: {', '.join(self.graph_variables)}"
+                    if self.graph_variables
+                    else ""
+                )
             )
         lines.append(
             f"Person effects: {self.structure.person_effects}"
