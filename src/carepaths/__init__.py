@@ -34,6 +34,7 @@ _LAZY = {
     "Fit": "carepaths.fit",
     "load_fit": "carepaths.fit",
     "ConvergenceWarning": "carepaths.fit",
+    "Effects": "carepaths.effects",
     "CausalGraph": "carepaths.graph",
     "Identification": "carepaths.identify",
 }
@@ -55,6 +56,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from carepaths.data import Panel
     from carepaths.fit import ConvergenceWarning, Fit, load_fit
+    from carepaths.effects import Effects
     from carepaths.graph import CausalGraph
     from carepaths.identify import Identification
     from carepaths.model import MediationModel

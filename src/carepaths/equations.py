@@ -14,11 +14,19 @@ outcome on their model scale (a bernoulli mediator as 0/1, an ordinal one as its
 0..K-1 code). The link functions are identity (normal), logit (bernoulli, and the
 cumulative logit of ordinal mediators) and log (negative binomial).
 
-The linear-predictor functions use only indexing, ``.T``, ``+``, ``*``, ``@`` and
-``sum``, so they accept NumPy arrays and PyTensor tensors alike. Each mediator has its
-own predictor (one-dimensional gathers by stage were measured fastest in the compiled
-model); the outcome takes all mediators as one (obs, mediator) matrix. The functions that draw values or take
-expectations are NumPy-only.
+The linear-predictor functions use only indexing, ``+``, ``*`` and ``@``, so they
+accept NumPy arrays and PyTensor tensors alike. Each mediator has its own predictor
+(one-dimensional gathers by stage were measured fastest in the compiled model); the
+outcome takes all mediators as one (obs, mediator) matrix. The functions that draw
+values or take expectations are NumPy-only.
+
+Batched draws: every NumPy function also evaluates many posterior draws at once when
+each parameter carries a trailing draw axis (``a`` (mediator, stage, draw), ``c``
+(stage, draw), ``delta`` (confounder, draw), ``cutpoints`` (mediator, cut, draw), ...),
+the exposure is a column (obs, 1), per-row person effects carry the draw axis last
+((obs, draw), (obs, mediator, draw)) and mediators are (obs, mediator, draw). Results
+then have the draw axis last. :mod:`carepaths.effects` uses this to evaluate chunks of
+draws in a few large array operations.
 
 Parameter names (the ``params`` mapping; ``xarray`` dims in brackets):
 ``alpha_m`` (mediator, stage), ``a`` (mediator, stage), ``gamma_m`` (mediator,
@@ -46,7 +54,12 @@ __all__ = [
     "draw_outcome",
     "outcome_mean",
     "inverse_link",
-    "mediators_from_noise",
+    "outcome_mediator_slopes",
+    "latent_from_uniform",
+    "draw_latent",
+    "latent_from_observed",
+    "mediator_from_latent",
+    "mediators_from_latents",
 ]
 
 
@@ -95,8 +108,9 @@ def mediator_predictor(
     eta = eta + C @ params["gamma_m"][k] + person_intercept
     if x_between is not None:
         eta = eta + params["a_between"][k] * x_between
-    if M is not None:
-        eta = eta + M @ params["d"][k]
+    if M is not None:  # sum_j d[k, j] * M_j (zero for non-edges)
+        for j in range(_static_shape(M)[1]):
+            eta = eta + params["d"][k][j] * M[:, j]
     return eta
 
 
@@ -192,8 +206,8 @@ def outcome_predictor(
     array (obs,)
     """
     eta = params["beta0"][stage_idx] + (params["c"][stage_idx] + person_slope_c) * x
-    slope_b = person_slope_b if getattr(person_slope_b, "ndim", 0) == 2 else None
-    for k in range(M.shape[1]):  # one-dimensional gathers: fastest in the compiled model
+    slope_b = person_slope_b if getattr(person_slope_b, "ndim", 0) >= 2 else None
+    for k in range(_static_shape(M)[1]):  # one-dimensional gathers: fastest in the compiled model
         b_k = params["b"][k][stage_idx]
         if slope_b is not None:
             b_k = b_k + slope_b[:, k]
@@ -201,6 +215,30 @@ def outcome_predictor(
     if x_between is not None:
         eta = eta + params["c_between"] * x_between
     return eta + C @ params["delta"] + person_intercept
+
+
+def outcome_mediator_slopes(
+    params: Mapping[str, Any], *, stage_idx: np.ndarray, person_slope_b: Any = 0.0
+) -> np.ndarray:
+    """Each row's outcome path of each mediator, ``b[k, s] + b_i[k]`` (NumPy).
+
+    ``outcome_predictor(params, M=M, ...) == outcome_predictor(params, M=<no columns>,
+    ...) + (outcome_mediator_slopes(params, ...) * M).sum(axis=1)`` (tested):
+    g-computation uses this to swap one mediator's term at a time.
+
+    Returns
+    -------
+    array (obs, mediator) (or (obs, mediator, draw) with batched parameters)
+    """
+    b = np.asarray(params["b"])
+    gathered = np.take(b, stage_idx, axis=1)  # (mediator, obs[, draw])
+    return np.ascontiguousarray(np.moveaxis(gathered, 0, 1)) + person_slope_b
+
+
+def _static_shape(array: Any) -> tuple:
+    """The shape of a NumPy array, or the static shape of a PyTensor variable."""
+    tensor_type = getattr(array, "type", None)
+    return tuple(tensor_type.shape) if tensor_type is not None else np.shape(array)
 
 
 def inverse_link(family: str, eta: np.ndarray) -> np.ndarray:
@@ -214,9 +252,111 @@ def inverse_link(family: str, eta: np.ndarray) -> np.ndarray:
     raise ValueError(f"no inverse link for family {family!r}")
 
 
+def _valid_cuts(cutpoints: np.ndarray) -> np.ndarray:
+    """Cutpoints without their NaN padding, cut axis last: (cut,) or (draw, cut)."""
+    cuts = np.moveaxis(np.asarray(cutpoints, dtype=float), 0, -1)  # (..., cut)
+    valid = ~np.isnan(cuts).reshape(-1, cuts.shape[-1]).any(axis=0)
+    return cuts[..., valid]
+
+
 def _ordinal_from_latent(latent: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
-    cuts = cutpoints[~np.isnan(cutpoints)]
-    return (latent[..., None] > cuts).sum(axis=-1).astype(float)
+    return (latent[..., None] > _valid_cuts(cutpoints)).sum(axis=-1).astype(float)
+
+
+def latent_from_uniform(family: str, uniform: np.ndarray, *, sigma: Any = np.nan) -> np.ndarray:
+    """Additive latent noise of a mediator from standard-uniform noise.
+
+    Normal mediators: ``sigma * Phi^-1(U)`` (the residual); bernoulli and ordinal
+    mediators: ``logit(U)`` (a standard-logistic latent residual).
+    """
+    if family == "normal":
+        return sigma * special.ndtri(uniform)
+    if family in ("bernoulli", "ordinal"):
+        return special.logit(uniform)
+    raise ValueError(f"unknown mediator family {family!r}")
+
+
+def draw_latent(family: str, rng: np.random.Generator, shape: tuple[int, ...], *, sigma: Any = np.nan) -> np.ndarray:
+    """Fresh additive latent noise of a mediator: ``Normal(0, sigma)`` or standard logistic.
+
+    ``sigma`` broadcasts against ``shape`` (a draw axis last, for batched parameters).
+    """
+    if family == "normal":
+        return np.asarray(sigma) * rng.standard_normal(shape)
+    if family in ("bernoulli", "ordinal"):
+        return rng.logistic(size=shape)
+    raise ValueError(f"unknown mediator family {family!r}")
+
+
+def mediator_from_latent(
+    family: str, eta: np.ndarray, latent: np.ndarray, *, cutpoints: np.ndarray | None = None
+) -> np.ndarray:
+    """Mediator values from their predictor and additive latent noise.
+
+    Normal: ``eta + latent``; bernoulli: ``1[eta + latent > 0]``; ordinal: the number of
+    cutpoints below ``eta + latent`` (codes 0..K-1).
+    """
+    if family == "normal":
+        return eta + latent
+    if family == "bernoulli":
+        return (eta + latent > 0).astype(float)
+    if family == "ordinal":
+        assert cutpoints is not None
+        return _ordinal_from_latent(eta + latent, cutpoints)
+    raise ValueError(f"unknown mediator family {family!r}")
+
+
+def latent_from_observed(
+    family: str,
+    eta: np.ndarray,
+    observed: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    cutpoints: np.ndarray | None = None,
+) -> np.ndarray:
+    """Latent noise consistent with observed mediator values (abduction).
+
+    For a normal mediator the residual ``observed - eta`` (exact). For a bernoulli or
+    ordinal mediator a draw of the logistic latent residual from its distribution
+    truncated to the interval that reproduces the observed category. Then
+    ``mediator_from_latent(family, eta, latent)`` returns ``observed`` exactly, and the
+    same latent under another exposure gives the unit's counterfactual mediator.
+
+    Parameters
+    ----------
+    family : {"normal", "bernoulli", "ordinal"}
+    eta : array (obs,)
+        The predictor at the observed exposure.
+    observed : array (obs,)
+        Observed values on the model scale (0/1, ordinal codes).
+    rng : numpy.random.Generator
+    cutpoints : array (cut,), optional
+        Increasing cutpoints of an ordinal mediator (NaN-padded).
+    """
+    eta = np.asarray(eta)
+    observed = np.asarray(observed).reshape(observed.shape + (1,) * (eta.ndim - np.ndim(observed)))
+    if family == "normal":
+        return observed - eta
+    if family == "bernoulli":
+        lower = np.where(observed > 0.5, -eta, -np.inf)
+        upper = np.where(observed > 0.5, np.inf, -eta)
+    elif family == "ordinal":
+        assert cutpoints is not None
+        cuts = _valid_cuts(cutpoints)  # (cut,) or (draw, cut)
+        pad = np.full(cuts.shape[:-1] + (1,), np.inf)
+        cuts = np.concatenate([-pad, cuts, pad], axis=-1)
+        code = observed.astype(int)
+        if cuts.ndim == 1:
+            lower, upper = cuts[code] - eta, cuts[code + 1] - eta
+        else:  # (obs, draw): each draw's own cutpoints
+            draw = np.arange(cuts.shape[0])
+            lower, upper = cuts[draw, code] - eta, cuts[draw, code + 1] - eta
+    else:
+        raise ValueError(f"unknown mediator family {family!r}")
+    lo, hi = special.expit(lower), special.expit(upper)
+    u = lo + (hi - lo) * rng.random(np.shape(eta))
+    u = np.clip(u, np.nextafter(lo, 1.0), np.nextafter(hi, 0.0))
+    return special.logit(u)
 
 
 def draw_mediator(
@@ -249,18 +389,11 @@ def draw_mediator(
     array (obs,)
         Normal values, 0/1, or ordinal codes 0..K-1.
     """
-    if family == "normal":
-        return eta + sigma * special.ndtri(uniform)
-    latent = eta + special.logit(uniform)  # logistic latent variable
-    if family == "bernoulli":
-        return (latent > 0).astype(float)
-    if family == "ordinal":
-        assert cutpoints is not None
-        return _ordinal_from_latent(latent, cutpoints)
-    raise ValueError(f"unknown mediator family {family!r}")
+    latent = latent_from_uniform(family, uniform, sigma=sigma)
+    return mediator_from_latent(family, eta, latent, cutpoints=cutpoints)
 
 
-def mediators_from_noise(
+def mediators_from_latents(
     params: Mapping[str, Any],
     *,
     families: Sequence[str],
@@ -268,11 +401,13 @@ def mediators_from_noise(
     x: np.ndarray,
     C: np.ndarray,
     stage_idx: np.ndarray,
-    uniforms: np.ndarray,
+    latents: np.ndarray,
     person_intercepts: np.ndarray | float = 0.0,
     person_slopes: np.ndarray | float = 0.0,
+    x_between: np.ndarray | None = None,
+    only: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """All mediators under exposure ``x``, drawn in causal order from fixed noise.
+    """All mediators under exposure ``x``, in causal order, from fixed latent noise.
 
     Parameters
     ----------
@@ -282,31 +417,36 @@ def mediators_from_noise(
         Family of each mediator (spec order).
     order : sequence of int
         A topological order of the mediators (parents first).
-    x, C, stage_idx : arrays
+    x, C, stage_idx, x_between : arrays
         As in :func:`mediator_predictor`.
-    uniforms : array (obs, mediator)
-        Standard-uniform noise per row and mediator.
+    latents : array (obs, mediator)
+        Additive latent noise per row and mediator (:func:`latent_from_uniform`,
+        :func:`latent_from_observed`).
     person_intercepts, person_slopes : array (obs, mediator) or float
         The person's u_i and a_i per row.
+    only : sequence of int, optional
+        Compute only these mediators (with their ancestors already in ``order``);
+        the other columns stay 0. For speed when the others are not needed.
 
     Returns
     -------
     array (obs, mediator)
         Mediator values in spec order.
     """
-    M = np.zeros(uniforms.shape)
-    u = np.broadcast_to(person_intercepts, uniforms.shape)
-    slope = np.broadcast_to(person_slopes, uniforms.shape)
+    M = np.zeros(latents.shape)
+    u = np.broadcast_to(person_intercepts, latents.shape)
+    slope = np.broadcast_to(person_slopes, latents.shape)
+    has_edges = bool(np.any(np.asarray(params["d"]) != 0))
+    wanted = set(range(latents.shape[1]) if only is None else only)
     for k in order:  # parents first: their values enter through the edges d[k, j]
+        if k not in wanted and not has_edges:
+            continue
         eta = mediator_predictor(
-            params, k, x=x, C=C, stage_idx=stage_idx, M=M,
-            person_intercept=u[:, k], person_slope=slope[:, k],
+            params, k, x=x, C=C, stage_idx=stage_idx, M=M if has_edges else None,
+            person_intercept=u[:, k], person_slope=slope[:, k], x_between=x_between,
         )
-        M[:, k] = draw_mediator(
-            families[k],
-            eta,
-            uniforms[:, k],
-            sigma=float(params["sigma_m"][k]),
+        M[:, k] = mediator_from_latent(
+            families[k], eta, latents[:, k],
             cutpoints=np.asarray(params["cutpoints"][k], dtype=float),
         )
     return M

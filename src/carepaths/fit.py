@@ -164,6 +164,29 @@ class Fit:
             "identified paths, or pool_stages = true when a stage has few rows."
         )
 
+    # ------------------------------------------------------------------ answers
+    def effects(
+        self,
+        contrast=None,  # noqa: ANN001 - Contrast | dict | None
+        *,
+        scale: str = "difference",
+        by: str | None = "stage",
+        population: str = "marginal",
+        seed: int = 0,
+    ):  # noqa: ANN201 - returns carepaths.effects.Effects
+        """TE, NDE, NIE and per-mechanism effects by g-computation on every draw.
+
+        See :func:`carepaths.effects.compute_effects` for the parameters.
+
+        Returns
+        -------
+        Effects
+            ``.draws`` (xarray Dataset) and ``.summary()`` (DataFrame).
+        """
+        from carepaths.effects import compute_effects
+
+        return compute_effects(self, contrast, scale=scale, by=by, population=population, seed=seed)
+
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
         """Write the fit to a netCDF file (no pickle).

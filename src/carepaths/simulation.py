@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carepaths import equations
+from carepaths import equations, gcomputation
 from carepaths.exceptions import SimulationError
 from carepaths.spec import Spec, suggest_closest
 
@@ -302,16 +302,29 @@ def _draw_population(
     return _Population(person, wave, stage_idx, C, values, x, u, a_i, b_i, c_i, v, cluster)
 
 
+def _rows(pop: _Population) -> gcomputation.Rows:
+    return gcomputation.Rows(
+        C=pop.C, stage_idx=pop.stage_idx, u=pop.u, a_i=pop.a_i, b_i=pop.b_i, c_i=pop.c_i, v=pop.v
+    )
+
+
+def _latents(spec: Spec, p: Mapping[str, Any], uniforms: np.ndarray) -> np.ndarray:
+    return np.column_stack([
+        equations.latent_from_uniform(m.family, uniforms[:, k], sigma=float(p["sigma_m"][k]))
+        for k, m in enumerate(spec.mediators)
+    ])
+
+
 def _mediators(spec, p, pop: _Population, x: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     names = list(spec.mediator_names)
-    return equations.mediators_from_noise(
+    return equations.mediators_from_latents(
         p,
         families=[m.family for m in spec.mediators],
         order=[names.index(m) for m in spec.mediator_order],
         x=x,
         C=pop.C,
         stage_idx=pop.stage_idx,
-        uniforms=uniforms,
+        latents=_latents(spec, p, uniforms),
         person_intercepts=pop.u,
         person_slopes=pop.a_i,
     )
@@ -351,32 +364,14 @@ def _true_effects(
     K = len(spec.mediators)
     x0, x1, _ = _contrast_values(spec, pop.x)
     family = spec.outcome.family
-
-    def mean_y(x: np.ndarray, M: np.ndarray) -> np.ndarray:
-        return equations.outcome_mean(family, _outcome_eta(p, pop, x, M))
-
-    # natural effects: one joint mediator draw, common random numbers across x0 / x1
-    noise = _uniforms(rng, (len(pop.x), K))
-    M0, M1 = _mediators(spec, p, pop, x0, noise), _mediators(spec, p, pop, x1, noise)
-    y_x0_m0, y_x1_m0, y_x1_m1 = mean_y(x0, M0), mean_y(x1, M0), mean_y(x1, M1)
-    per_row = {"TE": y_x1_m1 - y_x0_m0, "NDE": y_x1_m0 - y_x0_m0, "NIE": y_x1_m1 - y_x1_m0}
-
-    # interventional effects: each mediator from its own independent draw of the system
-    sets0, sets1 = [], []
-    for _k in range(K):
-        noise_k = _uniforms(rng, (len(pop.x), K))
-        sets0.append(_mediators(spec, p, pop, x0, noise_k))
-        sets1.append(_mediators(spec, p, pop, x1, noise_k))
-    # column j of G0 / G1: mediator j from its own independent system under x0 / x1
-    G0 = np.column_stack([sets0[j][:, j] for j in range(K)])
-    G1 = np.column_stack([sets1[j][:, j] for j in range(K)])
-    base = mean_y(x1, G0)
-    iie = []
-    for k in range(K):
-        mix = G0.copy()
-        mix[:, k] = G1[:, k]
-        iie.append(mean_y(x1, mix) - base)
-    per_row["interdependence"] = per_row["NIE"] - np.sum(iie, axis=0)
+    n = len(pop.x)
+    # the same g-computation as the posterior effects (carepaths.gcomputation), with
+    # one independent mediator system per mechanism for the interventional effects
+    latents = _latents(spec, p, _uniforms(rng, (n, K)))
+    systems = [_latents(spec, p, _uniforms(rng, (n, K))) for _k in range(K)]
+    worlds = gcomputation.world_means(spec, p, _rows(pop), x0, x1, latents, systems)
+    per_row = gcomputation.effects_from_worlds(worlds)
+    iie = list(per_row.pop("IIE"))
 
     stage_labels = [*spec.stage_levels, POOLED] if len(spec.stage_levels) > 1 else [POOLED]
     masks = [pop.stage_idx == s for s in range(len(spec.stage_levels))] if len(stage_labels) > 1 else []

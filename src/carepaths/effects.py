@@ -1,0 +1,397 @@
+"""Causal effects by g-computation on every posterior draw, per stage and mechanism.
+
+For each posterior draw, :func:`compute_effects` evaluates the structural equations
+(:mod:`carepaths.gcomputation`, the same code the simulator's truth uses) under the
+exposure contrast, averages the expected outcome of each counterfactual world over the
+rows of each stage (and over all rows: ``"pooled"``, weighted by the stage mix in the
+data), and contrasts the worlds: total (TE), natural direct (NDE) and indirect (NIE)
+effects with ``TE = NDE + NIE`` per draw exactly, each mechanism's interventional
+indirect effect (IIE) and the remainder due to mediator interdependence.
+
+Populations
+-----------
+``"marginal"`` (default)
+    The persons are new persons: for every draw, person (and cluster) effects are drawn
+    from their posterior population distribution and mediator noise from its family, at
+    the covariates, stages and exposures observed in the data. The Monte Carlo error of
+    this integration is fresh in every draw, so it is part of the posterior spread.
+``"conditional"``
+    The observed persons, with their posterior person effects; each observed mediator
+    value is kept as the unit's own mediator at its observed exposure, and its latent
+    noise is abducted from it (exact for normal mediators, a truncated-logistic draw for
+    binary and ordinal ones), so ``M(x_obs)`` equals the data.
+
+Scales: ``"difference"`` (risk difference for a binary outcome, expected visits for a
+count, original units for a continuous outcome), ``"risk_ratio"`` and ``"odds_ratio"``
+(binary outcomes; then ``TE = NDE x NIE`` per draw).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from carepaths import equations, gcomputation
+from carepaths.exceptions import CarepathsError
+from carepaths.intervals import interval_bounds, interval_label
+from carepaths.parameters import PosteriorParams, posterior_params
+from carepaths.spec import Contrast, Spec
+
+__all__ = ["Effects", "compute_effects", "exposure_contrast", "SCALES", "POPULATIONS", "POOLED"]
+
+SCALES = ("difference", "risk_ratio", "odds_ratio")
+POPULATIONS = ("marginal", "conditional")
+POOLED = "pooled"
+EFFECTS = ("TE", "NDE", "NIE", "IIE", "interdependence")
+
+
+# ----------------------------------------------------------------------------- result
+@dataclass(frozen=True)
+class Effects:
+    """Posterior draws of the effect decomposition, with a summary table.
+
+    Attributes
+    ----------
+    draws : xarray.Dataset
+        ``TE``, ``NDE``, ``NIE``, ``interdependence`` (chain, draw, stage), ``IIE``
+        (chain, draw, stage, mechanism), and the expected outcome ``Y0`` under the
+        reference exposure and ``Y1`` under the contrasted one (chain, draw, stage).
+        Attributes state the scale, contrast, population and convergence.
+    converged : bool
+        Whether the fit the effects come from converged.
+    """
+
+    draws: xr.Dataset
+    converged: bool
+    warning: str = ""
+
+    @property
+    def scale(self) -> str:
+        """The effect scale (``difference``, ``risk_ratio`` or ``odds_ratio``)."""
+        return str(self.draws.attrs["scale"])
+
+    def summary(self) -> pd.DataFrame:
+        """One row per stage and effect: mean, sd, interval bounds and P(effect > null).
+
+        The interval is the package's one definition (:mod:`carepaths.intervals`). The
+        null is 0 on the difference scale and 1 on ratio scales; the last column is the
+        posterior probability that the effect exceeds it. When the fit did not converge
+        every row carries the warning in a ``warning`` column.
+        """
+        null = 0.0 if self.scale == "difference" else 1.0
+        p_col = f"P(>{null:g})"
+        rows = []
+        ds = self.draws
+        for stage in ds["stage"].values:
+            at = ds.sel(stage=stage)
+            series = [(name, at[name].values) for name in ("TE", "NDE", "NIE")]
+            series += [(f"IIE[{m}]", at["IIE"].sel(mechanism=m).values) for m in ds["mechanism"].values]
+            series.append(("interdependence", at["interdependence"].values))
+            for name, values in series:
+                flat = values.reshape(-1)
+                lower, upper = interval_bounds(flat)
+                rows.append((stage, name, flat.mean(), flat.std(ddof=1), lower, upper, np.mean(flat > null)))
+        table = pd.DataFrame(rows, columns=["stage", "effect", "mean", "sd", "lower", "upper", p_col])
+        table = table.set_index(["stage", "effect"])
+        if not self.converged:
+            table["warning"] = "NOT CONVERGED"
+        table.attrs.update(
+            interval=interval_label(), scale=self.scale, contrast=ds.attrs["contrast"],
+            population=ds.attrs["population"], warning=self.warning,
+        )
+        return table
+
+    def probability(self, effect: str, stage: str, *, direction: str = ">", mechanism: str | None = None) -> float:
+        """Posterior probability that an effect is above (``">"``) or below (``"<"``) its null."""
+        values = self.draws[effect].sel(stage=stage)
+        if mechanism is not None:
+            values = values.sel(mechanism=mechanism)
+        null = 0.0 if self.scale == "difference" else 1.0
+        if direction not in (">", "<"):
+            raise CarepathsError(f"direction must be '>' or '<', got {direction!r}.")
+        return float((values > null).mean() if direction == ">" else (values < null).mean())
+
+    def __repr__(self) -> str:
+        banner = "" if self.converged else " NOT CONVERGED: numbers unreliable"
+        d = self.draws
+        return (
+            f"<Effects {d.attrs['scale']} of {d.attrs['contrast']}, {d.attrs['population']} "
+            f"population, {d.sizes['chain']} x {d.sizes['draw']} draws, stages "
+            f"{list(d['stage'].values)}{banner}>"
+        )
+
+
+# ----------------------------------------------------------------------------- inputs
+def exposure_contrast(spec: Spec, contrast: Contrast | Mapping[str, Any] | None) -> Contrast:
+    """The contrast to use: the spec's, or one given as a Contrast or a dict."""
+    if contrast is None:
+        return spec.exposure.contrast
+    if isinstance(contrast, Contrast):
+        return contrast
+    if isinstance(contrast, Mapping):
+        return Contrast.from_dict(contrast, "contrast", spec.exposure.kind)
+    raise CarepathsError(
+        f"contrast must be None, a carepaths Contrast or a dict such as "
+        f"{{'kind': 'shift_sd', 'size': 1}}, got {type(contrast).__name__}."
+    )
+
+
+def _exposure_pair(fit: Any, contrast: Contrast) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Observed, reference and contrasted exposure on the model scale (+ a label)."""
+    spec, ds = fit.spec, fit.panel.dataset
+    split = spec.structure.center_exposure_within_person
+    x_obs = ds["X_within" if split else "X"].values
+    name = spec.exposure.name
+    if contrast.kind == "shift_sd":
+        # the model's continuous exposure is standardised by its sample SD: 1 SD = 1 unit
+        return x_obs, x_obs, x_obs + float(contrast.size), f"{name} + {contrast.size:g} SD"
+    scaling = fit.panel.scaling.get(name)
+    low, high = float(contrast.low), float(contrast.high)
+    if scaling is not None:
+        low, high = scaling.to_model(low), scaling.to_model(high)
+    base = ds["X_between"].values if split else 0.0
+    x0 = np.full(len(x_obs), low) - base
+    x1 = np.full(len(x_obs), high) - base
+    return x_obs, x0, x1, f"{name} {contrast.low:g} -> {contrast.high:g}"
+
+
+# ----------------------------------------------------------------------------- compute
+def compute_effects(
+    fit: Any,
+    contrast: Contrast | Mapping[str, Any] | None = None,
+    *,
+    scale: str = "difference",
+    by: str | None = "stage",
+    population: str = "marginal",
+    seed: int = 0,
+) -> Effects:
+    """Total, natural direct and indirect, and per-mechanism effects by g-computation.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    contrast : Contrast or dict, optional
+        The exposure contrast; default the spec's (``exposure.contrast``).
+    scale : {"difference", "risk_ratio", "odds_ratio"}
+        Effect scale; ratios only for a binary outcome.
+    by : {"stage", None}
+        Per stage and pooled (``"stage"``), or pooled only (``None``).
+    population : {"marginal", "conditional"}
+        New persons (person effects integrated out) or the observed persons (see the
+        module docstring).
+    seed : int
+        Seed of the Monte Carlo noise; the same fit and seed give the same numbers.
+
+    Returns
+    -------
+    Effects
+
+    Raises
+    ------
+    IdentificationError
+        If the causal graph of the spec does not identify the natural effects (the
+        reason and the offending path are in the message).
+    CarepathsError
+        On an unknown scale, population or ``by``, or a ratio scale for a non-binary
+        outcome.
+    """
+    spec = fit.spec
+    if scale not in SCALES:
+        raise CarepathsError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}.")
+    if scale != "difference" and spec.outcome.family != "bernoulli":
+        raise CarepathsError(
+            f"scale {scale!r} needs a binary outcome; {spec.outcome.name!r} is "
+            f"{spec.outcome.family}. Use scale='difference'."
+        )
+    if population not in POPULATIONS:
+        raise CarepathsError(f"population must be one of {', '.join(POPULATIONS)}; got {population!r}.")
+    if by not in ("stage", None):
+        raise CarepathsError(f"by must be 'stage' or None; got {by!r}.")
+    if population == "conditional" and spec.mediator_edges:
+        raise CarepathsError(
+            "population='conditional' with mediator_edges is not supported: the per-mechanism "
+            "interventional effects need an independent mediator system per person, which the "
+            "observed mediators do not give. Use population='marginal'."
+        )
+    _require_identified(spec)
+    contrast = exposure_contrast(spec, contrast)
+    x_obs, x0, x1, label = _exposure_pair(fit, contrast)
+    params = posterior_params(fit)
+    from threadpoolctl import threadpool_limits
+
+    # the matrix products here are small (rows x confounders x a chunk of draws): a
+    # multi-threaded BLAS spends more on thread hand-offs than on arithmetic (measured
+    # 10x slower on 2 cores), so they run single-threaded
+    with threadpool_limits(limits=1, user_api="blas"):
+        means = _world_stage_means(fit, params, x_obs, x0, x1, population, np.random.default_rng(seed))
+    groups = [*spec.stage_levels, POOLED] if len(spec.stage_levels) > 1 else [POOLED]
+    if by is None:
+        means, groups = means[:, -1:], [POOLED]
+    draws = _contrast_worlds(spec, fit.panel, means, scale)
+    coords = {
+        "chain": np.arange(params.chains), "draw": np.arange(params.draws),
+        "stage": groups, "mechanism": list(spec.mediator_names),
+    }
+    shape = (params.chains, params.draws)
+    data = {}
+    for name, values in draws.items():
+        dims = ("chain", "draw", "stage", "mechanism") if values.ndim == 3 else ("chain", "draw", "stage")
+        data[name] = (dims, values.reshape(*shape, *values.shape[1:]))
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(
+        scale=scale, contrast=label, population=population, seed=seed,
+        outcome=spec.outcome.name, converged=int(fit.converged),
+        interval=interval_label(),
+    )
+    message = ""
+    if not fit.converged:
+        message = "These effects come from a fit that did NOT converge: " + fit.convergence_message()
+        from carepaths.fit import ConvergenceWarning
+
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+        ds.attrs["warning"] = message
+    return Effects(draws=ds, converged=fit.converged, warning=message)
+
+
+def _require_identified(spec: Spec) -> None:
+    """Raise IdentificationError if the graph does not identify the natural effects."""
+    from carepaths.identify import identify
+
+    result = identify(spec)
+    for key in ("TE", "NDE", "NIE", *(f"IIE[{m}]" for m in spec.mediator_names)):
+        result.require(key)
+
+
+_CHUNK = 32  # posterior draws evaluated together (arrays of rows x mediators x chunk)
+
+
+def _world_stage_means(
+    fit: Any, params: PosteriorParams, x_obs: np.ndarray, x0: np.ndarray, x1: np.ndarray,
+    population: str, rng: np.random.Generator,
+) -> np.ndarray:
+    """Expected outcome per draw, group (stages, then pooled) and world.
+
+    Worlds: x0_m0, x1_m0, x1_m1, x1_g0, then swap[k] for each mediator. Draws are
+    evaluated in chunks, with the draw axis last (batched equations).
+    Returns array (sample, group, world); one group (pooled) when there are no stages.
+    """
+    spec, ds = fit.spec, fit.panel.dataset
+    K = len(spec.mediators)
+    stage_idx = ds["stage_idx"].values
+    S = len(spec.stage_levels)
+    n_rows = len(stage_idx)
+    # group-averaging matrix: stage means, then the pooled mean (stage mix of the data)
+    onehot = np.eye(S)[stage_idx].T
+    averaging = np.vstack([onehot / onehot.sum(axis=1, keepdims=True), np.full((1, n_rows), 1.0 / n_rows)])
+    if S == 1:
+        averaging = averaging[1:]
+    C = ds["C"].values
+    x_between = ds["X_between"].values[:, None] if spec.structure.center_exposure_within_person else None
+    person = ds["person_idx"].values if "person_idx" in ds else np.arange(n_rows)
+    cluster = ds["cluster_idx"].values if "cluster_idx" in ds else None
+    M_obs = ds["M"].values
+    families = [m.family for m in spec.mediators]
+    n_persons = int(person.max()) + 1
+    n_clusters = int(cluster.max()) + 1 if cluster is not None else 0
+    pp = params.person
+    x_obs, x0, x1 = x_obs[:, None], x0[:, None], x1[:, None]
+    out = np.empty((params.n_samples, averaging.shape[0], len(gcomputation.WORLDS) + K))
+    for start in range(0, params.n_samples, _CHUNK):
+        sl = slice(start, min(start + _CHUNK, params.n_samples))
+        B = sl.stop - sl.start
+        p = {name: _draws_last(value[sl]) for name, value in params.fixed.items()}
+        u = a_i = b_i = c_i = v = 0.0
+        if population == "conditional":
+            if "v" in pp:
+                v = _draws_last(pp["v"][sl][:, person])  # (obs, draw)
+                u = _draws_last(pp["u"][sl][:, person])  # (obs, mediator, draw)
+            if "slopes" in pp:
+                slopes = _draws_last(pp["slopes"][sl][:, person])
+                a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
+            if cluster is not None:
+                v = v + _draws_last(pp["cluster"][sl][:, cluster])
+        else:  # new persons (and clusters): person effects from their population
+            if "v" in pp:
+                u = (rng.standard_normal((n_persons, K, B)) * pp["sd_u"][sl].T)[person]
+                v = (rng.standard_normal((n_persons, B)) * pp["sd_v"][sl])[person]
+            if "slopes" in pp:
+                chol = np.linalg.cholesky(pp["slope_cov"][sl])  # (draw, slope, slope)
+                z = rng.standard_normal((n_persons, B, 2 * K + 1))
+                slopes = np.ascontiguousarray(np.einsum("bij,pbj->pib", chol, z)[person])
+                a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
+            if cluster is not None:
+                v = v + (rng.standard_normal((n_clusters, B)) * pp["sd_cluster"][sl])[cluster]
+        rows = gcomputation.Rows(C=C, stage_idx=stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v, x_between=x_between)
+        systems = None
+        if population == "conditional":
+            latents = _abducted_latents(spec, p, rows, x_obs, M_obs, rng)
+        else:
+            latents = _fresh_latents(families, p, rng, n_rows, B)
+            if spec.mediator_edges:
+                systems = [_fresh_latents(families, p, rng, n_rows, B) for _ in range(K)]
+        worlds = gcomputation.world_means(spec, p, rows, x0, x1, latents, systems)
+        for w, name in enumerate(gcomputation.WORLDS):  # (group, obs) @ (obs, draw)
+            out[sl, :, w] = (averaging @ worlds[name]).T
+        for k in range(K):
+            out[sl, :, len(gcomputation.WORLDS) + k] = (averaging @ worlds["swap"][k]).T
+    return out
+
+
+def _draws_last(values: np.ndarray) -> np.ndarray:
+    """(draw, ...) -> contiguous (..., draw): the batched layout of the equations."""
+    return np.ascontiguousarray(np.moveaxis(values, 0, -1))
+
+
+def _fresh_latents(
+    families: Sequence[str], p: Mapping[str, np.ndarray], rng: np.random.Generator, n: int, B: int
+) -> np.ndarray:
+    return np.stack(
+        [equations.draw_latent(f, rng, (n, B), sigma=p["sigma_m"][k]) for k, f in enumerate(families)], axis=1
+    )
+
+
+def _abducted_latents(
+    spec: Spec, p: Mapping[str, np.ndarray], rows: gcomputation.Rows, x_obs: np.ndarray,
+    M_obs: np.ndarray, rng: np.random.Generator,
+) -> np.ndarray:
+    eta_shape = (len(x_obs), p["c"].shape[-1])
+    latents = np.empty((M_obs.shape[0], M_obs.shape[1], eta_shape[1]))
+    for k, med in enumerate(spec.mediators):
+        u_k = rows.u[:, k] if np.ndim(rows.u) else 0.0
+        a_k = rows.a_i[:, k] if np.ndim(rows.a_i) else 0.0
+        eta = equations.mediator_predictor(
+            p, k, x=x_obs, C=rows.C, stage_idx=rows.stage_idx, person_intercept=u_k,
+            person_slope=a_k, x_between=rows.x_between,
+            M=M_obs[:, :, None] if spec.mediator_edges else None,
+        )
+        latents[:, k] = equations.latent_from_observed(
+            med.family, np.broadcast_to(eta, eta_shape), M_obs[:, k], rng, cutpoints=p["cutpoints"][k]
+        )
+    return latents
+
+
+def _contrast_worlds(spec: Spec, panel: Any, means: np.ndarray, scale: str) -> dict[str, np.ndarray]:
+    """Effects on the requested scale from world means (sample, group, world)."""
+    K = len(spec.mediators)
+    y00, y10, y11, g0 = (means[..., j] for j in range(4))
+    swap = means[..., 4 : 4 + K]  # (sample, group, mediator)
+    if spec.outcome.family == "normal":  # back to original units
+        s = panel.scaling[spec.outcome.name]
+        y00, y10, y11, g0, swap = (s.to_original(a) for a in (y00, y10, y11, g0, swap))
+    if scale == "difference":
+        nde, nie = y10 - y00, y11 - y10
+        iie = swap - g0[..., None]
+        return {"TE": y11 - y00, "NDE": nde, "NIE": nie, "IIE": iie,
+                "interdependence": nie - iie.sum(axis=-1), "Y0": y00, "Y1": y11}
+    f = (lambda q: q) if scale == "risk_ratio" else (lambda q: q / (1.0 - q))
+    nde, nie = f(y10) / f(y00), f(y11) / f(y10)
+    iie = f(swap) / f(g0)[..., None]
+    return {"TE": f(y11) / f(y00), "NDE": nde, "NIE": nie, "IIE": iie,
+            "interdependence": nie / iie.prod(axis=-1), "Y0": y00, "Y1": y11}

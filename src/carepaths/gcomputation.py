@@ -1,0 +1,182 @@
+"""G-computation of counterfactual outcome means: the worlds every effect contrasts.
+
+One function, :func:`world_means`, evaluates the structural equations
+(:mod:`carepaths.equations`) under the exposure values of an effect contrast and returns,
+per row, the expected outcome in each counterfactual world. The simulator uses it with
+the true parameters (the truth); :mod:`carepaths.effects` uses it on every posterior
+draw (the estimate); so truth and estimate are computed by the same code.
+
+Worlds (``x0`` the reference exposure, ``x1`` the contrasted one; ``M(x)`` the mediators
+under exposure x with the row's own latent noise; ``G(x)`` mediators drawn from their
+counterfactual distributions *one at a time*, each from an independent system):
+
+========== =====================================================
+``x0_m0``  E[Y(x0, M(x0))]
+``x1_m0``  E[Y(x1, M(x0))]
+``x1_m1``  E[Y(x1, M(x1))]
+``x1_g0``  E[Y(x1, G(x0))]
+``swap``   E[Y(x1, G(x0) with mediator k from G(x1))], one row per mediator k
+========== =====================================================
+
+so that, per row, ``TE = x1_m1 - x0_m0 = NDE + NIE`` with ``NDE = x1_m0 - x0_m0`` and
+``NIE = x1_m1 - x1_m0``, and the interventional indirect effect of mechanism k is
+``swap[k] - x1_g0`` (Vansteelandt & Daniel 2017; Loh et al. 2020). The remainder
+``NIE - sum_k IIE_k`` is due to mediator interdependence and to the outcome's
+non-linearity.
+
+Without mediator edges the mediators are independent given the exposure, covariates and
+person effects, so the joint system's own noise already draws each mediator from its
+counterfactual distribution: ``G = M`` (no extra noise, less Monte Carlo error). With
+edges, each mechanism needs its own independent system (``system_latents``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from carepaths import equations
+from carepaths.spec import Spec
+
+__all__ = ["Rows", "world_means", "WORLDS", "effects_from_worlds"]
+
+WORLDS = ("x0_m0", "x1_m0", "x1_m1", "x1_g0")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows a counterfactual average runs over, with their person effects.
+
+    Attributes
+    ----------
+    C : array (obs, confounder)
+    stage_idx : int array (obs,)
+    u : array (obs, mediator) or float
+        Mediator person intercepts (0 where they are absorbed in abducted latent noise).
+    a_i, b_i : array (obs, mediator) or float
+        Person deviations of the a and b paths (random slopes).
+    c_i : array (obs,) or float
+        Person deviation of the direct path.
+    v : array (obs,) or float
+        Outcome person (plus cluster) intercept.
+    x_between : array (obs,), optional
+        The person-mean exposure when the exposure is split within/between.
+    """
+
+    C: np.ndarray
+    stage_idx: np.ndarray
+    u: Any = 0.0
+    a_i: Any = 0.0
+    b_i: Any = 0.0
+    c_i: Any = 0.0
+    v: Any = 0.0
+    x_between: np.ndarray | None = None
+
+
+def _mediators(
+    spec: Spec, params: Mapping[str, Any], rows: Rows, x: np.ndarray, latents: np.ndarray,
+    only: Sequence[int] | None = None,
+) -> np.ndarray:
+    names = list(spec.mediator_names)
+    return equations.mediators_from_latents(
+        params,
+        families=[m.family for m in spec.mediators],
+        order=[names.index(m) for m in spec.mediator_order],
+        x=x, C=rows.C, stage_idx=rows.stage_idx, latents=latents,
+        person_intercepts=rows.u, person_slopes=rows.a_i, x_between=rows.x_between, only=only,
+    )
+
+
+def world_means(
+    spec: Spec,
+    params: Mapping[str, Any],
+    rows: Rows,
+    x0: np.ndarray,
+    x1: np.ndarray,
+    latents: np.ndarray,
+    system_latents: Sequence[np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Expected outcome per row in every counterfactual world of an exposure contrast.
+
+    Parameters
+    ----------
+    spec : Spec
+    params : mapping
+        Parameters in the naming of :mod:`carepaths.equations` (one draw).
+    rows : Rows
+        Covariates, stages and person effects of the rows.
+    x0, x1 : array (obs,)
+        Reference and contrasted exposure on the model scale (the within-person part
+        when the exposure is split within/between).
+    latents : array (obs, mediator)
+        Latent mediator noise of the joint system (common to x0 and x1).
+    system_latents : sequence of K arrays (obs, mediator), optional
+        Independent latent noise of one system per mechanism, for the interventional
+        effects. Required when the spec has mediator edges; without edges the joint
+        system is used (see the module docstring).
+
+    Returns
+    -------
+    dict of str to array
+        ``x0_m0``, ``x1_m0``, ``x1_m1``, ``x1_g0`` (obs,) and ``swap`` (mediator, obs):
+        expected outcomes (probability, count or value on the model scale). With batched
+        parameters (a trailing draw axis, see :mod:`carepaths.equations`) every array
+        has the draw axis last.
+    """
+    K = len(spec.mediators)
+    family = spec.outcome.family
+    M0 = _mediators(spec, params, rows, x0, latents)
+    M1 = _mediators(spec, params, rows, x1, latents)
+
+    # the outcome predictor is linear in the mediators: evaluate its parts once, as
+    # outcome_predictor(x, M) = outcome_predictor(x, no mediators) + sum_k b_k M_k
+    no_mediators = np.zeros((M0.shape[0], 0, *M0.shape[2:]))
+
+    def eta(x: np.ndarray) -> np.ndarray:
+        return equations.outcome_predictor(
+            params, x=x, M=no_mediators, C=rows.C, stage_idx=rows.stage_idx, person_intercept=rows.v,
+            person_slope_c=rows.c_i, person_slope_b=rows.b_i, x_between=rows.x_between,
+        )
+
+    base0, base1 = eta(x0), eta(x1)
+    slopes = equations.outcome_mediator_slopes(params, stage_idx=rows.stage_idx, person_slope_b=rows.b_i)
+    bM0, bM1 = slopes * M0, slopes * M1
+    sum0, sum1 = bM0.sum(axis=1), bM1.sum(axis=1)
+
+    def mean(e: np.ndarray) -> np.ndarray:
+        return equations.outcome_mean(family, e)
+
+    out = {
+        "x0_m0": mean(base0 + sum0),
+        "x1_m0": mean(base1 + sum0),
+        "x1_m1": mean(base1 + sum1),
+    }
+    if system_latents is None:
+        if spec.mediator_edges:
+            raise ValueError("system_latents are required when the spec has mediator edges")
+        g0, g1, gsum0 = bM0, bM1, sum0
+        out["x1_g0"] = out["x1_m0"]
+    else:
+        G0 = np.stack([_mediators(spec, params, rows, x0, system_latents[k])[:, k] for k in range(K)], axis=1)
+        G1 = np.stack([_mediators(spec, params, rows, x1, system_latents[k])[:, k] for k in range(K)], axis=1)
+        g0, g1 = slopes * G0, slopes * G1
+        gsum0 = g0.sum(axis=1)
+        out["x1_g0"] = mean(base1 + gsum0)
+    out["swap"] = np.stack([mean(base1 + gsum0 - g0[:, k] + g1[:, k]) for k in range(K)])
+    return out
+
+
+def effects_from_worlds(worlds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-row effects on the difference scale from :func:`world_means` output.
+
+    Returns ``TE``, ``NDE``, ``NIE``, ``interdependence`` (obs,) and ``IIE``
+    (mediator, obs).
+    """
+    te = worlds["x1_m1"] - worlds["x0_m0"]
+    nde = worlds["x1_m0"] - worlds["x0_m0"]
+    nie = worlds["x1_m1"] - worlds["x1_m0"]
+    iie = worlds["swap"] - worlds["x1_g0"]
+    return {"TE": te, "NDE": nde, "NIE": nie, "IIE": iie, "interdependence": nie - iie.sum(axis=0)}
