@@ -37,17 +37,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carepaths import equations, gcomputation
+from carepaths import gcomputation
 from carepaths.exceptions import CarepathsError
 from carepaths.intervals import interval_bounds, interval_label
 from carepaths.parameters import PosteriorParams, posterior_params
+from carepaths.population import POOLED, group_averaging, population_chunks
 from carepaths.spec import Contrast, Spec
 
 __all__ = ["Effects", "compute_effects", "exposure_contrast", "SCALES", "POPULATIONS", "POOLED"]
 
 SCALES = ("difference", "risk_ratio", "odds_ratio")
 POPULATIONS = ("marginal", "conditional")
-POOLED = "pooled"
 EFFECTS = ("TE", "NDE", "NIE", "IIE", "interdependence")
 
 
@@ -231,7 +231,7 @@ def compute_effects(
     # 10x slower on 2 cores), so they run single-threaded
     with threadpool_limits(limits=1, user_api="blas"):
         means = _world_stage_means(fit, params, x_obs, x0, x1, population, np.random.default_rng(seed))
-    groups = [*spec.stage_levels, POOLED] if len(spec.stage_levels) > 1 else [POOLED]
+    _, groups = group_averaging(spec, fit.panel)
     if by is None:
         means, groups = means[:, -1:], [POOLED]
     draws = _contrast_worlds(spec, fit.panel, means, scale)
@@ -269,112 +269,26 @@ def _require_identified(spec: Spec) -> None:
         result.require(key)
 
 
-_CHUNK = 32  # posterior draws evaluated together (arrays of rows x mediators x chunk)
-
-
 def _world_stage_means(
     fit: Any, params: PosteriorParams, x_obs: np.ndarray, x0: np.ndarray, x1: np.ndarray,
     population: str, rng: np.random.Generator,
 ) -> np.ndarray:
     """Expected outcome per draw, group (stages, then pooled) and world.
 
-    Worlds: x0_m0, x1_m0, x1_m1, x1_g0, then swap[k] for each mediator. Draws are
-    evaluated in chunks, with the draw axis last (batched equations).
+    Worlds: x0_m0, x1_m0, x1_m1, x1_g0, then swap[k] for each mediator.
     Returns array (sample, group, world); one group (pooled) when there are no stages.
     """
-    spec, ds = fit.spec, fit.panel.dataset
-    K = len(spec.mediators)
-    stage_idx = ds["stage_idx"].values
-    S = len(spec.stage_levels)
-    n_rows = len(stage_idx)
-    # group-averaging matrix: stage means, then the pooled mean (stage mix of the data)
-    onehot = np.eye(S)[stage_idx].T
-    averaging = np.vstack([onehot / onehot.sum(axis=1, keepdims=True), np.full((1, n_rows), 1.0 / n_rows)])
-    if S == 1:
-        averaging = averaging[1:]
-    C = ds["C"].values
-    x_between = ds["X_between"].values[:, None] if spec.structure.center_exposure_within_person else None
-    person = ds["person_idx"].values if "person_idx" in ds else np.arange(n_rows)
-    cluster = ds["cluster_idx"].values if "cluster_idx" in ds else None
-    M_obs = ds["M"].values
-    families = [m.family for m in spec.mediators]
-    n_persons = int(person.max()) + 1
-    n_clusters = int(cluster.max()) + 1 if cluster is not None else 0
-    pp = params.person
-    x_obs, x0, x1 = x_obs[:, None], x0[:, None], x1[:, None]
+    K = len(fit.spec.mediators)
+    averaging, _ = group_averaging(fit.spec, fit.panel)
+    x0, x1 = x0[:, None], x1[:, None]
     out = np.empty((params.n_samples, averaging.shape[0], len(gcomputation.WORLDS) + K))
-    for start in range(0, params.n_samples, _CHUNK):
-        sl = slice(start, min(start + _CHUNK, params.n_samples))
-        B = sl.stop - sl.start
-        p = {name: _draws_last(value[sl]) for name, value in params.fixed.items()}
-        u = a_i = b_i = c_i = v = 0.0
-        if population == "conditional":
-            if "v" in pp:
-                v = _draws_last(pp["v"][sl][:, person])  # (obs, draw)
-                u = _draws_last(pp["u"][sl][:, person])  # (obs, mediator, draw)
-            if "slopes" in pp:
-                slopes = _draws_last(pp["slopes"][sl][:, person])
-                a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
-            if cluster is not None:
-                v = v + _draws_last(pp["cluster"][sl][:, cluster])
-        else:  # new persons (and clusters): person effects from their population
-            if "v" in pp:
-                u = (rng.standard_normal((n_persons, K, B)) * pp["sd_u"][sl].T)[person]
-                v = (rng.standard_normal((n_persons, B)) * pp["sd_v"][sl])[person]
-            if "slopes" in pp:
-                chol = np.linalg.cholesky(pp["slope_cov"][sl])  # (draw, slope, slope)
-                z = rng.standard_normal((n_persons, B, 2 * K + 1))
-                slopes = np.ascontiguousarray(np.einsum("bij,pbj->pib", chol, z)[person])
-                a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
-            if cluster is not None:
-                v = v + (rng.standard_normal((n_clusters, B)) * pp["sd_cluster"][sl])[cluster]
-        rows = gcomputation.Rows(C=C, stage_idx=stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v, x_between=x_between)
-        systems = None
-        if population == "conditional":
-            latents = _abducted_latents(spec, p, rows, x_obs, M_obs, rng)
-        else:
-            latents = _fresh_latents(families, p, rng, n_rows, B)
-            if spec.mediator_edges:
-                systems = [_fresh_latents(families, p, rng, n_rows, B) for _ in range(K)]
-        worlds = gcomputation.world_means(spec, p, rows, x0, x1, latents, systems)
+    for chunk in population_chunks(fit, params, x_obs, population, rng, systems=True):
+        worlds = gcomputation.world_means(fit.spec, chunk.params, chunk.rows, x0, x1, chunk.latents, chunk.systems)
         for w, name in enumerate(gcomputation.WORLDS):  # (group, obs) @ (obs, draw)
-            out[sl, :, w] = (averaging @ worlds[name]).T
+            out[chunk.draws, :, w] = (averaging @ worlds[name]).T
         for k in range(K):
-            out[sl, :, len(gcomputation.WORLDS) + k] = (averaging @ worlds["swap"][k]).T
+            out[chunk.draws, :, len(gcomputation.WORLDS) + k] = (averaging @ worlds["swap"][k]).T
     return out
-
-
-def _draws_last(values: np.ndarray) -> np.ndarray:
-    """(draw, ...) -> contiguous (..., draw): the batched layout of the equations."""
-    return np.ascontiguousarray(np.moveaxis(values, 0, -1))
-
-
-def _fresh_latents(
-    families: Sequence[str], p: Mapping[str, np.ndarray], rng: np.random.Generator, n: int, B: int
-) -> np.ndarray:
-    return np.stack(
-        [equations.draw_latent(f, rng, (n, B), sigma=p["sigma_m"][k]) for k, f in enumerate(families)], axis=1
-    )
-
-
-def _abducted_latents(
-    spec: Spec, p: Mapping[str, np.ndarray], rows: gcomputation.Rows, x_obs: np.ndarray,
-    M_obs: np.ndarray, rng: np.random.Generator,
-) -> np.ndarray:
-    eta_shape = (len(x_obs), p["c"].shape[-1])
-    latents = np.empty((M_obs.shape[0], M_obs.shape[1], eta_shape[1]))
-    for k, med in enumerate(spec.mediators):
-        u_k = rows.u[:, k] if np.ndim(rows.u) else 0.0
-        a_k = rows.a_i[:, k] if np.ndim(rows.a_i) else 0.0
-        eta = equations.mediator_predictor(
-            p, k, x=x_obs, C=rows.C, stage_idx=rows.stage_idx, person_intercept=u_k,
-            person_slope=a_k, x_between=rows.x_between,
-            M=M_obs[:, :, None] if spec.mediator_edges else None,
-        )
-        latents[:, k] = equations.latent_from_observed(
-            med.family, np.broadcast_to(eta, eta_shape), M_obs[:, k], rng, cutpoints=p["cutpoints"][k]
-        )
-    return latents
 
 
 def _contrast_worlds(spec: Spec, panel: Any, means: np.ndarray, scale: str) -> dict[str, np.ndarray]:

@@ -406,6 +406,7 @@ def mediators_from_latents(
     person_slopes: np.ndarray | float = 0.0,
     x_between: np.ndarray | None = None,
     only: Sequence[int] | None = None,
+    overrides: Mapping[int, Any] | None = None,
 ) -> np.ndarray:
     """All mediators under exposure ``x``, in causal order, from fixed latent noise.
 
@@ -427,6 +428,10 @@ def mediators_from_latents(
     only : sequence of int, optional
         Compute only these mediators (with their ancestors already in ``order``);
         the other columns stay 0. For speed when the others are not needed.
+    overrides : mapping of int to callable, optional
+        Interventions on mediators: ``overrides[k](values)`` replaces mediator k's
+        values before its children are computed (the do-operator on node k), so
+        everything downstream follows the structural equations.
 
     Returns
     -------
@@ -449,6 +454,8 @@ def mediators_from_latents(
             families[k], eta, latents[:, k],
             cutpoints=np.asarray(params["cutpoints"][k], dtype=float),
         )
+        if overrides and k in overrides:
+            M[:, k] = overrides[k](M[:, k])
     return M
 
 

@@ -1,0 +1,110 @@
+"""Time the effect decomposition on the reference workload (issue 4: <= 5 s).
+
+Workload: the reference fit of ``fit_reference.py`` (default five-mechanism spec, 2,000
+persons x 4 waves = 8,000 rows, 2 chains x 1,000 draws = 2,000 posterior draws), five
+mechanisms, three stages. The posterior is fitted once and cached in
+``benchmarks/.cache/reference_fit.nc`` (delete it to refit).
+
+Measured in the same run:
+
+* carepaths: ``fit.effects()`` (marginal population, the default) and
+  ``fit.effects(population="conditional")`` — chunks of 32 draws through the batched
+  equations, one BLAS thread;
+* baseline: the same g-computation one posterior draw at a time (the straightforward
+  vectorised NumPy version: vectorised over rows, a Python loop over draws), with the
+  same equations (:func:`carepaths.gcomputation.world_means`).
+
+Run: ``.venv/bin/python benchmarks/effects.py [--repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "reference_fit.nc"
+
+
+def reference_fit():  # noqa: ANN201
+    import carepaths
+    from carepaths import MediationModel
+
+    if CACHE.exists():
+        return carepaths.load_fit(CACHE)
+    spec = carepaths.load_spec()
+    sim = carepaths.simulate(spec, 2000, 4, seed=20261125)
+    fit = MediationModel(spec, sim.panel()).fit(draws=1000, tune=1000, chains=2, seed=20261125)
+    CACHE.parent.mkdir(exist_ok=True)
+    fit.save(CACHE)
+    return fit
+
+
+def baseline_effects(fit) -> np.ndarray:  # noqa: ANN001
+    """Marginal-population world means one draw at a time (no batching)."""
+    from carepaths import equations, gcomputation
+    from carepaths.parameters import posterior_params
+
+    spec, ds = fit.spec, fit.panel.dataset
+    p = posterior_params(fit)
+    rng = np.random.default_rng(0)
+    K = len(spec.mediators)
+    person, stage_idx, C = ds["person_idx"].values, ds["stage_idx"].values, ds["C"].values
+    n, n_persons = len(stage_idx), fit.panel.n_persons
+    x0 = ds["X"].values
+    x1 = x0 + 1.0
+    out = np.empty((p.n_samples, 3, 4 + K))
+    for i in range(p.n_samples):
+        params = p.sample(i)
+        u = (rng.standard_normal((n_persons, K)) * p.person["sd_u"][i])[person]
+        v = (rng.standard_normal(n_persons) * p.person["sd_v"][i])[person]
+        rows = gcomputation.Rows(C=C, stage_idx=stage_idx, u=u, v=v)
+        latents = np.column_stack([
+            equations.draw_latent(m.family, rng, (n,), sigma=params["sigma_m"][k])
+            for k, m in enumerate(spec.mediators)
+        ])
+        w = gcomputation.world_means(spec, params, rows, x0, x1, latents)
+        worlds = np.vstack([*(w[name] for name in gcomputation.WORLDS), w["swap"]])
+        for s in range(3):
+            out[i, s] = worlds[:, stage_idx == s].mean(axis=1)
+    return out
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
+    best, result = np.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    fit = reference_fit()
+    p = fit.posterior["posterior"]
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"workload: {p.sizes['chain'] * p.sizes['draw']} draws x {fit.panel.n_obs} rows x "
+          f"{len(fit.spec.mediators)} mechanisms x {len(fit.spec.stage_levels)} stages; converged={fit.converged}")
+    fit.effects()  # warm up: DoWhy import and identification (cached per spec)
+    t_marg, eff = timed(lambda: fit.effects(), args.repeats)
+    t_cond, _ = timed(lambda: fit.effects(population="conditional"), args.repeats)
+    t_base, _ = timed(lambda: baseline_effects(fit), 1)
+    print(f"{'method':<46}{'seconds':>10}{'x baseline':>12}")
+    print(f"{'baseline: one draw at a time (marginal)':<46}{t_base:>10.2f}{1.0:>12.2f}")
+    print(f"{'carepaths fit.effects() (marginal)':<46}{t_marg:>10.2f}{t_base / t_marg:>12.2f}")
+    print(f"{'carepaths fit.effects(population=conditional)':<46}{t_cond:>10.2f}{t_base / t_cond:>12.2f}")
+    print("target: <= 5 s")
+    print(eff.summary().loc[["crisis", "recovery", "maintenance"], ["mean", "lower", "upper", "P(>0)"]]
+          .xs("TE", level="effect"))
+
+
+if __name__ == "__main__":
+    main()

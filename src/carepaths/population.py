@@ -1,0 +1,192 @@
+"""The counterfactual population that effects and interventions average over.
+
+For chunks of posterior draws, :func:`population_chunks` gives everything the structural
+equations need besides the exposure: the parameters in the batched layout (draw axis
+last, see :mod:`carepaths.equations`), the rows' covariates, stages and person effects
+(:class:`carepaths.gcomputation.Rows`) and the mediators' latent noise.
+
+``population="marginal"``
+    New persons at the observed rows' covariates, stages and exposures: person (and
+    cluster) effects are drawn from their population distribution and latent mediator
+    noise from its family, fresh for every draw.
+``population="conditional"``
+    The observed persons with their posterior person effects; the latent mediator noise
+    is abducted from the observed mediators at the observed exposure (exact for normal
+    mediators, a truncated-logistic draw for binary and ordinal ones), so the mediators
+    at the observed exposure equal the data.
+
+:func:`group_averaging` gives the matrix that averages per-row values over the rows of
+each stage and over all rows (``"pooled"``, the stage mix of the data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from carepaths import equations, gcomputation
+from carepaths.parameters import PosteriorParams
+from carepaths.spec import Spec
+
+__all__ = ["Chunk", "population_chunks", "group_averaging", "POOLED", "CHUNK_SIZE"]
+
+POOLED = "pooled"
+CHUNK_SIZE = 32  # posterior draws evaluated together (arrays of rows x mediators x chunk)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of posterior draws with its counterfactual population.
+
+    Attributes
+    ----------
+    draws : slice
+        Which posterior samples (chain-major) the chunk holds.
+    params : dict of str to array
+        Parameters with a trailing draw axis.
+    rows : Rows
+        Covariates, stages and person effects (draw axis last).
+    latents : array (obs, mediator, draw)
+        Latent mediator noise of the joint system.
+    systems : list of arrays or None
+        Independent latent noise per mechanism (marginal population with mediator
+        edges, when requested), else None.
+    """
+
+    draws: slice
+    params: dict[str, np.ndarray]
+    rows: gcomputation.Rows
+    latents: np.ndarray
+    systems: list[np.ndarray] | None
+
+
+def group_averaging(spec: Spec, panel: Any) -> tuple[np.ndarray, list[str]]:
+    """Averaging matrix (group, obs) and group labels: each stage, then ``"pooled"``.
+
+    Without stages there is one group, ``"pooled"``.
+    """
+    stage_idx = panel.dataset["stage_idx"].values
+    S, n = len(spec.stage_levels), len(stage_idx)
+    pooled = np.full((1, n), 1.0 / n)
+    if S == 1:
+        return pooled, [POOLED]
+    onehot = np.eye(S)[stage_idx].T
+    counts = onehot.sum(axis=1, keepdims=True)
+    return np.vstack([onehot / np.maximum(counts, 1.0), pooled]), [*spec.stage_levels, POOLED]
+
+
+def draws_last(values: np.ndarray) -> np.ndarray:
+    """(draw, ...) -> contiguous (..., draw): the batched layout of the equations."""
+    return np.ascontiguousarray(np.moveaxis(values, 0, -1))
+
+
+def population_chunks(
+    fit: Any,
+    params: PosteriorParams,
+    x_obs: np.ndarray,
+    population: str,
+    rng: np.random.Generator,
+    *,
+    systems: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[Chunk]:
+    """Chunks of posterior draws with their counterfactual population.
+
+    Parameters
+    ----------
+    fit : Fit
+    params : PosteriorParams
+    x_obs : array (obs,)
+        The observed exposure on the model scale (within-person part when split).
+    population : {"marginal", "conditional"}
+    rng : numpy.random.Generator
+        Source of all Monte Carlo noise (same seed, same numbers).
+    systems : bool
+        Also draw one independent latent system per mechanism when the spec has
+        mediator edges (interventional effects need them; marginal population only).
+    chunk_size : int
+        Draws per chunk.
+
+    Yields
+    ------
+    Chunk
+    """
+    spec, ds = fit.spec, fit.panel.dataset
+    K = len(spec.mediators)
+    stage_idx = ds["stage_idx"].values
+    n_rows = len(stage_idx)
+    C = ds["C"].values
+    x_between = ds["X_between"].values[:, None] if spec.structure.center_exposure_within_person else None
+    person = ds["person_idx"].values if "person_idx" in ds else np.arange(n_rows)
+    cluster = ds["cluster_idx"].values if "cluster_idx" in ds else None
+    M_obs = ds["M"].values
+    families = [m.family for m in spec.mediators]
+    n_persons = int(person.max()) + 1
+    n_clusters = int(cluster.max()) + 1 if cluster is not None else 0
+    pp = params.person
+    x_col = x_obs[:, None]
+    for start in range(0, params.n_samples, chunk_size):
+        sl = slice(start, min(start + chunk_size, params.n_samples))
+        B = sl.stop - sl.start
+        p = {name: draws_last(value[sl]) for name, value in params.fixed.items()}
+        u = a_i = b_i = c_i = v = 0.0
+        if population == "conditional":
+            if "v" in pp:
+                v = draws_last(pp["v"][sl][:, person])  # (obs, draw)
+                u = draws_last(pp["u"][sl][:, person])  # (obs, mediator, draw)
+            if "slopes" in pp:
+                slopes = draws_last(pp["slopes"][sl][:, person])
+                a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
+            if cluster is not None:
+                v = v + draws_last(pp["cluster"][sl][:, cluster])
+        else:  # new persons (and clusters): person effects from their population
+            if "v" in pp:
+                u = (rng.standard_normal((n_persons, K, B)) * pp["sd_u"][sl].T)[person]
+                v = (rng.standard_normal((n_persons, B)) * pp["sd_v"][sl])[person]
+            if "slopes" in pp:
+                chol = np.linalg.cholesky(pp["slope_cov"][sl])  # (draw, slope, slope)
+                z = rng.standard_normal((n_persons, B, 2 * K + 1))
+                slopes = np.ascontiguousarray(np.einsum("bij,pbj->pib", chol, z)[person])
+                a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
+            if cluster is not None:
+                v = v + (rng.standard_normal((n_clusters, B)) * pp["sd_cluster"][sl])[cluster]
+        rows = gcomputation.Rows(C=C, stage_idx=stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v, x_between=x_between)
+        extra = None
+        if population == "conditional":
+            latents = _abducted_latents(spec, p, rows, x_col, M_obs, rng)
+        else:
+            latents = _fresh_latents(families, p, rng, n_rows, B)
+            if systems and spec.mediator_edges:
+                extra = [_fresh_latents(families, p, rng, n_rows, B) for _ in range(K)]
+        yield Chunk(draws=sl, params=p, rows=rows, latents=latents, systems=extra)
+
+
+def _fresh_latents(
+    families: Sequence[str], p: Mapping[str, np.ndarray], rng: np.random.Generator, n: int, B: int
+) -> np.ndarray:
+    return np.stack(
+        [equations.draw_latent(f, rng, (n, B), sigma=p["sigma_m"][k]) for k, f in enumerate(families)], axis=1
+    )
+
+
+def _abducted_latents(
+    spec: Spec, p: Mapping[str, np.ndarray], rows: gcomputation.Rows, x_obs: np.ndarray,
+    M_obs: np.ndarray, rng: np.random.Generator,
+) -> np.ndarray:
+    eta_shape = (len(x_obs), p["c"].shape[-1])
+    latents = np.empty((M_obs.shape[0], M_obs.shape[1], eta_shape[1]))
+    for k, med in enumerate(spec.mediators):
+        u_k = rows.u[:, k] if np.ndim(rows.u) else 0.0
+        a_k = rows.a_i[:, k] if np.ndim(rows.a_i) else 0.0
+        eta: Any = equations.mediator_predictor(
+            p, k, x=x_obs, C=rows.C, stage_idx=rows.stage_idx, person_intercept=u_k,
+            person_slope=a_k, x_between=rows.x_between,
+            M=M_obs[:, :, None] if spec.mediator_edges else None,
+        )
+        latents[:, k] = equations.latent_from_observed(
+            med.family, np.broadcast_to(eta, eta_shape), M_obs[:, k], rng, cutpoints=p["cutpoints"][k]
+        )
+    return latents
