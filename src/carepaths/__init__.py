@@ -35,6 +35,9 @@ _LAZY = {
     "load_fit": "carepaths.fit",
     "ConvergenceWarning": "carepaths.fit",
     "Effects": "carepaths.effects",
+    "Intervention": "carepaths.interventions",
+    "Comparison": "carepaths.comparison",
+    "Checks": "carepaths.checks",
     "CausalGraph": "carepaths.graph",
     "Identification": "carepaths.identify",
 }
@@ -56,7 +59,10 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from carepaths.data import Panel
     from carepaths.fit import ConvergenceWarning, Fit, load_fit
+    from carepaths.checks import Checks
+    from carepaths.comparison import Comparison
     from carepaths.effects import Effects
+    from carepaths.interventions import Intervention
     from carepaths.graph import CausalGraph
     from carepaths.identify import Identification
     from carepaths.model import MediationModel

@@ -187,6 +187,49 @@ class Fit:
 
         return compute_effects(self, contrast, scale=scale, by=by, population=population, seed=seed)
 
+    def check(self, *, seed: int, draws: int | None = None):  # noqa: ANN201 - returns carepaths.checks.Checks
+        """Posterior predictive checks by stage, LOO and LOO-PIT.
+
+        See :func:`carepaths.checks.compute_checks` and the module docstring of
+        :mod:`carepaths.checks` for the statistics, p-values and flags.
+
+        Parameters
+        ----------
+        seed : int
+            Seed of the replication noise.
+        draws : int, optional
+            Posterior draws per chain to use (evenly thinned); default all.
+
+        Returns
+        -------
+        Checks
+            ``.table()``, ``.flagged``, ``.loo_summary()``, the replicated data and plots.
+        """
+        from carepaths.checks import compute_checks
+
+        return compute_checks(self, seed=seed, draws=draws)
+
+    def compare(
+        self,
+        interventions,  # noqa: ANN001 - list of Intervention (or lists of them)
+        *,
+        population: str = "marginal",
+        seed: int = 0,
+        better: str = "higher",
+    ):  # noqa: ANN201 - returns carepaths.comparison.Comparison
+        """Compare interventions with the status quo per stage, on every posterior draw.
+
+        See :func:`carepaths.comparison.compare` for the parameters.
+
+        Returns
+        -------
+        Comparison
+            ``.summary()``, ``.draws``, ``.plot()``.
+        """
+        from carepaths.comparison import compare
+
+        return compare(self, interventions, population=population, seed=seed, better=better)
+
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
         """Write the fit to a netCDF file (no pickle).

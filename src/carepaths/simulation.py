@@ -316,17 +316,15 @@ def _latents(spec: Spec, p: Mapping[str, Any], uniforms: np.ndarray) -> np.ndarr
 
 
 def _mediators(spec, p, pop: _Population, x: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    return _mediators_from(spec, p, pop, x, _latents(spec, p, uniforms))
+
+
+def _mediators_from(spec: Spec, p: Mapping[str, Any], pop: _Population, x: np.ndarray, latents: np.ndarray) -> np.ndarray:
     names = list(spec.mediator_names)
     return equations.mediators_from_latents(
-        p,
-        families=[m.family for m in spec.mediators],
-        order=[names.index(m) for m in spec.mediator_order],
-        x=x,
-        C=pop.C,
-        stage_idx=pop.stage_idx,
-        latents=_latents(spec, p, uniforms),
-        person_intercepts=pop.u,
-        person_slopes=pop.a_i,
+        p, families=[m.family for m in spec.mediators],
+        order=[names.index(m) for m in spec.mediator_order], x=x, C=pop.C,
+        stage_idx=pop.stage_idx, latents=latents, person_intercepts=pop.u, person_slopes=pop.a_i,
     )
 
 
@@ -514,6 +512,66 @@ class Simulation:
         )
         out.attrs["mediators"] = K
         return out
+
+    def true_intervention_effects(
+        self, interventions: Any, *, mc_persons: int = 20_000, seed: int | None = None
+    ) -> pd.DataFrame:
+        """True effects of interventions, by Monte Carlo on a new population with the true parameters.
+
+        The same code as the posterior comparison (:func:`carepaths.interventions.intervention_means`):
+        per stage and pooled, the expected outcome under each intervention minus the
+        status quo, with a person-clustered Monte Carlo SE. Shifts count in SDs of the
+        simulated population's exposure and mediators.
+
+        Parameters
+        ----------
+        interventions : list
+            As for :meth:`Fit.compare`.
+        mc_persons : int
+            Persons in the Monte Carlo population.
+        seed : int, optional
+            Seed of the population (default: derived from the simulation's seed).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index (intervention, stage); columns ``true``, ``mc_se``.
+        """
+        from carepaths import interventions as iv_mod
+
+        spec = self.spec
+        entries = iv_mod.validate(spec, interventions)
+        p = {name: self.params[name].values for name in self.params.data_vars}
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 7]) if seed is None else seed)
+        n_waves = int(self.data[spec.columns.wave].nunique()) if spec.columns.wave else 1
+        pop = _draw_population(spec, p, mc_persons, n_waves, rng)
+        n, K = len(pop.x), len(spec.mediators)
+        latents = _latents(spec, p, _uniforms(rng, (n, K)))
+        rows = _rows(pop)
+        status_quo_M = _mediators_from(spec, p, pop, pop.x, latents)
+        sd = {spec.exposure.name: float(np.std(pop.x, ddof=1))}
+        sd.update({m: float(np.std(status_quo_M[:, k], ddof=1)) for k, m in enumerate(spec.mediator_names)})
+        base = iv_mod.intervention_means(spec, p, rows, pop.x, latents, {})
+        out = []
+        labels = [*spec.stage_levels, POOLED] if len(spec.stage_levels) > 1 else [POOLED]
+        for label, parts in entries:
+            transforms = {}
+            for iv in parts:
+                mask = None
+                if iv.stages:
+                    mask = np.isin(pop.stage_idx, [list(spec.stages).index(s) for s in iv.stages])
+                transforms[iv.target] = iv_mod.model_transform(
+                    spec, iv, loc=0.0, scale=1.0, sd_observed=sd[iv.target], stage_mask=mask
+                )
+            diff = iv_mod.intervention_means(spec, p, rows, pop.x, latents, transforms) - base
+            masks = [pop.stage_idx == s for s in range(len(spec.stage_levels))] if len(labels) > 1 else []
+            masks.append(np.ones(n, dtype=bool))
+            for stage, mask in zip(labels, masks, strict=True):
+                est, se = _cluster_mean(diff[mask], pop.person[mask])
+                out.append((label, stage, est, se))
+        return pd.DataFrame(out, columns=["intervention", "stage", "true", "mc_se"]).set_index(
+            ["intervention", "stage"]
+        )
 
     def panel(self):  # noqa: ANN201 - avoids importing data at module import
         """The simulated data validated into a :class:`~carepaths.data.Panel`."""

@@ -1,0 +1,321 @@
+"""Counterfactual interventions on the exposure or a mediator, by stage, and their comparison.
+
+An :class:`Intervention` sets, shifts or scales one variable — the exposure or any
+mediator — optionally only in some stages. :func:`compare` evaluates, on every posterior
+draw, the expected outcome with the intervention(s) in place against the status quo
+(everyone as observed), through the structural equations (:mod:`carepaths.equations`):
+
+* an intervention on the exposure changes every mediator through its path a and the
+  outcome through c and the mediators;
+* an intervention on a mediator replaces that mediator's values (the do-operator on that
+  node); mediators downstream of it (declared ``mediator_edges``) and the outcome are
+  recomputed;
+* a combination (a list of interventions) applies them together: the exposure first,
+  then the mediators in causal order.
+
+Status quo and intervention share each row's latent noise and person effects within a
+draw (common random numbers), so an intervention that changes nothing gives exactly 0.
+
+Units: ``set`` is a value in the variable's original units (a category label for an
+ordinal mediator, 0/1 for a binary variable); ``shift`` is in standard deviations of the
+observed variable (``shift=-0.5`` lowers it by half an SD); ``scale`` multiplies the
+variable's original value (``scale=0.8`` lowers it by 20%). Shifts and scales need a
+continuous variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from carepaths import equations
+from carepaths.exceptions import CarepathsError
+from carepaths.spec import Spec, suggest_closest
+
+__all__ = ["Intervention", "validate", "model_transform", "worked_examples", "intervention_means"]
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """One intervention: set, shift or scale the exposure or a mediator.
+
+    Parameters
+    ----------
+    name : str
+        Label used in tables and figures.
+    target : str
+        The exposure or a mediator of the spec.
+    set : float or str, optional
+        Set the target to this value (original units; a category label for an ordinal
+        mediator; 0 or 1 for a binary variable).
+    shift : float, optional
+        Add this many standard deviations of the observed target (continuous targets).
+    scale : float, optional
+        Multiply the target's original value by this factor (continuous targets).
+    stages : sequence of str, optional
+        Act only in these stages (default: every stage).
+
+    Examples
+    --------
+    >>> from carepaths.interventions import Intervention
+    >>> Intervention("family psychoeducation", "discouragement", shift=-0.5,
+    ...              stages=["recovery", "maintenance"])  # doctest: +ELLIPSIS
+    Intervention(name='family psychoeducation', target='discouragement', ...)
+    """
+
+    name: str
+    target: str
+    set: float | str | None = None
+    shift: float | None = None
+    scale: float | None = None
+    stages: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("set", "shift", "scale") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise CarepathsError(
+                f"intervention {self.name!r}: give exactly one of set=, shift= or scale= "
+                f"(got {', '.join(given) or 'none'})."
+            )
+        if not isinstance(self.name, str) or not self.name:
+            raise CarepathsError("an intervention needs a non-empty name (a string).")
+        for key in ("shift", "scale"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise CarepathsError(f"intervention {self.name!r}: {key} must be a number, got {value!r}.")
+        if self.stages is not None:
+            stages = (self.stages,) if isinstance(self.stages, str) else tuple(self.stages)
+            if not stages:
+                raise CarepathsError(
+                    f"intervention {self.name!r}: stages is empty; leave it out to act in every stage."
+                )
+            object.__setattr__(self, "stages", stages)
+
+    @property
+    def kind(self) -> str:
+        """``"set"``, ``"shift"`` or ``"scale"``."""
+        return next(k for k in ("set", "shift", "scale") if getattr(self, k) is not None)
+
+    def describe(self) -> str:
+        """One line in words, e.g. ``discouragement - 0.5 SD in recovery, maintenance``."""
+        if self.kind == "shift":
+            what = f"{self.target} {'+' if self.shift >= 0 else '-'} {abs(self.shift):g} SD"
+        elif self.kind == "scale":
+            what = f"{self.target} x {self.scale:g}"
+        else:
+            what = f"{self.target} := {self.set}"
+        return what + (f" in {', '.join(self.stages)}" if self.stages else " in every stage")
+
+
+# --------------------------------------------------------------------------- validation
+def _label(entry: Intervention | Sequence[Intervention]) -> tuple[str, tuple[Intervention, ...]]:
+    if isinstance(entry, Intervention):
+        return entry.name, (entry,)
+    if isinstance(entry, Sequence) and not isinstance(entry, str) and entry:
+        parts = tuple(entry)
+        if all(isinstance(p, Intervention) for p in parts):
+            return " + ".join(p.name for p in parts), parts
+    raise CarepathsError(
+        f"each entry to compare must be an Intervention or a non-empty list of Interventions "
+        f"applied together; got {entry!r}."
+    )
+
+
+def validate(spec: Spec, interventions: Sequence[Any]) -> list[tuple[str, tuple[Intervention, ...]]]:
+    """Check interventions against a spec; return (label, components) per entry.
+
+    Raises
+    ------
+    CarepathsError
+        On an empty list, an unknown target or stage, a ``set`` value outside a binary or
+        ordinal variable's support, a shift or scale of a binary or ordinal variable,
+        two entries with the same name, or a combination acting twice on one target.
+    """
+    if isinstance(interventions, Intervention):
+        interventions = [interventions]
+    if not isinstance(interventions, Sequence) or isinstance(interventions, str) or len(interventions) == 0:
+        raise CarepathsError(
+            "compare needs a non-empty list of interventions, e.g. "
+            "[Intervention('care coordination', 'attitudes', shift=0.5)]."
+        )
+    entries = [_label(e) for e in interventions]
+    names = [name for name, _ in entries]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise CarepathsError(f"intervention names must be unique; repeated: {', '.join(dupes)}.")
+    targets = (spec.exposure.name, *spec.mediator_names)
+    for label, parts in entries:
+        seen = [p.target for p in parts]
+        if len(set(seen)) != len(seen):
+            raise CarepathsError(f"combination {label!r} acts twice on one target ({', '.join(seen)}); merge them.")
+        for iv in parts:
+            _check_one(spec, iv, targets)
+    return entries
+
+
+def _check_one(spec: Spec, iv: Intervention, targets: Sequence[str]) -> None:
+    if iv.target not in targets:
+        raise CarepathsError(
+            f"intervention {iv.name!r}: unknown target {iv.target!r}.{suggest_closest(iv.target, targets)} "
+            f"Targets are the exposure and the mediators: {', '.join(targets)}."
+        )
+    if iv.stages:
+        for stage in iv.stages:
+            if stage not in spec.stages:
+                known = ", ".join(spec.stages) if spec.stages else "none (the spec has no stages)"
+                raise CarepathsError(
+                    f"intervention {iv.name!r}: stage {stage!r} is not in the spec."
+                    f"{suggest_closest(stage, spec.stages)} Stages: {known}."
+                )
+    kind, categories = _target_kind(spec, iv.target)
+    if kind in ("binary", "ordinal") and iv.kind != "set":
+        raise CarepathsError(
+            f"intervention {iv.name!r}: {iv.target!r} is {kind}, so it cannot be "
+            f"{'shifted' if iv.kind == 'shift' else 'scaled'}; use set= with one of its values "
+            f"({', '.join(map(str, categories))})."
+        )
+    if iv.kind == "set":
+        if kind == "binary" and iv.set not in (0, 1):
+            raise CarepathsError(
+                f"intervention {iv.name!r}: {iv.target!r} is binary; set= must be 0 or 1, got {iv.set!r}."
+            )
+        if kind == "ordinal" and iv.set not in categories:
+            raise CarepathsError(
+                f"intervention {iv.name!r}: {iv.set!r} is not a category of {iv.target!r}; "
+                f"categories: {', '.join(map(str, categories))}."
+            )
+        if kind == "continuous" and (isinstance(iv.set, bool) or not isinstance(iv.set, int | float)):
+            raise CarepathsError(f"intervention {iv.name!r}: set= must be a number for {iv.target!r}, got {iv.set!r}.")
+
+
+def _target_kind(spec: Spec, target: str) -> tuple[str, tuple]:
+    if target == spec.exposure.name:
+        return ("binary", (0, 1)) if spec.exposure.kind == "binary" else ("continuous", ())
+    med = spec.mediators[spec.mediator_names.index(target)]
+    if med.family == "bernoulli":
+        return "binary", (0, 1)
+    if med.family == "ordinal":
+        return "ordinal", tuple(med.categories)
+    return "continuous", ()
+
+
+# --------------------------------------------------------------------------- transforms
+def model_transform(
+    spec: Spec, iv: Intervention, *, loc: float, scale: float, sd_observed: float,
+    stage_mask: np.ndarray | None,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The intervention as a function of the target's model-scale values.
+
+    Parameters
+    ----------
+    loc, scale : float
+        The target's model scale: ``z = (original - loc) / scale`` (a standardised
+        variable; ``loc=0, scale=1`` for 0/1 variables, ordinal codes and unscaled ones).
+    sd_observed : float
+        The observed SD of the target in original units, which ``shift`` counts in.
+    stage_mask : bool array (obs,), optional
+        Rows where the intervention acts (None: every row).
+    """
+    kind, categories = _target_kind(spec, iv.target)
+
+    def new_values(z: np.ndarray) -> np.ndarray:
+        if iv.kind == "shift":
+            return z + float(iv.shift) * sd_observed / scale
+        if iv.kind == "scale":
+            return (float(iv.scale) * (loc + scale * z) - loc) / scale
+        if kind == "ordinal":
+            return np.full_like(z, float(categories.index(iv.set)))
+        return np.full_like(z, (float(iv.set) - loc) / scale)
+
+    def apply(z: np.ndarray) -> np.ndarray:
+        out = new_values(z)
+        if stage_mask is None:
+            return out
+        mask = stage_mask.reshape(stage_mask.shape + (1,) * (np.ndim(z) - 1))
+        return np.where(mask, out, z)
+
+    return apply
+
+
+def intervention_means(
+    spec: Spec,
+    params: Mapping[str, Any],
+    rows: Any,
+    x_obs: np.ndarray,
+    latents: np.ndarray,
+    transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+    *,
+    x_between: np.ndarray | None = None,
+) -> np.ndarray:
+    """Expected outcome per row with the given transforms in place (no transforms: status quo).
+
+    Parameters
+    ----------
+    spec : Spec
+    params : mapping
+        Parameters in the equations' naming (one draw, or batched with a draw axis last).
+    rows : Rows
+        Covariates, stages and person effects.
+    x_obs : array
+        The observed exposure on the model scale (within-person part when split).
+    latents : array (obs, mediator[, draw])
+        Latent mediator noise (shared by the status quo and every intervention).
+    transforms : mapping of target name to callable
+        Model-scale transforms (:func:`model_transform`) by target.
+    x_between : array, optional
+        The person-mean exposure when the exposure is split: a transform of the exposure
+        acts on the total (within + between) and the within part follows.
+
+    Returns
+    -------
+    array (obs[, draw])
+    """
+    names = list(spec.mediator_names)
+    x = x_obs
+    exposure = spec.exposure.name
+    if exposure in transforms:
+        between = 0.0 if x_between is None else x_between
+        x = transforms[exposure](x_obs + between) - between
+    overrides = {names.index(t): f for t, f in transforms.items() if t != exposure}
+    M = equations.mediators_from_latents(
+        params,
+        families=[m.family for m in spec.mediators],
+        order=[names.index(m) for m in spec.mediator_order],
+        x=x, C=rows.C, stage_idx=rows.stage_idx, latents=latents,
+        person_intercepts=rows.u, person_slopes=rows.a_i, x_between=rows.x_between,
+        overrides=overrides,
+    )
+    eta = equations.outcome_predictor(
+        params, x=x, M=M, C=rows.C, stage_idx=rows.stage_idx, person_intercept=rows.v,
+        person_slope_c=rows.c_i, person_slope_b=rows.b_i, x_between=rows.x_between,
+    )
+    return equations.outcome_mean(spec.outcome.family, eta)
+
+
+def worked_examples(spec: Spec) -> list[Any]:
+    """The worked examples of the docs: three interventions and their combination.
+
+    * family psychoeducation: ``discouragement`` - 0.5 SD in recovery and maintenance;
+    * care coordination: ``attitudes`` + 0.5 SD;
+    * peer-support group: the exposure (``support``) + 0.17 SD everywhere — the pooled
+      effect of social-support interventions in severe mental illness (domain.md);
+    * all three together.
+
+    Needs a spec with those mediators and stages (the shipped ``five_mechanisms``).
+    """
+    needed = {"discouragement", "attitudes"}
+    missing = needed - set(spec.mediator_names)
+    if missing or not {"recovery", "maintenance"} <= set(spec.stages):
+        raise CarepathsError(
+            "the worked examples need mediators 'discouragement' and 'attitudes' and stages "
+            "'recovery' and 'maintenance' (the shipped five_mechanisms spec); build your own "
+            "Intervention objects for this spec."
+        )
+    family = Intervention("family psychoeducation", "discouragement", shift=-0.5, stages=("recovery", "maintenance"))
+    coordination = Intervention("care coordination", "attitudes", shift=0.5)
+    peer = Intervention("peer-support group", spec.exposure.name, shift=0.17)
+    return [family, coordination, peer, [family, coordination, peer]]
+
