@@ -1,6 +1,10 @@
 """Identification of the total, natural and interventional effects from the causal graph.
 
-The one module of carepaths that imports DoWhy (lazily, inside :func:`identify`).
+DoWhy is imported in two modules of carepaths only: here, lazily (inside :func:`identify`
+and :func:`dowhy_model`), and :mod:`carepaths.dowhy_estimator`, at import time, because
+its estimator subclasses DoWhy's; nothing else imports either, so ``import carepaths``
+does not load DoWhy. :func:`dowhy_model` hands carepaths' own graph to a
+``dowhy.CausalModel`` for DoWhy's estimate/refute workflow (``docs/identification.md``).
 
 What is checked (the user page is ``docs/identification.md``). Write X for the exposure,
 Y for the outcome, M for the set of all mediators and A for the adjustment set the model
@@ -39,6 +43,7 @@ import dataclasses
 import functools
 import itertools
 import logging
+import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -53,12 +58,14 @@ from carepaths.spec import Spec, suggest_closest
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from dowhy import CausalModel
 
 __all__ = [
     "TABLE_COLUMNS",
     "EffectIdentification",
     "Identification",
     "MissingConfounders",
+    "dowhy_model",
     "format_path",
     "identify",
     "open_path",
@@ -651,3 +658,88 @@ def identify(spec: Spec | CausalGraph) -> Identification:
             "a spec with carepaths.load_spec('five_mechanisms')."
         )
     return _identify_spec(spec)
+
+
+def dowhy_model(spec: Spec | CausalGraph, data: pd.DataFrame) -> CausalModel:
+    """A ``dowhy.CausalModel`` of the total effect, on the causal graph of ``spec``.
+
+    The graph is :attr:`CausalGraph.dag` (nodes and edges only). DoWhy marks as observed
+    the nodes that are columns of ``data``: the latent ``U[a,b]`` nodes of
+    ``unmeasured_confounding`` and any ``[graph]`` variable missing from the data are
+    unobserved. Treatment and outcome are the spec's exposure and outcome. Estimate with
+    :data:`carepaths.dowhy_estimator.METHOD_NAME` (see ``docs/identification.md``).
+
+    Parameters
+    ----------
+    spec : Spec or CausalGraph
+        The spec (or its graph).
+    data : pandas.DataFrame
+        One row per person-wave, with every column the spec names (the panel's).
+
+    Returns
+    -------
+    dowhy.CausalModel
+        Ready for ``identify_effect()``, ``estimate_effect(...)`` and ``refute_estimate``.
+
+    Raises
+    ------
+    TypeError
+        If ``spec`` is neither a :class:`Spec` nor a :class:`CausalGraph`.
+    DataError
+        If ``data`` is not a DataFrame or lacks a column the spec names.
+
+    Examples
+    --------
+    >>> import carepaths
+    >>> from carepaths.identify import dowhy_model
+    >>> spec = carepaths.load_spec("single_mediator")
+    >>> frame = carepaths.simulate(spec, 100, 1, seed=1).data
+    >>> dowhy_model(spec, frame).identify_effect().get_backdoor_variables() != []
+    True
+    """
+    import pandas as pd
+
+    from carepaths.exceptions import DataError
+
+    graph = spec if isinstance(spec, CausalGraph) else None
+    if graph is None:
+        if not isinstance(spec, Spec):
+            raise TypeError(
+                f"dowhy_model needs a carepaths.Spec or CausalGraph, got {type(spec).__name__}. "
+                "Load a spec with carepaths.load_spec('five_mechanisms')."
+            )
+        graph = CausalGraph(spec)
+    spec = graph.spec
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(
+            f"dowhy_model needs the data as a pandas DataFrame, got {type(data).__name__}."
+        )
+    index_columns = [getattr(spec.columns, k) for k in spec.columns.KEYS]
+    needed = [*(c for c in index_columns if c), *spec.variable_names]
+    missing = [c for c in needed if c not in data.columns]
+    if missing:
+        raise DataError(
+            f"dowhy_model: the data lacks column(s) {missing} that the spec names. Columns "
+            f"present: {', '.join(map(str, data.columns))}. Rename the columns or change the spec."
+        )
+    from dowhy import CausalModel
+
+    dag = nx.DiGraph()
+    dag.add_nodes_from(graph.dag.nodes)
+    dag.add_edges_from(graph.dag.edges)
+    # DoWhy warns (and logs) when graph nodes are not data columns. Only the latent nodes
+    # are declared unobserved on purpose: a [graph] variable missing from the data keeps
+    # DoWhy's warning. Columns outside the graph (person, wave) it logs at INFO.
+    latent_only = set(dag) - set(map(str, data.columns)) <= set(graph.latent)
+    logger = logging.getLogger("dowhy")
+    level = logger.level
+    logger.setLevel(logging.ERROR if latent_only else logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            if latent_only:
+                warnings.filterwarnings("ignore", message=".*unobserved.*", category=UserWarning)
+            return CausalModel(
+                data=data, treatment=graph.exposure, outcome=graph.outcome, graph=dag
+            )
+    finally:
+        logger.setLevel(level)
