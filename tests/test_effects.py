@@ -182,11 +182,18 @@ def test_bad_arguments_raise_clear_errors():
         fit.effects(by="wave")
 
 
-def test_unidentified_natural_effects_are_refused():
+def test_unidentified_natural_effects_are_refused_but_the_total_effect_is_reported():
     spec = _linear_spec(unmeasured_confounding=[["encouragement", "score"]])
     fit = mock_fit(spec, draws=5)
     with pytest.raises(IdentificationError, match="encouragement"):
         fit.effects()
+    with pytest.raises(IdentificationError, match="encouragement"):
+        fit.effects(estimands=["TE", "NIE"])
+    te_only = _effects(fit, estimands=["TE"])
+    assert set(te_only.draws.data_vars) == {"TE", "Y0", "Y1"}
+    assert list(te_only.summary().loc["crisis"].index) == ["TE"]
+    with pytest.raises(CarepathsError, match="estimands must be"):
+        fit.effects(estimands=["ACME"])
 
 
 def test_contrast_override_scales_linear_effects():

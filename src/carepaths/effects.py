@@ -90,9 +90,11 @@ class Effects:
         ds = self.draws
         for stage in ds["stage"].values:
             at = ds.sel(stage=stage)
-            series = [(name, at[name].values) for name in ("TE", "NDE", "NIE")]
-            series += [(f"IIE[{m}]", at["IIE"].sel(mechanism=m).values) for m in ds["mechanism"].values]
-            series.append(("interdependence", at["interdependence"].values))
+            series = [(name, at[name].values) for name in ("TE", "NDE", "NIE") if name in at]
+            if "IIE" in at:
+                series += [(f"IIE[{m}]", at["IIE"].sel(mechanism=m).values) for m in ds["mechanism"].values]
+            if "interdependence" in at:
+                series.append(("interdependence", at["interdependence"].values))
             for name, values in series:
                 flat = values.reshape(-1)
                 lower, upper = interval_bounds(flat)
@@ -170,6 +172,7 @@ def compute_effects(
     by: str | None = "stage",
     population: str = "marginal",
     seed: int = 0,
+    estimands: Sequence[str] | None = None,
 ) -> Effects:
     """Total, natural direct and indirect, and per-mechanism effects by g-computation.
 
@@ -188,6 +191,12 @@ def compute_effects(
         module docstring).
     seed : int
         Seed of the Monte Carlo noise; the same fit and seed give the same numbers.
+    estimands : sequence of str, optional
+        Which effects to report, of ``"TE"``, ``"NDE"``, ``"NIE"``, ``"IIE"`` (every
+        mechanism) and ``"interdependence"``; default all of them. Each requested effect
+        must be identified by the spec's causal graph: ask only for ``["TE"]`` when the
+        graph identifies the total effect alone (e.g. with unmeasured mediator-outcome
+        confounding).
 
     Returns
     -------
@@ -220,7 +229,7 @@ def compute_effects(
             "interventional effects need an independent mediator system per person, which the "
             "observed mediators do not give. Use population='marginal'."
         )
-    _require_identified(spec)
+    wanted = _estimands(spec, estimands)
     contrast = exposure_contrast(spec, contrast)
     x_obs, x0, x1, label = _exposure_pair(fit, contrast)
     params = posterior_params(fit)
@@ -234,7 +243,7 @@ def compute_effects(
     _, groups = group_averaging(spec, fit.panel)
     if by is None:
         means, groups = means[:, -1:], [POOLED]
-    draws = _contrast_worlds(spec, fit.panel, means, scale)
+    draws = {k: v for k, v in _contrast_worlds(spec, fit.panel, means, scale).items() if k in (*wanted, "Y0", "Y1")}
     coords = {
         "chain": np.arange(params.chains), "draw": np.arange(params.draws),
         "stage": groups, "mechanism": list(spec.mediator_names),
@@ -260,13 +269,23 @@ def compute_effects(
     return Effects(draws=ds, converged=fit.converged, warning=message)
 
 
-def _require_identified(spec: Spec) -> None:
-    """Raise IdentificationError if the graph does not identify the natural effects."""
+def _estimands(spec: Spec, estimands: Sequence[str] | None) -> tuple[str, ...]:
+    """The effects to report, each checked against the causal graph (IdentificationError)."""
     from carepaths.identify import identify
 
+    wanted = tuple(EFFECTS) if estimands is None else tuple(estimands)
+    unknown = [e for e in wanted if e not in EFFECTS]
+    if unknown or not wanted:
+        raise CarepathsError(
+            f"estimands must be a non-empty list of {', '.join(EFFECTS)}; got {list(wanted)!r}."
+        )
     result = identify(spec)
-    for key in ("TE", "NDE", "NIE", *(f"IIE[{m}]" for m in spec.mediator_names)):
-        result.require(key)
+    keys = {"TE": ["TE"], "NDE": ["NDE"], "NIE": ["NIE"], "interdependence": ["NIE"],
+            "IIE": [f"IIE[{m}]" for m in spec.mediator_names]}
+    for estimand in wanted:
+        for key in keys[estimand]:
+            result.require(key)
+    return wanted
 
 
 def _world_stage_means(

@@ -173,6 +173,7 @@ class Fit:
         by: str | None = "stage",
         population: str = "marginal",
         seed: int = 0,
+        estimands=None,  # noqa: ANN001 - sequence of str | None
     ):  # noqa: ANN201 - returns carepaths.effects.Effects
         """TE, NDE, NIE and per-mechanism effects by g-computation on every draw.
 
@@ -185,7 +186,9 @@ class Fit:
         """
         from carepaths.effects import compute_effects
 
-        return compute_effects(self, contrast, scale=scale, by=by, population=population, seed=seed)
+        return compute_effects(
+            self, contrast, scale=scale, by=by, population=population, seed=seed, estimands=estimands
+        )
 
     def check(self, *, seed: int, draws: int | None = None):  # noqa: ANN201 - returns carepaths.checks.Checks
         """Posterior predictive checks by stage, LOO and LOO-PIT.
