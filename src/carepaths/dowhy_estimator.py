@@ -552,6 +552,7 @@ class BayesianMediationEstimator(CausalEstimator):
             by="stage",
             population=self.population,
             seed=self.effects_seed,
+            estimands=["TE"],  # DoWhy estimates the total effect: only it must be identified
         )
         te = np.asarray(effects.draws["TE"].sel(stage=POOLED).values, dtype=float).reshape(-1)
         self.effects, self._te_draws = effects, te
