@@ -1,56 +1,275 @@
-"""The command line: each command works, and bad input exits 2 with a short message."""
+"""The command line: each command works, and bad input exits 2 with a short message.
+
+One small fit is made once for the module, through ``carepaths fit`` itself (60 persons
+x 3 waves, 2 chains x 40 draws: far too few to converge, which is what exercises exit
+code 3); ``effects``, ``compare`` and ``check`` then run on the saved file. Where a test
+needs the converged path (exit 0), ``Fit.converged`` is patched to True.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import io
 
 import pandas as pd
 import pytest
 
-from carepaths.cli import main
+from carepaths.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    build_parser,
+    main,
+    parse_intervention,
+)
+from carepaths.exceptions import CarepathsError
 
 
-def test_demo_writes_truth_and_report(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--persons", "60", "--waves", "3"]) == 0
-    printed = capsys.readouterr().out
-    assert "Exposure  X: support" in printed and "TRUE effects of the simulation" in printed
-    truth = pd.read_csv(out / "true_effects.csv")
-    assert {"stage", "effect", "true", "mc_se"} <= set(truth.columns)
-    assert len(pd.read_csv(out / "panel.csv")) == 180
-    report = (out / "report.md").read_text()
-    assert "no estimates are reported" in report
+def run(argv: list[str]) -> tuple[int, str, str]:
+    """Run the CLI; return (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
 
 
-def test_simulate_then_validate_round_trip(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def data_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "panel.csv"
+    code, _, _ = run(["--quiet", "simulate", "five_mechanisms", str(path), "--persons", "60", "--waves", "3", "--seed", "3"])
+    assert code == EXIT_OK
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(data_csv):
+    """(exit code, stdout, stderr, path) of one tiny `carepaths fit`."""
+    path = data_csv.parent / "fit.nc"
+    code, out, err = run([
+        "fit", "--spec", "five_mechanisms", "--data", str(data_csv), "--out", str(path),
+        "--draws", "40", "--tune", "40", "--chains", "2", "--seed", "2",
+    ])
+    return code, out, err, path
+
+
+@pytest.fixture()
+def converged(monkeypatch):
+    """Pretend every fit converged (the converged exit path without a long fit)."""
+    from carepaths.fit import Fit
+
+    monkeypatch.setattr(Fit, "converged", property(lambda self: True))
+
+
+# ----------------------------------------------------------------------------- simulate / validate
+def test_simulate_then_validate_round_trip(tmp_path):
     csv = tmp_path / "visits.csv"
-    assert main(["--quiet", "simulate", "visits", str(csv), "--persons", "40", "--waves", "2"]) == 0
+    assert run(["--quiet", "simulate", "visits", str(csv), "--persons", "40", "--waves", "2"])[0] == 0
     assert len(pd.read_csv(csv)) == 80
     assert (tmp_path / "visits.truth.csv").exists()
-    assert main(["validate", "visits", str(csv)]) == 0
-    assert "<Panel 80 rows, 40 persons" in capsys.readouterr().out
+    code, out, _ = run(["validate", "visits", str(csv)])
+    assert code == 0 and "<Panel 80 rows, 40 persons" in out
 
 
-def test_bad_spec_key_exits_2(tmp_path, capsys):
+def test_bad_spec_key_exits_2(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[exposure]\nname = "x"\nknd = "binary"\n')
-    assert main(["validate", str(bad), "whatever.csv"]) == 2
-    err = capsys.readouterr().err
+    code, _, err = run(["validate", str(bad), "whatever.csv"])
+    assert code == EXIT_BAD_INPUT
     assert "exposure.knd" in err and "Traceback" not in err
 
 
-def test_missing_data_file_exits_2(capsys):
-    assert main(["validate", "five_mechanisms", "no/such/file.csv"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+def test_missing_data_file_exits_2():
+    code, _, err = run(["validate", "five_mechanisms", "no/such/file.csv"])
+    assert code == EXIT_BAD_INPUT and "does not exist" in err
 
 
-def test_bad_column_exits_2(tmp_path, capsys):
+def test_bad_column_exits_2(tmp_path):
     csv = tmp_path / "d.csv"
-    assert main(["--quiet", "simulate", "five_mechanisms", str(csv), "--persons", "30"]) == 0
+    assert run(["--quiet", "simulate", "five_mechanisms", str(csv), "--persons", "30"])[0] == 0
     pd.read_csv(csv).drop(columns=["confidence"]).to_csv(csv, index=False)
-    assert main(["validate", "five_mechanisms", str(csv)]) == 2
-    assert "missing column(s) ['confidence']" in capsys.readouterr().err
+    code, _, err = run(["validate", "five_mechanisms", str(csv)])
+    assert code == EXIT_BAD_INPUT and "missing column(s) ['confidence']" in err
 
 
 def test_unknown_command_is_an_argparse_error():
     with pytest.raises(SystemExit) as exc:
         main(["fly"])
     assert exc.value.code == 2
+
+
+def test_every_command_exists():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"demo", "simulate", "validate", "fit", "effects", "compare", "check", "graph"} <= set(commands)
+
+
+# ----------------------------------------------------------------------------- fit
+def test_fit_writes_the_fit_and_exits_3_when_it_did_not_converge(fitted):
+    code, out, err, path = fitted
+    assert code == EXIT_NOT_CONVERGED
+    assert path.is_file() and path.stat().st_size > 0
+    assert "Convergence checks" in out and "max R-hat" in out
+    assert "carepaths: warning: THE FIT DID NOT CONVERGE" in err
+    assert "Fitting: compiling, then 2 chains x 40 draws" in err  # the step names
+    assert "Traceback" not in err
+    from carepaths.fit import load_fit
+
+    fit = load_fit(path)
+    assert fit.posterior["posterior"].sizes["draw"] == 40 and not fit.converged
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("missing_file", "does not exist"),
+        ("bad_column", "missing column(s) ['attitudes']"),
+        ("bad_spec_key", "columns.persn"),
+        ("not_csv", "not a readable CSV"),
+    ],
+)
+def test_fit_bad_input_exits_2_before_sampling(tmp_path, data_csv, change, message):
+    spec, data = "five_mechanisms", str(data_csv)
+    if change == "missing_file":
+        data = str(tmp_path / "absent.csv")
+    elif change == "bad_column":
+        data = str(tmp_path / "d.csv")
+        pd.read_csv(data_csv).drop(columns=["attitudes"]).to_csv(data, index=False)
+    elif change == "bad_spec_key":
+        from carepaths.spec import load_spec
+
+        text = load_spec("five_mechanisms").to_toml().replace('person = "person"', 'persn = "person"')
+        spec = str(tmp_path / "bad.toml")
+        (tmp_path / "bad.toml").write_text(text)
+    elif change == "not_csv":
+        data = str(tmp_path / "binary.csv")
+        (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00garbage\x00\x81")
+    code, _, err = run(["fit", "--spec", spec, "--data", data, "--out", str(tmp_path / "f.nc")])
+    assert code == EXIT_BAD_INPUT, err
+    assert message in err and "Traceback" not in err
+    assert err.count("\n") <= 8, err  # a short message
+    assert not (tmp_path / "f.nc").exists()
+
+
+def test_fit_needs_spec_data_and_out():
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--spec", "five_mechanisms"])
+    assert exc.value.code == 2
+
+
+# ----------------------------------------------------------------------------- effects
+def test_effects_prints_and_writes_the_decomposition(fitted, tmp_path):
+    path = fitted[3]
+    out_csv = tmp_path / "effects.csv"
+    code, out, err = run(["effects", str(path), "--out", str(out_csv), "--seed", "1"])
+    assert code == EXIT_NOT_CONVERGED
+    assert "did NOT converge" in err and "95% equal-tailed interval" in out
+    table = pd.read_csv(out_csv, index_col=[0, 1])
+    assert {"mean", "sd", "lower", "upper"} <= set(table.columns)
+    for stage in ("crisis", "recovery", "maintenance", "pooled"):
+        assert (stage, "TE") in table.index and (stage, "IIE[confidence]") in table.index
+    # TE = NDE + NIE on every draw, so on the means too
+    te = table.xs("TE", level="effect")["mean"]
+    assert (te - table.xs("NDE", level="effect")["mean"] - table.xs("NIE", level="effect")["mean"]).abs().max() < 1e-9
+
+
+def test_effects_quiet_after_the_command_and_converged_exit_0(fitted, tmp_path, converged):
+    code, out, err = run(["effects", str(fitted[3]), "--scale", "risk_ratio", "--quiet", "--out", str(tmp_path / "e.csv")])
+    assert code == EXIT_OK
+    assert out == "" and err == ""
+    table = pd.read_csv(tmp_path / "e.csv", index_col=[0, 1])
+    assert "P(>1)" in table.columns  # the ratio scale's null
+
+
+def test_effects_on_a_missing_or_foreign_file_exits_2(tmp_path, data_csv):
+    code, _, err = run(["effects", str(tmp_path / "absent.nc")])
+    assert code == EXIT_BAD_INPUT and "does not exist" in err
+    code, _, err = run(["effects", str(data_csv)])
+    assert code == EXIT_BAD_INPUT and "not a carepaths fit" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- compare
+def test_parse_intervention():
+    iv = parse_intervention("family:discouragement:shift=-0.5:stages=recovery,maintenance")
+    assert (iv.name, iv.target, iv.shift, iv.stages) == ("family", "discouragement", -0.5, ("recovery", "maintenance"))
+    assert parse_intervention("half:support:scale=0.5").scale == 0.5
+    assert parse_intervention("high:support:set=70").set == 70.0
+    for bad in ("family", "family:discouragement", "f:discouragement:shift", "f:d:push=1", "f:d:shift=a lot"):
+        with pytest.raises(CarepathsError, match="intervention"):
+            parse_intervention(bad)
+
+
+def test_compare_worked_examples(fitted, tmp_path):
+    out_csv = tmp_path / "comparison.csv"
+    code, out, err = run(["compare", str(fitted[3]), "--examples", "--out", str(out_csv)])
+    assert code == EXIT_NOT_CONVERGED, err
+    table = pd.read_csv(out_csv, index_col=[0, 1])
+    names = list(dict.fromkeys(table.index.get_level_values(0)))
+    assert names[0] == "status quo" and "family psychoeducation" in names and len(names) == 5
+    assert {"expected", "difference", "lower", "upper", "P(better)", "P(best)"} <= set(table.columns)
+    assert "family psychoeducation: discouragement - 0.5 SD in recovery, maintenance" in out
+
+
+def test_compare_own_interventions_and_a_combination(fitted, tmp_path, converged):
+    out_csv = tmp_path / "c.csv"
+    code, _, err = run([
+        "compare", str(fitted[3]),
+        "--intervention", "family:discouragement:shift=-0.5:stages=recovery,maintenance",
+        "--intervention", "nothing:attitudes:shift=0",
+        "--combine", "family+nothing", "--better", "higher", "--out", str(out_csv),
+    ])
+    assert code == EXIT_OK, err
+    table = pd.read_csv(out_csv, index_col=[0, 1])
+    assert set(table.index.get_level_values(0)) == {"status quo", "family", "nothing", "family + nothing"}
+    # a shift of 0 changes nothing, exactly; the family intervention does not act in crisis
+    assert table.xs("nothing", level=0)["difference"].abs().max() == 0.0
+    assert table.loc[("family", "crisis"), "difference"] == 0.0
+    assert table.loc[("family + nothing", "recovery"), "difference"] == pytest.approx(
+        table.loc[("family", "recovery"), "difference"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "nothing to compare"),
+        (["--intervention", "x:no_such_mediator:shift=1"], "no_such_mediator"),
+        (["--intervention", "x:attitudes"], "NAME:TARGET:KEY=VALUE"),
+        (["--intervention", "x:attitudes:shift=1", "--combine", "x+y"], "--combine"),
+        (["--examples", "--intervention", "x:attitudes:shift=1"], "not both"),
+    ],
+)
+def test_compare_bad_input_exits_2(fitted, extra, message):
+    code, _, err = run(["compare", str(fitted[3]), *extra])
+    assert code == EXIT_BAD_INPUT
+    assert message in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- check
+def test_check_prints_and_writes_the_table(fitted, tmp_path):
+    out_csv = tmp_path / "checks.csv"
+    code, out, err = run(["check", str(fitted[3]), "--draws", "20", "--out", str(out_csv)])
+    assert code == EXIT_NOT_CONVERGED, err
+    table = pd.read_csv(out_csv, index_col=[0, 1, 2, 3])
+    assert {"observed", "p_value", "flag"} <= set(table.columns)
+    assert ("care_use", "mean", "recovery", "all") in table.index
+    assert f"{len(table)} statistics checked" in out and "elpd_loo" in out
+
+
+# ----------------------------------------------------------------------------- graph
+def test_graph_prints_identification_and_writes_dot_and_png(tmp_path):
+    code, out, _ = run(["graph", "--out", str(tmp_path / "g.dot")])
+    assert code == EXIT_OK
+    assert "Identification for spec five_mechanisms" in out and "NIE[attitudes]" in out
+    assert (tmp_path / "g.dot").read_text().startswith('digraph "five_mechanisms"')
+    code, out, _ = run(["--quiet", "graph", "--spec", "visits", "--out", str(tmp_path / "g.png")])
+    assert code == EXIT_OK and out == ""
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_graph_bad_input_exits_2(tmp_path):
+    code, _, err = run(["graph", "--out", str(tmp_path / "g.txt")])
+    assert code == EXIT_BAD_INPUT and ".dot" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[exposure]\nname = "x"\nknd = "binary"\n')
+    code, _, err = run(["graph", "--spec", str(bad)])
+    assert code == EXIT_BAD_INPUT and "exposure.knd" in err
+    code, _, err = run(["graph", "--spec", str(tmp_path / "absent.toml")])
+    assert code == EXIT_BAD_INPUT and "Traceback" not in err

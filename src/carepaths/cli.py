@@ -2,98 +2,133 @@
 
 Commands
 --------
-``carepaths demo [--out DIR] [--persons N] [--waves T] [--seed S]``
-    Simulate the default five-mechanism panel, validate it, print the spec's causal
-    structure and the simulation's known true effects, and write them to ``DIR``.
+``carepaths demo [--out DIR] [--persons N] [--waves T] [--draws D] [--tune T] [--chains C] [--seed S]``
+    Simulate the default five-mechanism panel, fit it, and write ``report.html`` with
+    every table as CSV and the fit as netCDF (:func:`carepaths.report.run_demo`).
 ``carepaths simulate SPEC OUT.csv [--persons N] [--waves T] [--seed S]``
-    Write a synthetic panel for a spec (a path or a shipped name) to CSV, and its true
-    effects beside it (``OUT.truth.csv``).
+    Write a synthetic panel for a spec to CSV, and its true effects beside it.
 ``carepaths validate SPEC DATA.csv [--dropna]``
     Validate a CSV against a spec and print the panel summary.
+``carepaths fit --spec SPEC --data DATA.csv --out FIT.nc [--draws --tune --chains --seed --dropna]``
+    Validate, fit and save; print the convergence checks.
+``carepaths effects FIT.nc [--scale --population --seed --out CSV]``
+    The effect decomposition by stage.
+``carepaths compare FIT.nc (--examples | --intervention NAME:TARGET:KEY=VALUE[:...] ...) [--combine A+B] [--better --population --seed --out CSV]``
+    Interventions against the status quo, by stage.
+``carepaths check FIT.nc [--seed --draws --all --out CSV]``
+    Posterior predictive checks by stage and LOO.
+``carepaths graph [--spec SPEC] [--out FILE.dot|.png|.svg|.pdf]``
+    The causal graph and the identification verdict of every effect.
 
-Exit codes: 0 success; 2 bad input (the SpecError / DataError message, no traceback).
+``--quiet`` (before or after the command) silences progress and tables; warnings and
+errors still go to standard error.
+
+Exit codes: 0 success; 2 bad input (the SpecError / DataError message, no traceback);
+3 the fit did not converge (every result is still written, and the warning printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from carepaths.exceptions import CarepathsError
+from carepaths.exceptions import CarepathsError, CarepathsWarning, DataError
 from carepaths.spec import load_spec
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
+
+#: Graph output formats of ``carepaths graph --out`` (by suffix).
+GRAPH_FORMATS = (".dot", ".png", ".svg", ".pdf")
 
 
+# ----------------------------------------------------------------------------- output helpers
 def _say(args: argparse.Namespace, text: str) -> None:
+    """Results (tables, paths) to standard output, unless --quiet."""
     if not args.quiet:
         print(text, flush=True)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from carepaths.simulation import simulate
+def _step(args: argparse.Namespace, text: str) -> None:
+    """Progress (step names, seconds) to standard error, unless --quiet."""
+    if not args.quiet:
+        print(text, file=sys.stderr, flush=True)
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    spec = load_spec("five_mechanisms")
-    _say(args, spec.describe())
-    _say(args, "")
-    _say(
-        args,
-        f"Simulating the default panel: {args.persons} persons x {args.waves} waves "
-        f"= {args.persons * args.waves} person-waves (seed {args.seed}) ...",
-    )
+
+@contextlib.contextmanager
+def _timed(args: argparse.Namespace, name: str) -> Iterator[None]:
+    """``with _timed(args, "Fitting"):`` prints ``Fitting ...``, then ``done in 12.3 s``."""
     t0 = time.perf_counter()
-    sim = simulate(spec, args.persons, args.waves, seed=args.seed)
-    panel = sim.panel()
-    _say(args, f"done in {time.perf_counter() - t0:.1f} s; validated: {panel!r}")
-    summary = panel.summary()
-    truth = sim.effects_table()
-    _say(args, "\nPanel by stage (original units):\n" + summary.round(3).to_string())
-    _say(
-        args,
-        "\nTRUE effects of the simulation (known by construction, not estimates; "
-        f"{sim.effects.attrs['scale']}, contrast {sim.effects.attrs['contrast']}):\n"
-        + truth.round(4).to_string(),
+    _step(args, f"{name} ...")
+    yield
+    _step(args, f"    done in {time.perf_counter() - t0:.1f} s")
+
+
+def _read_csv(path_text: str) -> Any:
+    import pandas as pd
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise DataError(f"data file {str(path)!r} does not exist. Check the path.")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{str(path)!r} is not a readable CSV file: {err}") from None
+
+
+def _load_fit(path_text: str) -> Any:
+    from carepaths.fit import load_fit
+
+    path = Path(path_text)
+    try:
+        return load_fit(path)
+    except (OSError, ValueError, KeyError) as err:  # not netCDF, or not a carepaths fit
+        raise CarepathsError(f"{str(path)!r} is not a carepaths fit file ({type(err).__name__}: {err}).") from None
+
+
+def _write_csv(args: argparse.Namespace, frame: Any, out: str | None) -> None:
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path)
+        _say(args, f"Wrote {path}")
+
+
+def _table_text(frame: Any, digits: int = 3) -> str:
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
+        return frame.round(digits).to_string()
+
+
+def _converged_code(args: argparse.Namespace, converged: bool) -> int:
+    if converged:
+        return EXIT_OK
+    _step(args, "The fit did NOT converge: the results were written, but treat them as unreliable (exit 3).")
+    return EXIT_NOT_CONVERGED
+
+
+# ----------------------------------------------------------------------------- commands
+def _demo(args: argparse.Namespace) -> int:
+    from carepaths.report import run_demo
+
+    report = run_demo(
+        args.out, persons=args.persons, waves=args.waves, draws=args.draws, tune=args.tune,
+        chains=args.chains, seed=args.seed, progress=lambda line: _step(args, line),
+        progressbar=not args.quiet,
     )
-    sim.data.to_csv(out / "panel.csv", index=False)
-    truth.to_csv(out / "true_effects.csv")
-    (out / "spec.toml").write_text(spec.to_toml(), encoding="utf-8")
-    report = [
-        "# carepaths demo: the default five-mechanism panel",
-        "",
-        "```",
-        spec.describe(),
-        "```",
-        "",
-        f"Simulated {args.persons} persons x {args.waves} waves (seed {args.seed}); the panel "
-        "validated against the spec.",
-        "",
-        "## Panel by stage",
-        "",
-        "```",
-        summary.round(3).to_string(),
-        "```",
-        "",
-        "## True effects of the simulation",
-        "",
-        f"Known by construction (Monte Carlo over {sim.effects.attrs['mc_persons']} persons; "
-        f"scale: {sim.effects.attrs['scale']}; contrast: {sim.effects.attrs['contrast']}). "
-        "These are the targets a fitted model must recover; this version of carepaths does "
-        "not fit models yet, so no estimates are reported.",
-        "",
-        "```",
-        truth.round(4).to_string(),
-        "```",
-        "",
-    ]
-    (out / "report.md").write_text("\n".join(report), encoding="utf-8")
-    _say(args, f"\nWrote {out}/report.md, panel.csv, true_effects.csv, spec.toml")
-    return EXIT_OK
+    for line in report.paradox[:2]:
+        _say(args, line)
+    _say(args, f"Report: {report.path} (open it in a browser); tables and fit.nc beside it.")
+    _say(args, f"Total {report.seconds['total']:.0f} s")
+    return _converged_code(args, report.converged)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -111,37 +146,202 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from carepaths.data import Panel
-    from carepaths.exceptions import DataError
 
     spec = load_spec(args.spec)
-    path = Path(args.data)
-    if not path.is_file():
-        raise DataError(f"data file {str(path)!r} does not exist. Check the path.")
-    panel = Panel.from_frame(pd.read_csv(path), spec, dropna=args.dropna)
+    panel = Panel.from_frame(_read_csv(args.data), spec, dropna=args.dropna)
     _say(args, repr(panel))
     _say(args, panel.summary().round(3).to_string())
     return EXIT_OK
 
 
+def _fit(args: argparse.Namespace) -> int:
+    from carepaths.data import Panel
+    from carepaths.model import MediationModel
+
+    spec = load_spec(args.spec)
+    with _timed(args, f"Validating {args.data} against spec {spec.name or args.spec}"):
+        panel = Panel.from_frame(_read_csv(args.data), spec, dropna=args.dropna)
+    _step(args, f"    {panel!r}")
+    with _timed(args, f"Fitting: compiling, then {args.chains} chains x {args.draws} draws after {args.tune} tuning steps"):
+        fit = MediationModel(spec, panel).fit(
+            draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+            progressbar=not args.quiet,
+        )
+    out = fit.save(args.out)
+    _say(args, "Convergence checks:\n" + _table_text(fit.diagnostics(), 4))
+    _say(args, f"Wrote {out}")
+    return _converged_code(args, fit.converged)
+
+
+def _effects(args: argparse.Namespace) -> int:
+    fit = _load_fit(args.fit)
+    with _timed(args, "Effects by stage (g-computation on every posterior draw)"):
+        effects = fit.effects(scale=args.scale, population=args.population, seed=args.seed)
+    summary = effects.summary()
+    _say(args, f"Effects of {summary.attrs['contrast']} ({effects.scale}, {summary.attrs['population']} "
+               f"population); lower, upper: {summary.attrs['interval']}")
+    _say(args, _table_text(summary.drop(columns=[c for c in ("warning",) if c in summary])))
+    _write_csv(args, summary, args.out)
+    return _converged_code(args, fit.converged)
+
+
+def parse_intervention(text: str) -> Any:
+    """An :class:`~carepaths.interventions.Intervention` from ``NAME:TARGET:KEY=VALUE[:...]``.
+
+    Keys: ``set``, ``shift``, ``scale`` (exactly one) and ``stages`` (comma-separated).
+    Example: ``family:discouragement:shift=-0.5:stages=recovery,maintenance``.
+
+    Raises
+    ------
+    CarepathsError
+        If the text does not have that form or a value is not a number.
+    """
+    from carepaths.interventions import Intervention
+
+    usage = (
+        "write an intervention as NAME:TARGET:KEY=VALUE[:stages=S1,S2], with KEY one of "
+        "set, shift, scale; e.g. family:discouragement:shift=-0.5:stages=recovery,maintenance"
+    )
+    parts = text.split(":")
+    if len(parts) < 3 or not parts[0] or not parts[1]:
+        raise CarepathsError(f"cannot read intervention {text!r}: {usage}.")
+    name, target, options = parts[0], parts[1], parts[2:]
+    kwargs: dict[str, Any] = {}
+    for option in options:
+        key, eq, value = option.partition("=")
+        if not eq or key not in ("set", "shift", "scale", "stages") or key in kwargs:
+            raise CarepathsError(f"cannot read {option!r} in intervention {text!r}: {usage}.")
+        if key == "stages":
+            kwargs[key] = tuple(s.strip() for s in value.split(",") if s.strip())
+        elif key in ("shift", "scale"):
+            try:
+                kwargs[key] = float(value)
+            except ValueError:
+                raise CarepathsError(f"intervention {text!r}: {key} must be a number, got {value!r}.") from None
+        else:
+            try:
+                kwargs[key] = float(value)
+            except ValueError:
+                kwargs[key] = value  # a category label of an ordinal mediator
+    return Intervention(name, target, **kwargs)
+
+
+def _interventions_from_args(args: argparse.Namespace, spec: Any) -> list[Any]:
+    from carepaths.interventions import worked_examples
+
+    if args.examples and (args.intervention or args.combine):
+        raise CarepathsError("give either --examples or --intervention/--combine, not both.")
+    if args.examples:
+        return worked_examples(spec)
+    if not args.intervention:
+        raise CarepathsError(
+            "nothing to compare: give --examples (the worked examples) or one or more "
+            "--intervention NAME:TARGET:KEY=VALUE."
+        )
+    singles = [parse_intervention(text) for text in args.intervention]
+    by_name = {iv.name: iv for iv in singles}
+    entries: list[Any] = list(singles)
+    for combo in args.combine or []:
+        names = [n.strip() for n in combo.split("+")]
+        unknown = [n for n in names if n not in by_name]
+        if len(names) < 2 or unknown:
+            raise CarepathsError(
+                f"--combine {combo!r}: name two or more interventions given with --intervention, "
+                f"joined by '+' (unknown: {unknown or 'none'}; defined: {sorted(by_name)})."
+            )
+        entries.append([by_name[n] for n in names])
+    return entries
+
+
+def _compare(args: argparse.Namespace) -> int:
+    fit = _load_fit(args.fit)
+    entries = _interventions_from_args(args, fit.spec)
+    with _timed(args, f"Comparing {len(entries)} interventions with the status quo on every posterior draw"):
+        comparison = fit.compare(entries, population=args.population, seed=args.seed, better=args.better)
+    summary = comparison.summary()
+    for name, text in comparison.descriptions.items():
+        _say(args, f"  {name}: {text}")
+    _say(args, f"lower, upper: {summary.attrs['interval']}; better = {comparison.better} {summary.attrs['outcome']}")
+    _say(args, _table_text(summary.drop(columns=[c for c in ("warning",) if c in summary])))
+    _write_csv(args, summary, args.out)
+    return _converged_code(args, fit.converged)
+
+
+def _check(args: argparse.Namespace) -> int:
+    fit = _load_fit(args.fit)
+    with _timed(args, "Posterior predictive checks by stage and PSIS-LOO"):
+        checks = fit.check(seed=args.seed, draws=args.draws)
+    table = checks.table()
+    flagged = checks.flagged
+    _say(args, f"{len(table)} statistics checked; {len(flagged)} flagged "
+               f"(observed value outside the predictive {table.attrs.get('interval', 'interval')}).")
+    shown = table if args.all else flagged
+    if len(shown):
+        _say(args, _table_text(shown))
+    _say(args, "PSIS-LOO of the outcome:\n" + checks.loo_summary().round(3).to_string())
+    _write_csv(args, table, args.out)
+    return _converged_code(args, fit.converged)
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from carepaths.graph import CausalGraph
+
+    spec = load_spec(args.spec)
+    graph = CausalGraph.from_spec(spec)
+    if args.out:
+        out = Path(args.out)
+        if out.suffix.lower() not in GRAPH_FORMATS:
+            raise CarepathsError(
+                f"--out {str(out)!r}: the graph is written as {', '.join(GRAPH_FORMATS)} (by the "
+                "file's suffix)."
+            )
+    with _timed(args, "Identifying the effects (DoWhy)"):
+        ident = graph.identify()
+    _say(args, repr(graph))
+    _say(args, str(ident))
+    if args.out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".dot":
+            out.write_text(graph.to_dot(), encoding="utf-8")
+        else:
+            graph.plot().savefig(out, bbox_inches="tight")
+        _say(args, f"Wrote {out}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- the parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``carepaths`` command."""
+    quiet_help = "print nothing but warnings and errors"
     parser = argparse.ArgumentParser(
         prog="carepaths", description="Bayesian causal mediation analysis of mental-health care use."
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    # --quiet after the command too; SUPPRESS keeps a --quiet given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="simulate and validate the default panel; write a report")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    def sampler_options(p: argparse.ArgumentParser, draws: int, tune: int) -> None:
+        p.add_argument("--draws", type=int, default=draws, help="posterior draws per chain")
+        p.add_argument("--tune", type=int, default=tune, help="tuning steps per chain")
+        p.add_argument("--chains", type=int, default=2, help="chains (run in parallel on 2 cores)")
+
+    from carepaths.report import DEMO_DEFAULTS as D
+
+    demo = command("demo", "simulate the default panel, fit it and write an HTML report")
     demo.add_argument("--out", default="carepaths-demo", help="output folder")
-    demo.add_argument("--persons", type=int, default=2000)
-    demo.add_argument("--waves", type=int, default=4)
-    demo.add_argument("--seed", type=int, default=2026)
+    demo.add_argument("--persons", type=int, default=D["persons"], help="persons simulated")
+    demo.add_argument("--waves", type=int, default=D["waves"], help="waves per person")
+    sampler_options(demo, D["draws"], D["tune"])
+    demo.add_argument("--seed", type=int, default=D["seed"], help="seed of everything random")
     demo.set_defaults(run=_demo)
 
-    sim = sub.add_parser("simulate", help="write a synthetic panel for a spec to CSV")
+    sim = command("simulate", "write a synthetic panel for a spec to CSV")
     sim.add_argument("spec", help="spec TOML path or shipped name")
     sim.add_argument("out", help="output CSV path")
     sim.add_argument("--persons", type=int, default=500)
@@ -149,22 +349,94 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=2026)
     sim.set_defaults(run=_simulate)
 
-    val = sub.add_parser("validate", help="validate a CSV against a spec")
+    val = command("validate", "validate a CSV against a spec")
     val.add_argument("spec", help="spec TOML path or shipped name")
     val.add_argument("data", help="CSV, one row per person-wave")
     val.add_argument("--dropna", action="store_true", help="drop rows with missing values (reported)")
     val.set_defaults(run=_validate)
+
+    fit = command("fit", "validate data, fit the model and save the fit (netCDF)")
+    fit.add_argument("--spec", required=True, help="spec TOML path or shipped name")
+    fit.add_argument("--data", required=True, help="CSV, one row per person-wave")
+    fit.add_argument("--out", required=True, help="where to write the fit (.nc)")
+    sampler_options(fit, 1000, 1000)
+    fit.add_argument("--seed", type=int, default=1, help="sampler seed")
+    fit.add_argument("--dropna", action="store_true", help="drop rows with missing values (reported)")
+    fit.set_defaults(run=_fit)
+
+    eff = command("effects", "effect decomposition by stage from a saved fit")
+    eff.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
+    eff.add_argument("--scale", default="difference", choices=("difference", "risk_ratio", "odds_ratio"))
+    eff.add_argument("--population", default="marginal", choices=("marginal", "conditional"))
+    eff.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    eff.add_argument("--out", help="write the table to this CSV")
+    eff.set_defaults(run=_effects)
+
+    cmp_ = command("compare", "compare interventions with the status quo, by stage")
+    cmp_.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
+    cmp_.add_argument("--examples", action="store_true", help="the worked examples (five_mechanisms)")
+    cmp_.add_argument(
+        "--intervention", action="append", metavar="NAME:TARGET:KEY=VALUE[:stages=S1,S2]",
+        help="an intervention; KEY is set, shift (SDs) or scale; repeat for more",
+    )
+    cmp_.add_argument("--combine", action="append", metavar="NAME1+NAME2",
+                      help="apply named interventions together; repeatable")
+    cmp_.add_argument("--better", default="higher", choices=("higher", "lower"),
+                      help="which direction of the outcome is better")
+    cmp_.add_argument("--population", default="marginal", choices=("marginal", "conditional"))
+    cmp_.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    cmp_.add_argument("--out", help="write the table to this CSV")
+    cmp_.set_defaults(run=_compare)
+
+    chk = command("check", "posterior predictive checks by stage, and LOO")
+    chk.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
+    chk.add_argument("--seed", type=int, default=0, help="seed of the replicated data")
+    chk.add_argument("--draws", type=int, default=None, help="posterior draws per chain to use (thinned)")
+    chk.add_argument("--all", action="store_true", help="print every statistic, not only the flagged")
+    chk.add_argument("--out", help="write the full table to this CSV")
+    chk.set_defaults(run=_check)
+
+    gr = command("graph", "the causal graph of a spec and what it identifies")
+    gr.add_argument("--spec", default="five_mechanisms", help="spec TOML path or shipped name")
+    gr.add_argument("--out", help="write the graph: .dot (Graphviz text), .png, .svg or .pdf")
+    gr.set_defaults(run=_graph)
     return parser
+
+
+def _report_warnings(args: argparse.Namespace, recorded: list[warnings.WarningMessage]) -> None:
+    """Each distinct warning once: carepaths' own always, others unless --quiet.
+
+    The fit, its effects, checks and comparison each warn that the fit did not converge;
+    that is one fact, printed once (the first, the fit's own wording).
+    """
+    from carepaths.fit import ConvergenceWarning
+
+    seen: set[str] = set()
+    for w in recorded:
+        text = str(w.message)
+        key = "convergence" if issubclass(w.category, ConvergenceWarning) else text
+        if key in seen:
+            continue
+        seen.add(key)
+        if issubclass(w.category, CarepathsWarning):
+            print(f"carepaths: warning: {text}", file=sys.stderr)
+        elif not args.quiet:
+            print(f"warning ({w.category.__name__}): {text}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.run(args))
-    except CarepathsError as err:
-        print(f"carepaths: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always")
+        try:
+            code = int(args.run(args))
+        except CarepathsError as err:
+            _report_warnings(args, recorded)
+            print(f"carepaths: error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    _report_warnings(args, recorded)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
