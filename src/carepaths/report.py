@@ -1,0 +1,747 @@
+"""The self-contained HTML report of a fitted model, and the demo that writes one.
+
+:func:`build_report` turns a fit and its answers (effects, predictive checks, an
+intervention comparison) into one ``report.html`` whose figures are embedded as base64
+PNG (the file can be mailed or archived on its own) and writes every table beside it as
+CSV. :func:`run_demo` is what ``carepaths demo`` and ``make demo`` run: simulate the
+default five-mechanism panel, fit it, compute everything and build the report.
+
+Sections of the report (``<h2>`` titles, in order; :data:`SECTIONS`)
+--------------------------------------------------------------------
+``Data``
+    What was fitted: rows, persons, waves, stages, and the fit's chains and draws.
+``Causal graph and identification``
+    The graph the spec implies and, per effect, whether it is identified, the
+    adjustment set and, when not, the reason and the offending path.
+``Convergence``
+    The convergence checks of :meth:`carepaths.Fit.diagnostics`; a fit that did not
+    converge also gets a red banner at the top of the report.
+``Effect decomposition by stage``
+    TE, NDE, NIE, each mechanism's interventional indirect effect and the
+    interdependence remainder per stage, as a forest plot and a table with the package
+    interval (:func:`carepaths.intervals.interval_label`).
+``The support paradox``
+    The posterior probability that the exposure raises the outcome in one stage and
+    lowers it in another, in words, computed from the effect draws (never typed in).
+``Predictive checks``
+    The per-stage check panel, the replicated-vs-observed distributions, the LOO-PIT and
+    the flagged statistics.
+``Intervention comparison``
+    The expected outcome under each intervention, by stage, as a figure and a table.
+``Files``
+    The files written beside the report and the seconds each step took.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from carepaths.exceptions import CarepathsError
+from carepaths.intervals import interval_label
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from carepaths.effects import Effects
+    from carepaths.fit import Fit
+
+__all__ = [
+    "Report",
+    "SECTIONS",
+    "DEMO_DEFAULTS",
+    "build_report",
+    "run_demo",
+    "paradox_table",
+    "paradox_sentences",
+    "format_probability",
+    "figure_to_data_uri",
+]
+
+#: The ``<h2>`` section titles of every report, in order.
+SECTIONS = (
+    "Data",
+    "Causal graph and identification",
+    "Convergence",
+    "Effect decomposition by stage",
+    "The support paradox",
+    "Predictive checks",
+    "Intervention comparison",
+    "Files",
+)
+
+#: The settings of ``carepaths demo`` (and ``make demo``): the default panel and fit size.
+DEMO_DEFAULTS = {
+    "persons": 1000, "waves": 4, "draws": 2000, "tune": 1000, "chains": 2, "seed": 2026, "check_draws": 500,
+}
+
+#: Replicated data sets overlaid in the report's predictive-distribution figure.
+PPC_SAMPLES = 25
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` (or :func:`run_demo`) wrote.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The HTML report.
+    files : dict of str to pathlib.Path
+        Every file written, by a short name (``"effects"``, ``"fit"``, ...).
+    converged : bool
+        Whether the fit behind the report converged.
+    seconds : dict of str to float
+        Wall-clock seconds of each step (``"total"`` included for the demo).
+    paradox : list of str
+        The paradox sentences as they appear in the report.
+    warnings : list of str
+        Warnings raised while computing (convergence, Pareto k, ...), each once.
+    """
+
+    path: Path
+    files: dict[str, Path]
+    converged: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    paradox: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- the paradox
+def _default_paradox_stages(stages: Sequence[str]) -> tuple[str, str]:
+    if len(stages) < 2:
+        raise CarepathsError(
+            "the paradox compares two stages; these effects have "
+            f"{list(stages) or 'none'}. Give the spec at least two stages."
+        )
+    return stages[0], stages[1]
+
+
+def _stages_of(effects: Effects) -> list[str]:
+    from carepaths.effects import POOLED
+
+    return [str(s) for s in effects.draws["stage"].values if str(s) != POOLED]
+
+
+def paradox_table(
+    effects: Effects, *, raises_in: str | None = None, lowers_in: str | None = None
+) -> pd.DataFrame:
+    """Per stage: the total effect and the posterior probability of each direction.
+
+    Parameters
+    ----------
+    effects : Effects
+        Effects by stage (``fit.effects(by="stage")``).
+    raises_in, lowers_in : str, optional
+        The stages in which the paradox says the exposure raises and lowers the outcome;
+        default the first and second stage of the spec (crisis and recovery for the
+        default spec).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``stage`` (every stage, without ``pooled``); columns ``mean``, ``lower``,
+        ``upper`` (the package interval of TE), ``P(raises)`` (``P(TE > null)``) and
+        ``P(lowers)`` (``P(TE < null)``). ``attrs["joint"]`` is the posterior probability
+        that TE is above the null in ``raises_in`` *and* below it in ``lowers_in`` (the
+        paradox as one event, from the joint draws); ``attrs`` also name the two stages,
+        the null and the interval.
+
+    Raises
+    ------
+    CarepathsError
+        If the effects have fewer than two stages or a named stage is not among them.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from carepaths.intervals import interval_bounds
+
+    stages = _stages_of(effects)
+    default_up, default_down = _default_paradox_stages(stages)
+    up = raises_in or default_up
+    down = lowers_in or default_down
+    for name in (up, down):
+        if name not in stages:
+            raise CarepathsError(f"stage {name!r} is not in these effects; choose from {stages}.")
+    null = 0.0 if effects.scale == "difference" else 1.0
+    te = effects.draws["TE"]
+    rows = []
+    for stage in stages:
+        values = te.sel(stage=stage).values.reshape(-1)
+        lower, upper = interval_bounds(values)
+        rows.append((stage, values.mean(), lower, upper, np.mean(values > null), np.mean(values < null)))
+    table = pd.DataFrame(rows, columns=["stage", "mean", "lower", "upper", "P(raises)", "P(lowers)"])
+    table = table.set_index("stage")
+    joint = (te.sel(stage=up).values > null) & (te.sel(stage=down).values < null)
+    table.attrs.update(
+        joint=float(joint.mean()), raises_in=up, lowers_in=down, null=null,
+        interval=interval_label(), scale=effects.scale,
+    )
+    return table
+
+
+def format_probability(p: float, n_draws: int) -> str:
+    """A posterior probability for a sentence: two decimals, or a bound when every draw agrees.
+
+    Parameters
+    ----------
+    p : float
+        The probability (a share of draws).
+    n_draws : int
+        The number of draws it is a share of.
+
+    Returns
+    -------
+    str
+        ``"= 0.97"``; ``"> 0.999"`` when every one of 1,000 or more draws agrees (``"= 1"``
+        would claim certainty the draws cannot give) and ``"< 0.001"`` when none does;
+        with fewer draws the bound has two decimals (``"> 0.99"``). Probabilities within
+        0.005 of 0 or 1 get three decimals, so none prints as 0.00 or 1.00.
+    """
+    digits = 3 if n_draws >= 1000 else 2
+    bound = math.floor((1.0 - 1.0 / max(n_draws, 1)) * 10**digits) / 10**digits
+    if p >= 1.0:
+        return f"> {bound:.{digits}f}"
+    if p <= 0.0:
+        return f"< {1 - bound:.{digits}f}"
+    if 0.005 <= p < 0.995:
+        return f"= {p:.2f}"
+    near = f"{p:.3f}"  # two decimals would print 1.00 or 0.00
+    if near == "1.000":
+        return "> 0.999"
+    if near == "0.000":
+        return "< 0.001"
+    return f"= {near}"
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def paradox_sentences(
+    effects: Effects,
+    *,
+    exposure: str,
+    outcome: str,
+    raises_in: str | None = None,
+    lowers_in: str | None = None,
+) -> list[str]:
+    """The paradox in words, every number computed from the posterior draws.
+
+    Parameters
+    ----------
+    effects : Effects
+        Effects by stage.
+    exposure, outcome : str
+        Variable names for the sentences (underscores become spaces).
+    raises_in, lowers_in : str, optional
+        As in :func:`paradox_table`.
+
+    Returns
+    -------
+    list of str
+        First the two probabilities of the paradox, e.g. ``"P(support raises care use in
+        crisis) = 0.97; P(support lowers care use in recovery) = 0.93."`` (formatted by
+        :func:`format_probability`, so a probability every draw agrees on reads
+        ``> 0.999``); then the joint
+        probability and a verdict; then, per stage, the favoured direction with its
+        posterior mean and interval, and the mechanism with the largest indirect effect.
+    """
+    table = paradox_table(effects, raises_in=raises_in, lowers_in=lowers_in)
+    up, down = table.attrs["raises_in"], table.attrs["lowers_in"]
+    x, y = _words(exposure), _words(outcome)
+    p_up = table.loc[up, "P(raises)"]
+    p_down = table.loc[down, "P(lowers)"]
+    joint = table.attrs["joint"]
+    n = int(effects.draws["TE"].sizes["chain"] * effects.draws["TE"].sizes["draw"])
+    lines = [
+        (
+            f"P({x} raises {y} in {up}) {format_probability(p_up, n)}; "
+            f"P({x} lowers {y} in {down}) {format_probability(p_down, n)}."
+        ),
+    ]
+    if joint >= 0.9:
+        verdict = "the posterior supports the paradox"
+    elif joint <= 0.1:
+        verdict = "the posterior speaks against the paradox"
+    else:
+        verdict = "the posterior is not decisive about the paradox"
+    lines.append(
+        f"P({x} raises {y} in {up} and lowers it in {down}) {format_probability(joint, n)}: {verdict}."
+    )
+    summary = effects.summary()
+    for stage, row in table.iterrows():
+        direction, p = ("raises", row["P(raises)"]) if row["mean"] > table.attrs["null"] else ("lowers", row["P(lowers)"])
+        iie = summary.xs(stage, level="stage")
+        iie = iie[iie.index.str.startswith("IIE[")]
+        biggest = ""
+        if len(iie):
+            top = iie["mean"].abs().idxmax()
+            biggest = (
+                f" The largest indirect path is {top[4:-1]} "
+                f"({iie.loc[top, 'mean']:+.3f} [{iie.loc[top, 'lower']:+.3f}, {iie.loc[top, 'upper']:+.3f}])."
+            )
+        lines.append(
+            f"In {stage}, {x} most probably {direction} {y} (P {format_probability(p, n)}; total effect "
+            f"{row['mean']:+.3f}, {interval_label()} [{row['lower']:+.3f}, {row['upper']:+.3f}], "
+            f"{effects.scale.replace('_', ' ')}).{biggest}"
+        )
+    return lines
+
+
+# ----------------------------------------------------------------------------- HTML pieces
+def figure_to_data_uri(fig: Figure, *, dpi: int = 110) -> str:
+    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (pyplot-registered or not).
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    str
+        The data URI, ready for an ``<img src=...>``.
+    """
+    buf = io.BytesIO()
+    import matplotlib.pyplot as plt
+
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    plt.close(fig)  # a figure made with pyplot stays open otherwise; a no-op for others
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _as_figure(obj: Any) -> Figure:
+    """A matplotlib Figure from a Figure or an object holding one (arviz-plots, axes)."""
+    from matplotlib.figure import Figure
+
+    if isinstance(obj, Figure):
+        return obj
+    for attr in ("figure", "fig"):
+        inner = getattr(obj, attr, None)
+        if isinstance(inner, Figure):
+            return inner
+    get_figure = getattr(obj, "get_figure", None)
+    if callable(get_figure):
+        return get_figure()
+    raise CarepathsError(f"cannot embed a {type(obj).__name__} in the report: expected a matplotlib Figure.")
+
+
+def _img(fig: Any, alt: str, caption: str) -> str:
+    uri = figure_to_data_uri(_as_figure(fig))
+    return (
+        f'<figure><img alt="{html.escape(alt)}" src="{uri}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _table(frame: pd.DataFrame, *, digits: int = 3, caption: str = "") -> str:
+    import pandas as pd
+
+    shown = frame.copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
+    body = shown.to_html(border=0, classes="table", escape=True)
+    body = re.sub(r"<td>(\s*[-+]?(?:\d[\d,]*\.?\d*|nan|inf)\s*)</td>", r'<td class="num">\1</td>', body)
+    cap = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
+    return f"<div class='table-wrap'>{body}</div>{cap}"
+
+
+def _p(text: str) -> str:
+    return f"<p>{html.escape(text)}</p>"
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
+table.table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
+table.table th, table.table td { padding: .2em .6em; border-bottom: 1px solid #eee; text-align: left; }
+table.table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.table th { background: #f6f6f6; }
+.table-wrap { overflow-x: auto; }
+figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption, .caption { font-size: .85em; color: #555; }
+.banner { background: #b00020; color: white; padding: .8em 1em; font-weight: bold; border-radius: 4px; }
+.ok { background: #e7f5e9; padding: .6em 1em; border-radius: 4px; }
+.paradox { font-size: 1.1em; background: #f3f6fb; padding: .6em 1em; border-left: 4px solid #1f4e9a; }
+code { background: #f4f4f4; padding: 0 .2em; }
+"""
+
+
+def _per_stage_statistics(table: pd.DataFrame, outcome: str) -> list[str]:
+    """The outcome's statistics that exist in every stage (the per-stage panel's rows).
+
+    Statistics computed only over all stages (between-person variation) stay in the
+    table; in the panel figure they would leave empty axes.
+    """
+    rows = table.xs(outcome, level="variable").xs("all", level="wave")
+    stages = set(rows.index.get_level_values("stage"))
+    return [
+        stat for stat in dict.fromkeys(rows.index.get_level_values("statistic"))
+        if set(rows.xs(stat, level="statistic").index) == stages
+    ]
+
+
+# ----------------------------------------------------------------------------- the report
+def build_report(
+    *,
+    fit: Fit,
+    out: str | Path,
+    effects: Effects,
+    checks: Any = None,
+    comparison: Any = None,
+    truth: pd.DataFrame | None = None,
+    title: str | None = None,
+    data_note: str = "",
+    seconds: dict[str, float] | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Write ``report.html`` and the tables as CSV into ``out``.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fitted model.
+    out : str or path-like
+        Output folder (created when missing).
+    effects : Effects
+        ``fit.effects(by="stage")``.
+    checks : Checks, optional
+        ``fit.check(seed=...)``; without it the predictive-check section says how to add it.
+    comparison : Comparison, optional
+        ``fit.compare([...])``; without it the comparison section says how to add it.
+    truth : pandas.DataFrame, optional
+        Known true effects (``Simulation.effects_table()``) shown beside the estimates
+        and in the forest plot.
+    title : str, optional
+        The report's title.
+    data_note : str
+        A sentence on where the data came from (e.g. the simulation settings).
+    seconds : dict of str to float, optional
+        Seconds of earlier steps (simulation, fit, ...) to list in the Files section.
+    progress : callable, optional
+        Called with a short line for each step.
+
+    Returns
+    -------
+    Report
+    """
+    from carepaths.graph import CausalGraph
+    from carepaths.plots import plot_effects_forest
+
+    say = progress or (lambda _line: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec, panel = fit.spec, fit.panel
+    seconds = dict(seconds or {})
+    files: dict[str, Path] = {}
+    t_start = time.perf_counter()
+    post = fit.posterior["posterior"]
+    n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
+    x_name, y_name = spec.exposure.name, spec.outcome.name
+    ilabel = interval_label()
+    parts: list[str] = []
+
+    # -- banner and data
+    if not fit.converged:
+        parts.append(f"<div class='banner' id='not-converged'>{html.escape(fit.convergence_message())}</div>")
+    stage_counts = panel.stage_counts().astype(int).to_dict()
+    n_waves = int(panel.frame[spec.columns.wave].nunique()) if spec.columns.wave else 1
+    parts.append("<h2>Data</h2>")
+    parts.append(_p(
+        f"{panel.n_obs:,} person-waves: {panel.n_persons:,} persons x up to {n_waves} waves; "
+        f"rows per stage {stage_counts}. Spec {spec.name or '(unnamed)'}: exposure {x_name}, "
+        f"mediators {', '.join(spec.mediator_names)}, outcome {y_name}. "
+        f"Fit: {n_chains} chains x {n_draws} draws. {data_note}"
+    ))
+    parts.append(_table(panel.summary(), caption="The panel by stage (original units)."))
+
+    # -- graph and identification
+    say("Causal graph and identification (DoWhy) ...")
+    t0 = time.perf_counter()
+    graph = CausalGraph.from_spec(spec)
+    ident = graph.identify().table()
+    ident.to_csv(out / "identification.csv", index=False)
+    files["identification"] = out / "identification.csv"
+    parts.append("<h2>Causal graph and identification</h2>")
+    parts.append(_img(graph.plot(), "causal graph",
+                      "The causal graph the spec implies; dashed circles are latent confounders."))
+    n_ok = int(ident["identified"].sum())
+    parts.append(_p(f"{n_ok} of {len(ident)} effects are identified by this graph."))
+    parts.append(_table(ident.set_index("effect"), caption="Identification verdict per effect."))
+    seconds["identification"] = time.perf_counter() - t0
+
+    # -- convergence
+    diag = fit.diagnostics()
+    diag.to_csv(out / "diagnostics.csv")
+    files["diagnostics"] = out / "diagnostics.csv"
+    parts.append("<h2>Convergence</h2>")
+    if fit.converged:
+        parts.append("<div class='ok'>Every convergence check passed.</div>")
+    else:
+        parts.append(f"<div class='banner'>{html.escape(fit.convergence_message())}</div>")
+    parts.append(_table(diag, digits=4, caption="Population-level parameters; person effects excluded."))
+
+    # -- effects
+    say("Effect decomposition figure and table ...")
+    t0 = time.perf_counter()
+    summary = effects.summary()
+    table = summary.drop(columns=[c for c in ("warning",) if c in summary.columns])
+    if truth is not None:
+        table = table.join(truth[["true"]], how="left")
+        table["covered"] = (table["lower"] <= table["true"]) & (table["true"] <= table["upper"])
+    table.to_csv(out / "effects.csv")
+    files["effects"] = out / "effects.csv"
+    parts.append("<h2>Effect decomposition by stage</h2>")
+    parts.append(_p(
+        f"Contrast: {summary.attrs['contrast']}; scale: {effects.scale.replace('_', ' ')}; "
+        f"{summary.attrs['population']} population. TE = NDE + NIE; IIE[m] is the "
+        "interventional indirect effect through mechanism m; interdependence is what the "
+        "mechanisms do jointly beyond their separate paths."
+    ))
+    parts.append(_img(
+        plot_effects_forest(effects=effects, truth=truth, outcome=y_name),
+        "effect decomposition by stage",
+        f"Posterior means and {ilabel}s by stage" + ("; green crosses are the true effects." if truth is not None else "."),
+    ))
+    p_col = next(c for c in summary.columns if c.startswith("P("))
+    caption = f"lower, upper: {ilabel}; {p_col}: posterior probability that the effect exceeds its null."
+    if truth is not None:
+        caption += " true: the simulation's true effect; covered: the interval contains it."
+    parts.append(_table(table, digits=3, caption=caption))
+    seconds["effects figure"] = time.perf_counter() - t0
+
+    # -- paradox
+    parts.append("<h2>The support paradox</h2>")
+    sentences: list[str] = []
+    if len(_stages_of(effects)) >= 2:
+        sentences = paradox_sentences(effects, exposure=x_name, outcome=y_name)
+        ptable = paradox_table(effects)
+        ptable.to_csv(out / "paradox.csv")
+        files["paradox"] = out / "paradox.csv"
+        parts.append(f"<p class='paradox'>{html.escape(sentences[0])}</p>")
+        parts.extend(_p(s) for s in sentences[1:])
+        parts.append(_table(ptable, caption=f"Total effect by stage; lower, upper: {ilabel}."))
+    else:
+        parts.append(_p("The spec has fewer than two stages, so there is no paradox to assess."))
+
+    # -- checks
+    parts.append("<h2>Predictive checks</h2>")
+    if checks is None:
+        parts.append(_p("Not computed. Run fit.check(seed=...) and pass it to build_report(checks=...)."))
+    else:
+        say("Predictive check figures ...")
+        t0 = time.perf_counter()
+        ctable = checks.table()
+        ctable.to_csv(out / "checks.csv")
+        files["checks"] = out / "checks.csv"
+        n_flag = int(ctable["flag"].sum())
+        parts.append(_p(
+            f"{len(ctable)} statistics of the data compared with their posterior predictive "
+            f"distribution; {n_flag} flagged (observed value outside the predictive {ilabel})."
+        ))
+        parts.append(_img(
+            checks.plot_stages(statistics=_per_stage_statistics(ctable, checks.outcome)),
+            "predictive checks by stage",
+            f"Each statistic's posterior predictive distribution (shaded: {ilabel}) and its observed "
+            "value (line; red when flagged), by stage.",
+        ))
+        parts.append(_img(
+            checks.plot_ppc(num_samples=PPC_SAMPLES), "posterior predictive distributions",
+            f"{PPC_SAMPLES} replicated data sets (thin) against the observed data (thick), by stage.",
+        ))
+        parts.append(_img(
+            checks.plot_loo_pit(), "LOO-PIT",
+            "LOO-PIT ECDF of the outcome: a calibrated model stays inside the envelope.",
+        ))
+        flagged = checks.flagged
+        if len(flagged):
+            parts.append(_table(flagged, caption="Flagged statistics."))
+        else:
+            parts.append(_p("No statistic is flagged."))
+        try:
+            loo = checks.loo_summary()
+            parts.append(_table(loo.to_frame("value"), caption="PSIS-LOO of the outcome."))
+        except CarepathsError:
+            pass
+        seconds["checks figures"] = time.perf_counter() - t0
+
+    # -- interventions
+    parts.append("<h2>Intervention comparison</h2>")
+    if comparison is None:
+        parts.append(_p("Not computed. Run fit.compare([...]) and pass it to build_report(comparison=...)."))
+    else:
+        say("Intervention comparison figure and table ...")
+        t0 = time.perf_counter()
+        csum = comparison.summary()
+        csum.to_csv(out / "comparison.csv")
+        files["comparison"] = out / "comparison.csv"
+        parts.append(_p(
+            "Each intervention against the status quo: the expected outcome, the difference "
+            f"and the difference per 1,000 persons with the {ilabel}, the probability that "
+            "it is better than the status quo and that it is the best of those compared."
+        ))
+        parts.append(_img(comparison.plot(), "intervention comparison",
+                          f"Difference from the status quo by stage; {ilabel}."))
+        parts.append(_table(csum, caption=f"lower, upper: {ilabel}."))
+        seconds["comparison figure"] = time.perf_counter() - t0
+
+    # -- files
+    (out / "spec.toml").write_text(spec.to_toml(), encoding="utf-8")
+    files["spec"] = out / "spec.toml"
+    path = out / "report.html"
+    files["report"] = path
+    seconds["report"] = time.perf_counter() - t_start
+    listing = "".join(
+        f"<li><code>{html.escape(p.name)}</code></li>" for k, p in sorted(files.items()) if k != "report"
+    )
+    timing = "".join(f"<li>{html.escape(k)}: {v:.1f} s</li>" for k, v in seconds.items())
+    parts.append("<h2>Files</h2>")
+    parts.append(f"<p>Written beside this report:</p><ul>{listing}</ul>")
+    parts.append(f"<p>Seconds per step:</p><ul>{timing}</ul>")
+
+    title = title or f"carepaths report: {spec.name or 'model'}"
+    page = (
+        "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>" + "\n".join(parts) + "</body></html>\n"
+    )
+    path.write_text(page, encoding="utf-8")
+    return Report(path=path, files=files, converged=fit.converged, seconds=seconds, paradox=sentences)
+
+
+# ----------------------------------------------------------------------------- the demo
+def run_demo(
+    out: str | Path = "carepaths-demo",
+    *,
+    persons: int = DEMO_DEFAULTS["persons"],
+    waves: int = DEMO_DEFAULTS["waves"],
+    draws: int = DEMO_DEFAULTS["draws"],
+    tune: int = DEMO_DEFAULTS["tune"],
+    chains: int = DEMO_DEFAULTS["chains"],
+    seed: int = DEMO_DEFAULTS["seed"],
+    progress: Progress | None = None,
+    progressbar: bool = False,
+) -> Report:
+    """Simulate the default panel, fit it, compute every answer and write the report.
+
+    Steps: simulate ``persons x waves`` person-waves of the default five-mechanism spec
+    (seed ``seed``) and validate them; fit the model (``chains x draws`` after ``tune``
+    tuning steps); save the fit; effects by stage; posterior predictive checks; the
+    worked-example interventions compared; the report. Every table goes to ``out`` as
+    CSV, the fit as ``fit.nc``, the panel as ``panel.csv`` and the true effects of the
+    simulation as ``true_effects.csv``.
+
+    Parameters
+    ----------
+    out : str or path-like
+        Output folder (created when missing).
+    persons, waves : int
+        Panel size.
+    draws, tune, chains : int
+        Sampler settings (see :meth:`carepaths.MediationModel.fit`).
+    seed : int
+        Seed of the simulation, the sampler and every Monte Carlo step.
+    progress : callable, optional
+        Called with a line naming each step as it starts and its seconds when done.
+    progressbar : bool
+        Show the sampler's progress bar.
+
+    Returns
+    -------
+    Report
+        With ``seconds["total"]``, the whole demo's wall-clock time.
+    """
+    from carepaths.model import MediationModel
+    from carepaths.simulation import simulate
+    from carepaths.spec import load_spec
+
+    say = progress or (lambda _line: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    t_total = time.perf_counter()
+    caught: list[str] = []
+
+    def step(number: int, name: str) -> float:
+        say(f"[{number}/7] {name} ...")
+        return time.perf_counter()
+
+    def done(key: str, t0: float) -> None:
+        seconds[key] = time.perf_counter() - t0
+        say(f"      {seconds[key]:.1f} s")
+
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always")
+        t0 = step(1, f"Simulating the default panel: {persons} persons x {waves} waves (seed {seed})")
+        spec = load_spec("five_mechanisms")
+        sim = simulate(spec, persons, waves, seed=seed)
+        panel = sim.panel()
+        sim.data.to_csv(out / "panel.csv", index=False)
+        truth = sim.effects_table()
+        truth.to_csv(out / "true_effects.csv")
+        done("simulate", t0)
+
+        t0 = step(2, f"Fitting: {chains} chains x {draws} draws after {tune} tuning steps (compiling first)")
+        fit = MediationModel(spec, panel).fit(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar)
+        fit.save(out / "fit.nc")
+        done("fit", t0)
+        say("      converged" if fit.converged else "      NOT CONVERGED (see the report's banner)")
+
+        t0 = step(3, "Effects by stage (g-computation on every draw)")
+        effects = fit.effects(seed=seed)
+        done("effects", t0)
+
+        t0 = step(4, "Posterior predictive checks and LOO")
+        checks = fit.check(seed=seed, draws=min(draws, DEMO_DEFAULTS["check_draws"]))
+        done("checks", t0)
+
+        t0 = step(5, "Comparing the worked-example interventions")
+        from carepaths.interventions import worked_examples
+
+        comparison = fit.compare(worked_examples(spec), seed=seed)
+        done("compare", t0)
+
+        t0 = step(6, "Building the report")
+        note = (
+            f"Simulated with carepaths.simulate(seed={seed}); its true effects are known, so the "
+            "estimates can be checked against them."
+        )
+        report = build_report(
+            fit=fit, out=out, effects=effects, checks=checks, comparison=comparison, truth=truth,
+            title="carepaths demo: the default five-mechanism panel", data_note=note,
+            seconds=seconds, progress=None,
+        )
+        done("report", t0)
+    from carepaths.fit import ConvergenceWarning
+
+    seen: set[str] = set()
+    for w in recorded:  # each distinct warning once, to the caller; non-convergence once
+        text = str(w.message)
+        key = "convergence" if issubclass(w.category, ConvergenceWarning) else text
+        if key not in seen:
+            seen.add(key)
+            caught.append(text)
+            warnings.warn(text, w.category, stacklevel=2)
+    report.files.update(panel=out / "panel.csv", truth=out / "true_effects.csv", fit=out / "fit.nc")
+    report.seconds = {**seconds, "total": time.perf_counter() - t_total}
+    report.warnings = caught
+    say(f"[7/7] Wrote {report.path} in {report.seconds['total']:.0f} s")
+    return report
