@@ -10,7 +10,9 @@ Parameterisation (chosen for geometry, see ``benchmarks/README.md``):
   independent across stages (``pool_stages = false``) or partially pooled with a
   *centred* hierarchy ``theta[s] ~ Normal(mu_theta, tau_theta)`` (``pool_stages = true``):
   with only a few stages and many rows per stage, the centred form samples well where the
-  non-centred one produced divergences;
+  non-centred one produced divergences; with ``stage_specific_paths = false`` each path
+  is one variable without a stage dim (``a`` (mediator), ``b`` (mediator), ``c`` ()),
+  shared by every stage;
 * with ``person_effects = "intercepts"``, the person intercepts of *normal* mediators are
   integrated out analytically: a person's waves share a compound-symmetric covariance
   ``sigma^2 I + sd_u^2 J``, whose log-density needs only per-person sums of residuals;
@@ -82,8 +84,15 @@ class MediationModel:
     # ---------------------------------------------------------------------- build
     def _stage_param(self, name: str, dims: tuple[str, ...]) -> Any:
         import pymc as pm
+        import pytensor.tensor as pt
 
         prior = self.priors[name]
+        if name in POOLED_PARAMS and not self.spec.structure.stage_specific_paths:
+            # one path shared by every stage, repeated over the stage axis so that the
+            # equations index it by stage as always
+            shared = prior.create(name, dims=dims[:-1] or None)
+            n_stages = len(self.spec.stage_levels)
+            return pt.repeat(shared[..., None], n_stages, axis=-1)
         if not self.spec.structure.pool_stages or name not in POOLED_PARAMS:
             return prior.create(name, dims=dims)
         mu = prior.create(f"mu_{name}", dims=dims[:-1] or None)
@@ -297,6 +306,30 @@ class MediationModel:
 
         with self.model:
             return pm.sample_prior_predictive(draws=draws, random_seed=seed)
+
+    def prior_check(self, draws: int = 500, *, seed: int) -> Any:
+        """Prior predictive checks by stage, before any fitting.
+
+        Parameters are drawn from the priors, the panel is replicated from the structural
+        equations at the observed exposures, confounders and stages (new persons' effects
+        from the prior SDs), and the statistics of :mod:`carepaths.checks` are compared
+        with the data's: a flag here says the priors make the observed data implausible.
+
+        Parameters
+        ----------
+        draws : int
+            Prior draws.
+        seed : int
+            Random seed.
+
+        Returns
+        -------
+        Checks
+            See :class:`carepaths.checks.Checks` (no LOO without a posterior).
+        """
+        from carepaths.checks import prior_check
+
+        return prior_check(self, draws=draws, seed=seed)
 
     def fit(
         self,

@@ -13,7 +13,12 @@ model's conventions in one place:
   without confounders;
 * person effects: ``v`` = ``sd_v * z_v`` (plus the cluster intercept), explicit mediator
   intercepts ``u`` (normal mediators' intercepts are integrated out in the
-  ``"intercepts"`` mode and are 0 here), and random slopes.
+  ``"intercepts"`` mode and are 0 here: :func:`draw_person_intercepts` draws them from
+  their exact conditional posterior when a use needs them), and random slopes;
+* a model with paths shared across stages (``structure.stage_specific_paths = false``)
+  reads back with each path repeated over the stage axis.
+
+:func:`params_from_draws` reads prior draws the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ import numpy as np
 
 from carepaths.spec import Spec
 
-__all__ = ["PosteriorParams", "posterior_params"]
+__all__ = [
+    "PosteriorParams",
+    "posterior_params",
+    "params_from_draws",
+    "person_intercept_posterior",
+    "draw_person_intercepts",
+]
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,28 @@ def posterior_params(fit: Any) -> PosteriorParams:
     -------
     PosteriorParams
     """
-    spec = fit.spec
-    post = fit.posterior["posterior"].to_dataset()
+    return params_from_draws(fit.spec, fit.posterior["posterior"].to_dataset())
+
+
+def params_from_draws(spec: Spec, post: Any) -> PosteriorParams:
+    """Read draws of the model's variables (posterior or prior) into :class:`PosteriorParams`.
+
+    Parameters
+    ----------
+    spec : Spec
+        The spec the model was built from.
+    post : xarray.Dataset
+        The model's variables with ``chain`` and ``draw`` dims: a fit's posterior group, or
+        the prior group of :meth:`carepaths.model.MediationModel.sample_prior_predictive`
+        (one chain).
+
+    Returns
+    -------
+    PosteriorParams
+        With shared paths (``structure.stage_specific_paths = false``) repeated over the
+        stage axis, so ``a``, ``b`` are (sample, mediator, stage) and ``c`` is (sample,
+        stage) for every model.
+    """
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     n = chains * draws
     K = len(spec.mediators)
@@ -89,9 +120,13 @@ def posterior_params(fit: Any) -> PosteriorParams:
         return values.reshape(n, *values.shape[2:])
 
     fixed: dict[str, np.ndarray] = {}
+    n_stages = len(spec.stage_levels)
     for name in ("alpha_m", "a", "b"):
         fixed[name] = get(name).copy()  # (sample, mediator, stage)
     fixed["c"], fixed["beta0"] = get("c"), get("beta0")
+    if not spec.structure.stage_specific_paths:  # one path for every stage
+        for name in ("a", "b", "c"):
+            fixed[name] = np.repeat(fixed[name][..., None], n_stages, axis=-1)
     for k, med in enumerate(spec.mediators):
         if med.family == "ordinal":
             fixed["alpha_m"][:, k, 0] = 0.0
@@ -124,7 +159,7 @@ def posterior_params(fit: Any) -> PosteriorParams:
     if mode != "none":
         person["sd_u"], person["sd_v"] = get("sd_u"), get("sd_v")
         person["v"] = person["sd_v"][:, None] * get("z_v")
-        u = np.zeros((n, fit.panel.n_persons, K))
+        u = np.zeros((n, post.sizes["person"], K))
         if "z_u" in post:
             explicit = [names.index(str(m)) for m in post["z_u"].coords["mediator_explicit"].values]
             u[:, :, explicit] = get("z_u") * person["sd_u"][:, None, explicit]
@@ -137,3 +172,64 @@ def posterior_params(fit: Any) -> PosteriorParams:
         person["sd_cluster"] = get("sd_cluster")
         person["cluster"] = person["sd_cluster"][:, None] * get("z_cluster")
     return PosteriorParams(spec=spec, chains=chains, draws=draws, fixed=fixed, person=person)
+
+
+def person_intercept_posterior(
+    resid_sums: np.ndarray, counts: np.ndarray, sigma: Any, sd_u: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of a normal mediator's integrated-out person intercept, given the data.
+
+    In ``person_effects = "intercepts"`` mode the model integrates the person intercepts
+    u_i of normal mediators out (:mod:`carepaths.model`), so the posterior holds none.
+    Given one draw of the other parameters, person i's waves are
+    ``r_it = u_i + e_it`` with ``u_i ~ Normal(0, sd_u^2)``, ``e_it ~ Normal(0, sigma^2)``
+    and ``r_it`` the residual of the mediator after its fixed part (without u); the
+    conditional posterior is normal (conjugacy)::
+
+        u_i | rest ~ Normal( var_u * sum_t r_it / (sigma^2 + n_i var_u),
+                             var_u * sigma^2 / (sigma^2 + n_i var_u) )
+
+    and, as u enters no other equation, drawing it from here after a posterior draw of
+    the rest is a draw from the joint posterior.
+
+    Parameters
+    ----------
+    resid_sums : array (person,) or (person, draw)
+        Per-person sums of the residuals ``sum_t r_it``.
+    counts : array (person,)
+        Waves per person ``n_i``.
+    sigma, sd_u : float or array (draw,)
+        Residual SD and person-intercept SD (one per draw with a draw axis).
+
+    Returns
+    -------
+    mean, var : arrays shaped like ``resid_sums``
+    """
+    counts = np.asarray(counts, dtype=float)
+    resid_sums = np.asarray(resid_sums, dtype=float)
+    if resid_sums.ndim == 2:
+        counts = counts[:, None]
+    var_e, var_u = np.asarray(sigma, dtype=float) ** 2, np.asarray(sd_u, dtype=float) ** 2
+    denom = var_e + counts * var_u
+    mean = var_u * resid_sums / denom
+    var = np.broadcast_to(var_u * var_e / denom, mean.shape)
+    return mean, var
+
+
+def draw_person_intercepts(
+    resid_sums: np.ndarray, counts: np.ndarray, sigma: Any, sd_u: Any, rng: np.random.Generator
+) -> np.ndarray:
+    """One draw of integrated-out person intercepts from :func:`person_intercept_posterior`.
+
+    Parameters
+    ----------
+    resid_sums, counts, sigma, sd_u
+        As in :func:`person_intercept_posterior`.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    array shaped like ``resid_sums``
+    """
+    mean, var = person_intercept_posterior(resid_sums, counts, sigma, sd_u)
+    return mean + np.sqrt(var) * rng.standard_normal(mean.shape)

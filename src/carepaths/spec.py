@@ -25,7 +25,7 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
     [outcome]   name, family = "normal" | "bernoulli" | "negative_binomial", ...
     [[confounders]]  name, kind = "numeric" | "categorical", levels, reference, ...
     [structure] pool_stages, person_effects = "none" | "intercepts" | "slopes",
-                center_exposure_within_person
+                center_exposure_within_person, stage_specific_paths
 """
 
 from __future__ import annotations
@@ -527,13 +527,20 @@ class Structure:
     center_exposure_within_person : bool
         Split a time-varying exposure into a person mean (between) and the deviation from
         it (within). Requires a person column.
+    stage_specific_paths : bool
+        Give every stage its own exposure -> mediator (a), mediator -> outcome (b) and
+        direct (c) paths (True, the default), or share each path across stages (False;
+        the intercepts stay stage-specific, and ``pool_stages`` then has no paths to
+        pool). The shared-path model is the null model of "the paths differ by stage",
+        e.g. for a predictive check that should flag it on data where they do.
     """
 
     pool_stages: bool = False
     person_effects: Literal["none", "intercepts", "slopes"] = "none"
     center_exposure_within_person: bool = False
+    stage_specific_paths: bool = True
 
-    KEYS = ("pool_stages", "person_effects", "center_exposure_within_person")
+    KEYS = ("pool_stages", "person_effects", "center_exposure_within_person", "stage_specific_paths")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], columns: Columns) -> Structure:
@@ -548,6 +555,7 @@ class Structure:
         centre = _bool(
             d.get("center_exposure_within_person", False), "structure.center_exposure_within_person"
         )
+        staged = _bool(d.get("stage_specific_paths", True), "structure.stage_specific_paths")
         if pool and columns.stage is None:
             raise SpecError(
                 "spec key 'structure.pool_stages' is true but there is no stage column: set "
@@ -563,10 +571,18 @@ class Structure:
                 "spec key 'structure.center_exposure_within_person' needs a person column: set "
                 "columns.person, or set it to false."
             )
-        return cls(pool_stages=pool, person_effects=person, center_exposure_within_person=centre)  # type: ignore[arg-type]
+        return cls(  # type: ignore[arg-type]
+            pool_stages=pool, person_effects=person, center_exposure_within_person=centre,
+            stage_specific_paths=staged,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.KEYS}
+        # stage_specific_paths is written only when it is not the default, so the canonical
+        # dict (and the spec hash of fits saved before the key existed) does not change
+        out = {k: getattr(self, k) for k in self.KEYS}
+        if self.stage_specific_paths:
+            del out["stage_specific_paths"]
+        return out
 
 
 # --------------------------------------------------------------------------- the spec
@@ -966,7 +982,12 @@ class Spec:
             for c in self.confounders
         )
         lines.append(f"Confounders C (-> X, M, Y): {conf or 'none'}")
-        if self.stages:
+        if self.stages and not self.structure.stage_specific_paths:
+            lines.append(
+                f"Stages S (-> X, M, Y; stage intercepts, paths shared across stages): "
+                f"{' < '.join(self.stages)}"
+            )
+        elif self.stages:
             lines.append(
                 f"Stages S (-> X, M, Y; paths differ by stage): {' < '.join(self.stages)}"
                 f"{' (partially pooled)' if self.structure.pool_stages else ' (unpooled)'}"
