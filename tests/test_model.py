@@ -239,3 +239,21 @@ def test_within_between_split_builds(person_effects):
     assert {"a_between", "c_between"} <= names
     np.testing.assert_allclose(m.model["X"].get_value(), m.panel.dataset["X_within"].values)
     assert np.isfinite(m.model.compile_logp()(m.model.initial_point()))
+
+
+def test_sampler_pymc_really_runs_pymc_nuts():
+    """PyMC 6.4's pm.sample picks nutpie by default; sampler="pymc" must ask for PyMC's NUTS.
+
+    PyMC's NUTS records ``reached_max_treedepth`` and per-draw ``perf_counter_diff``;
+    nutpie records ``maxdepth_reached`` instead, so the sample stats show which ran.
+    """
+    import warnings
+
+    spec = _spec("single_mediator")
+    m = _model(spec, n_persons=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = m.fit(draws=30, tune=30, chains=1, seed=3, sampler="pymc")
+    stats = fit.posterior["sample_stats"]
+    assert "reached_max_treedepth" in stats and "perf_counter_diff" in stats
+    assert "maxdepth_reached" not in stats

@@ -384,7 +384,7 @@ class MediationModel:
                 posterior = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
                     random_seed=seed, target_accept=target_accept,
-                    progressbar=progressbar, compute_convergence_checks=False,
+                    progressbar=progressbar, compute_convergence_checks=False, nuts_sampler="pymc",
                 )
             timings = {"compile_seconds": float("nan"), "sampling_seconds": time.perf_counter() - t0}
         else:

@@ -91,7 +91,7 @@ def population_chunks(
     rng: np.random.Generator,
     *,
     systems: bool = False,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> Iterator[Chunk]:
     """Chunks of posterior draws with their counterfactual population.
 
@@ -107,8 +107,8 @@ def population_chunks(
     systems : bool
         Also draw one independent latent system per mechanism when the spec has
         mediator edges (interventional effects need them; marginal population only).
-    chunk_size : int
-        Draws per chunk.
+    chunk_size : int, optional
+        Draws per chunk (default :data:`CHUNK_SIZE`).
 
     Yields
     ------
@@ -128,6 +128,7 @@ def population_chunks(
     n_clusters = int(cluster.max()) + 1 if cluster is not None else 0
     pp = params.person
     x_col = x_obs[:, None]
+    chunk_size = CHUNK_SIZE if chunk_size is None else chunk_size
     for start in range(0, params.n_samples, chunk_size):
         sl = slice(start, min(start + chunk_size, params.n_samples))
         B = sl.stop - sl.start
