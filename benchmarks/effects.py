@@ -97,10 +97,20 @@ def main() -> None:
     t_marg, eff = timed(lambda: fit.effects(), args.repeats)
     t_cond, _ = timed(lambda: fit.effects(population="conditional"), args.repeats)
     t_base, _ = timed(lambda: baseline_effects(fit), 1)
+    import carepaths.population as population
+
+    default_chunk = population.CHUNK_SIZE
+    chunk_times = {}
+    for size in (1, 4, 8, 16, 32, 64):
+        population.CHUNK_SIZE = size
+        chunk_times[size], _ = timed(lambda: fit.effects(), args.repeats)
+    population.CHUNK_SIZE = default_chunk
     print(f"{'method':<46}{'seconds':>10}{'x baseline':>12}")
     print(f"{'baseline: one draw at a time (marginal)':<46}{t_base:>10.2f}{1.0:>12.2f}")
     print(f"{'carepaths fit.effects() (marginal)':<46}{t_marg:>10.2f}{t_base / t_marg:>12.2f}")
     print(f"{'carepaths fit.effects(population=conditional)':<46}{t_cond:>10.2f}{t_base / t_cond:>12.2f}")
+    for size, seconds in chunk_times.items():
+        print(f"{'  marginal, chunks of ' + str(size) + ' draws':<46}{seconds:>10.2f}{t_base / seconds:>12.2f}")
     print("target: <= 5 s")
     print(eff.summary().loc[["crisis", "recovery", "maintenance"], ["mean", "lower", "upper", "P(>0)"]]
           .xs("TE", level="effect"))

@@ -8,7 +8,10 @@ last, see :mod:`carepaths.equations`), the rows' covariates, stages and person e
 ``population="marginal"``
     New persons at the observed rows' covariates, stages and exposures: person (and
     cluster) effects are drawn from their population distribution and latent mediator
-    noise from its family, fresh for every draw.
+    noise from its family, fresh for every draw. Effects average per-row expectations,
+    and a row's expectation involves only that row's person effects, so each row gets
+    its own draw (the same expectations as drawing per person, with less Monte Carlo
+    correlation).
 ``population="conditional"``
     The observed persons with their posterior person effects; the latent mediator noise
     is abducted from the observed mediators at the observed exposure (exact for normal
@@ -124,8 +127,6 @@ def population_chunks(
     cluster = ds["cluster_idx"].values if "cluster_idx" in ds else None
     M_obs = ds["M"].values
     families = [m.family for m in spec.mediators]
-    n_persons = int(person.max()) + 1
-    n_clusters = int(cluster.max()) + 1 if cluster is not None else 0
     pp = params.person
     x_col = x_obs[:, None]
     chunk_size = CHUNK_SIZE if chunk_size is None else chunk_size
@@ -143,34 +144,53 @@ def population_chunks(
                 a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
             if cluster is not None:
                 v = v + draws_last(pp["cluster"][sl][:, cluster])
-        else:  # new persons (and clusters): person effects from their population
+        else:
+            # new persons: every effect is an average of per-row expectations, and a
+            # row's expectation involves only that row's own person effects, so each
+            # row gets its own draw (no gather by person; same expectations). Without
+            # mediator edges a normal mediator's person intercept and residual are one
+            # normal variable with variance sd_u^2 + sigma^2.
+            merge = not spec.mediator_edges
+            sd_u = pp["sd_u"][sl].T if "v" in pp else np.zeros((K, B))  # (mediator, draw)
             if "v" in pp:
-                u = (rng.standard_normal((n_persons, K, B)) * pp["sd_u"][sl].T)[person]
-                v = (rng.standard_normal((n_persons, B)) * pp["sd_v"][sl])[person]
+                v = rng.standard_normal((n_rows, B)) * pp["sd_v"][sl]
+                explicit = [k for k, f in enumerate(families) if not (merge and f == "normal")]
+                if explicit:
+                    u = np.zeros((n_rows, K, B))
+                    u[:, explicit] = rng.standard_normal((n_rows, len(explicit), B)) * sd_u[explicit]
             if "slopes" in pp:
                 chol = np.linalg.cholesky(pp["slope_cov"][sl])  # (draw, slope, slope)
-                z = rng.standard_normal((n_persons, B, 2 * K + 1))
-                slopes = np.ascontiguousarray(np.einsum("bij,pbj->pib", chol, z)[person])
+                z = rng.standard_normal((n_rows, B, 2 * K + 1))
+                slopes = np.einsum("bij,rbj->rib", chol, z)
                 a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
             if cluster is not None:
-                v = v + (rng.standard_normal((n_clusters, B)) * pp["sd_cluster"][sl])[cluster]
+                v = v + rng.standard_normal((n_rows, B)) * pp["sd_cluster"][sl]
         rows = gcomputation.Rows(C=C, stage_idx=stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v, x_between=x_between)
         extra = None
         if population == "conditional":
             latents = _abducted_latents(spec, p, rows, x_col, M_obs, rng)
         else:
-            latents = _fresh_latents(families, p, rng, n_rows, B)
+            extra_sd = sd_u if merge else np.zeros((K, B))
+            latents = _fresh_latents(families, p, rng, n_rows, B, extra_sd)
             if systems and spec.mediator_edges:
-                extra = [_fresh_latents(families, p, rng, n_rows, B) for _ in range(K)]
+                extra = [_fresh_latents(families, p, rng, n_rows, B, extra_sd) for _ in range(K)]
         yield Chunk(draws=sl, params=p, rows=rows, latents=latents, systems=extra)
 
 
 def _fresh_latents(
-    families: Sequence[str], p: Mapping[str, np.ndarray], rng: np.random.Generator, n: int, B: int
+    families: Sequence[str], p: Mapping[str, np.ndarray], rng: np.random.Generator, n: int, B: int,
+    extra_sd: np.ndarray,
 ) -> np.ndarray:
-    return np.stack(
-        [equations.draw_latent(f, rng, (n, B), sigma=p["sigma_m"][k]) for k, f in enumerate(families)], axis=1
-    )
+    """Latent noise (obs, mediator, draw); normal mediators' SD widened by ``extra_sd``."""
+    latents = np.empty((n, len(families), B))
+    normal = [k for k, f in enumerate(families) if f == "normal"]
+    if normal:  # one call for all normal mediators
+        sd = np.sqrt(p["sigma_m"][normal] ** 2 + extra_sd[normal] ** 2)  # (mediator, draw)
+        latents[:, normal] = equations.draw_latent("normal", rng, (n, len(normal), B), sigma=sd)
+    for k, family in enumerate(families):
+        if family != "normal":
+            latents[:, k] = equations.draw_latent(family, rng, (n, B))
+    return latents
 
 
 def _abducted_latents(
