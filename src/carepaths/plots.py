@@ -13,6 +13,13 @@ Predictive checks (:class:`carepaths.checks.Checks`):
 * :func:`plot_ppc_dist` — replicated vs observed distributions of each variable by stage
   (ArviZ-plots ``plot_ppc_dist``);
 * :func:`plot_loo_pit` — the LOO-PIT ECDF of the outcome (ArviZ-plots ``plot_loo_pit``).
+
+Effects (:class:`carepaths.effects.Effects`):
+
+* :func:`plot_effects_forest` — the effect decomposition by stage as a forest plot: TE,
+  NDE, NIE, each mechanism's interventional indirect effect and the interdependence
+  remainder, posterior mean and interval, one panel per stage (optionally with known
+  true effects).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ __all__ = [
     "ppc_dist_data",
     "plot_loo_pit",
     "loo_pit_data",
+    "plot_effects_forest",
+    "effects_forest_data",
 ]
 
 
@@ -319,3 +328,138 @@ def plot_loo_pit(*, checks: Any, coverage: bool = False) -> Any:
         warnings.simplefilter("ignore", UserWarning)
         pc = azp.plot_loo_pit(checks.loo_data, var_names=[checks.outcome], coverage=bool(coverage), backend="matplotlib")
     return pc.viz["figure"].item()
+
+
+# ----------------------------------------------------------------------------- effects by stage
+def _levels(summary: pd.DataFrame, level: str, wanted: Sequence[str] | None) -> list[str]:
+    available = [str(v) for v in dict.fromkeys(summary.index.get_level_values(level))]
+    if wanted is None:
+        return available
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise CarepathsError(f"{level} {unknown} not in these effects; choose from {available}.")
+    return list(wanted)
+
+
+def effects_forest_data(
+    *,
+    effects: Any,
+    stages: Sequence[str] | None = None,
+    which: Sequence[str] | None = None,
+    truth: pd.DataFrame | None = None,
+    outcome: str | None = None,
+) -> pd.DataFrame:
+    """The numbers :func:`plot_effects_forest` draws: one row per stage and effect.
+
+    Parameters
+    ----------
+    effects : Effects
+        From :meth:`carepaths.Fit.effects`.
+    stages : sequence of str, optional
+        Stages (panels) in order; default every stage of the effects, ``"pooled"`` last.
+    which : sequence of str, optional
+        Effects (rows) in order, e.g. ``["TE", "NDE", "NIE"]``; default all of them:
+        TE, NDE, NIE, each mechanism's interventional indirect effect ``IIE[...]`` and
+        the interdependence remainder.
+    truth : pandas.DataFrame, optional
+        Known true effects, a ``true`` column indexed by ``(stage, effect)`` as
+        :meth:`carepaths.Simulation.effects_table` returns them; drawn as crosses.
+    outcome : str, optional
+        The outcome's name, for the title only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(stage, effect)`` in drawing order; columns ``mean``, ``lower``,
+        ``upper`` (the package interval), ``row`` (y position, 0 at the top) and, with
+        ``truth``, ``true``. ``attrs``: ``scale``, ``contrast``, ``population``, ``null``
+        (0 for differences, 1 for ratios), ``interval`` and ``converged``.
+
+    Raises
+    ------
+    CarepathsError
+        If a requested stage or effect is not in the effects, or ``truth`` has no
+        ``true`` column.
+    """
+    summary = effects.summary()
+    stage_list = _levels(summary, "stage", stages)
+    rows = _levels(summary, "effect", which)
+    data = summary.loc[[(s, e) for s in stage_list for e in rows], ["mean", "lower", "upper"]].copy()
+    data["row"] = np.tile(np.arange(len(rows)), len(stage_list))
+    if truth is not None:
+        if "true" not in truth.columns:
+            raise CarepathsError("truth needs a 'true' column indexed by (stage, effect).")
+        data["true"] = truth["true"].reindex(data.index).to_numpy(dtype=float)
+    data.attrs.update(
+        scale=effects.scale,
+        contrast=summary.attrs.get("contrast", ""),
+        population=summary.attrs.get("population", ""),
+        null=0.0 if effects.scale == "difference" else 1.0,
+        interval=interval_label(),
+        converged=bool(effects.converged),
+        outcome=outcome or "the outcome",
+    )
+    return data
+
+
+def plot_effects_forest(
+    *,
+    effects: Any,
+    stages: Sequence[str] | None = None,
+    which: Sequence[str] | None = None,
+    truth: pd.DataFrame | None = None,
+    outcome: str | None = None,
+) -> Any:
+    """Forest plot of the effect decomposition, one panel per stage.
+
+    Each row is an effect: a point at the posterior mean and a bar over the package
+    interval; the dashed vertical line is no effect (0, or 1 on a ratio scale). TE is
+    black, NDE blue, NIE red, the per-mechanism effects grey. Effects from a fit that
+    did not converge are overprinted with a red NOT CONVERGED.
+
+    Parameters
+    ----------
+    effects : Effects
+    stages, which, truth, outcome
+        As in :func:`effects_forest_data`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per stage (its title is the stage), sharing the effect rows.
+    """
+    from matplotlib.figure import Figure
+
+    data = effects_forest_data(effects=effects, stages=stages, which=which, truth=truth, outcome=outcome)
+    stage_list = list(dict.fromkeys(data.index.get_level_values("stage")))
+    rows = list(dict.fromkeys(data.index.get_level_values("effect")))
+    fig = Figure(figsize=(2.6 * len(stage_list) + 1.8, 0.32 * len(rows) + 2.0), layout="constrained")
+    axes = fig.subplots(1, len(stage_list), sharey=True, squeeze=False)[0]
+    colours = {"TE": "#1b1b1b", "NDE": "#1f77b4", "NIE": "#d62728"}
+    for ax, stage in zip(axes, stage_list, strict=True):
+        at = data.xs(stage, level="stage")
+        for effect, row in at.iterrows():
+            colour = colours.get(str(effect), "#7f7f7f")
+            ax.plot([row["lower"], row["upper"]], [row["row"], row["row"]], color=colour, lw=1.6)
+            ax.plot([row["mean"]], [row["row"]], "o", color=colour, ms=5)
+            if "true" in at.columns and np.isfinite(row["true"]):
+                ax.plot([row["true"]], [row["row"]], "x", color="#2ca02c", ms=7, mew=1.6)
+        ax.axvline(data.attrs["null"], color="0.5", lw=0.8, ls="--")
+        ax.set_title(str(stage))
+        ax.grid(axis="x", color="0.9")
+        ax.set_xlabel(str(data.attrs["scale"]).replace("_", " "), fontsize=8)
+        ax.tick_params(labelsize=8)
+    axes[0].set_yticks(range(len(rows)), rows)
+    axes[0].set_ylim(len(rows) - 0.5, -0.5)
+    legend = f"points: posterior means; bars: {interval_label()}"
+    if "true" in data.columns:
+        legend += "; green crosses: true effects"
+    fig.suptitle(
+        f"Effect of {data.attrs['contrast'] or 'the exposure contrast'} on {data.attrs['outcome']}, "
+        f"by stage ({data.attrs['population']} population)\n{legend}",
+        fontsize=9,
+    )
+    if not data.attrs["converged"]:
+        fig.text(0.5, 0.5, "NOT CONVERGED: these numbers are unreliable", color="#c00000",
+                 fontsize=14, ha="center", va="center", alpha=0.6, rotation=12)
+    return fig
