@@ -385,20 +385,6 @@ code { background: #f4f4f4; padding: 0 .2em; }
 """
 
 
-def _per_stage_statistics(table: pd.DataFrame, outcome: str) -> list[str]:
-    """The outcome's statistics that exist in every stage (the per-stage panel's rows).
-
-    Statistics computed only over all stages (between-person variation) stay in the
-    table; in the panel figure they would leave empty axes.
-    """
-    rows = table.xs(outcome, level="variable").xs("all", level="wave")
-    stages = set(rows.index.get_level_values("stage"))
-    return [
-        stat for stat in dict.fromkeys(rows.index.get_level_values("statistic"))
-        if set(rows.xs(stat, level="statistic").index) == stages
-    ]
-
-
 # ----------------------------------------------------------------------------- the report
 def build_report(
     *,
@@ -555,11 +541,11 @@ def build_report(
         n_flag = int(ctable["flag"].sum())
         parts.append(_p(
             f"{len(ctable)} statistics of the data compared with their posterior predictive "
-            f"distribution; {n_flag} flagged (observed value outside the predictive {ilabel})."
+            f"distribution ({int(checks.draws.sizes['sample']):,} replicated data sets); {n_flag} "
+            f"flagged (observed value outside the predictive {ilabel})."
         ))
         parts.append(_img(
-            checks.plot_stages(statistics=_per_stage_statistics(ctable, checks.outcome)),
-            "predictive checks by stage",
+            checks.plot_stages(), "predictive checks by stage",
             f"Each statistic's posterior predictive distribution (shaded: {ilabel}) and its observed "
             "value (line; red when flagged), by stage.",
         ))
@@ -598,7 +584,8 @@ def build_report(
             f"and the difference per 1,000 persons with the {ilabel}, the probability that "
             "it is better than the status quo and that it is the best of those compared."
         ))
-        parts.append(_img(comparison.plot(), "intervention comparison",
+        n_stages = int(comparison.draws.sizes["stage"])
+        parts.append(_img(comparison.plot(figsize=(4.4 * n_stages + 3.0, 4.0)), "intervention comparison",
                           f"Difference from the status quo by stage; {ilabel}."))
         parts.append(_table(csum, caption=f"lower, upper: {ilabel}."))
         seconds["comparison figure"] = time.perf_counter() - t0
