@@ -273,3 +273,39 @@ def test_graph_bad_input_exits_2(tmp_path):
     assert code == EXIT_BAD_INPUT and "exposure.knd" in err
     code, _, err = run(["graph", "--spec", str(tmp_path / "absent.toml")])
     assert code == EXIT_BAD_INPUT and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- every command, bad input
+@pytest.mark.parametrize("command", ["effects", "compare", "check"])
+def test_commands_on_a_missing_fit_exit_2(tmp_path, command):
+    extra = ["--examples"] if command == "compare" else []
+    code, out, err = run([command, str(tmp_path / "absent.nc"), *extra])
+    assert code == EXIT_BAD_INPUT
+    assert "does not exist" in err and "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--draws", "0"],
+        ["demo", "--persons", "-3"],
+        ["demo", "--chains", "two"],
+        ["fit", "--spec", "five_mechanisms", "--data", "d.csv", "--out", "f.nc", "--tune", "-1"],
+        ["check", "fit.nc", "--draws", "0"],
+    ],
+)
+def test_sizes_must_be_positive_integers(argv, capsys):
+    """Checked by the parser, before anything is simulated, compiled or sampled."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "must be at least" in err or "is not an integer" in err, err
+
+
+def test_run_demo_checks_its_settings_first(tmp_path):
+    from carepaths.report import run_demo
+
+    with pytest.raises(CarepathsError, match="chains must be an integer >= 1"):
+        run_demo(tmp_path / "demo", chains=0)
+    assert not (tmp_path / "demo").exists()

@@ -311,6 +311,22 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- the parser
+def _count(minimum: int) -> Any:
+    """An argparse type: an integer of at least ``minimum`` (else a usage error, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``carepaths`` command."""
     quiet_help = "print nothing but warnings and errors"
@@ -327,16 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
 
     def sampler_options(p: argparse.ArgumentParser, draws: int, tune: int) -> None:
-        p.add_argument("--draws", type=int, default=draws, help="posterior draws per chain")
-        p.add_argument("--tune", type=int, default=tune, help="tuning steps per chain")
-        p.add_argument("--chains", type=int, default=2, help="chains (run in parallel on 2 cores)")
+        p.add_argument("--draws", type=_count(1), default=draws, help="posterior draws per chain")
+        p.add_argument("--tune", type=_count(0), default=tune, help="tuning steps per chain")
+        p.add_argument("--chains", type=_count(1), default=2, help="chains (run in parallel on 2 cores)")
 
     from carepaths.report import DEMO_DEFAULTS as D
 
     demo = command("demo", "simulate the default panel, fit it and write an HTML report")
     demo.add_argument("--out", default="carepaths-demo", help="output folder")
-    demo.add_argument("--persons", type=int, default=D["persons"], help="persons simulated")
-    demo.add_argument("--waves", type=int, default=D["waves"], help="waves per person")
+    demo.add_argument("--persons", type=_count(1), default=D["persons"], help="persons simulated")
+    demo.add_argument("--waves", type=_count(1), default=D["waves"], help="waves per person")
     sampler_options(demo, D["draws"], D["tune"])
     demo.add_argument("--seed", type=int, default=D["seed"], help="seed of everything random")
     demo.set_defaults(run=_demo)
@@ -391,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk = command("check", "posterior predictive checks by stage, and LOO")
     chk.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
     chk.add_argument("--seed", type=int, default=0, help="seed of the replicated data")
-    chk.add_argument("--draws", type=int, default=None, help="posterior draws per chain to use (thinned)")
+    chk.add_argument("--draws", type=_count(1), default=None, help="posterior draws per chain to use (thinned)")
     chk.add_argument("--all", action="store_true", help="print every statistic, not only the flagged")
     chk.add_argument("--out", help="write the full table to this CSV")
     chk.set_defaults(run=_check)

@@ -655,11 +655,21 @@ def run_demo(
     -------
     Report
         With ``seconds["total"]``, the whole demo's wall-clock time.
+
+    Raises
+    ------
+    CarepathsError
+        If a size or sampler setting is not a positive integer (``tune`` may be 0),
+        before anything is simulated or compiled.
     """
     from carepaths.model import MediationModel
     from carepaths.simulation import simulate
     from carepaths.spec import load_spec
 
+    for name, value, least in (("persons", persons, 1), ("waves", waves, 1), ("draws", draws, 1),
+                               ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise CarepathsError(f"{name} must be an integer >= {least}, got {value!r}.")
     say = progress or (lambda _line: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
