@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 import carepaths
-from carepaths import CarepathsError, MediationModel, Spec, equations
+from carepaths import CarepathsError, Spec, equations
 from carepaths.exceptions import IdentificationError
 from carepaths.fit import Fit
 from carepaths.parameters import posterior_params
+from helpers import mock_fit
 
 
 def _linear_spec(person_effects: str = "intercepts", **over) -> Spec:
@@ -35,24 +36,6 @@ def _linear_spec(person_effects: str = "intercepts", **over) -> Spec:
     }
     d.update(over)
     return Spec.from_dict(d)
-
-
-def mock_fit(spec: Spec, n_persons: int = 40, draws: int = 60, seed: int = 3) -> Fit:
-    """A Fit whose 'posterior' is prior draws (identities hold for any parameter values)."""
-    from pymc.testing import mock_sample
-
-    waves = 3 if spec.columns.person else 1
-    sim = carepaths.simulate(spec, n_persons, waves, seed=seed, mc_persons=50)
-    m = MediationModel(spec, sim.panel())
-    stats = {
-        "diverging": lambda size: np.zeros(size, dtype=bool),
-        "energy": lambda size: np.random.default_rng(0).normal(size=size),
-        "maxdepth_reached": lambda size: np.zeros(size, dtype=bool),
-    }
-    with m.model, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        post = mock_sample(draws=draws, sample_stats=stats, random_seed=seed)
-    return Fit(post, spec, m.panel, m.priors, warn=False)
 
 
 def _effects(fit: Fit, **kw):

@@ -11,7 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
-from test_effects import _linear_spec, mock_fit
+from helpers import mock_fit
+from test_effects import _linear_spec
 
 import carepaths
 from carepaths import CarepathsError, Intervention, Spec

@@ -9,6 +9,7 @@ import pytest
 import carepaths
 from carepaths import ConvergenceWarning, MediationModel, Prior, Spec, SpecError
 from carepaths.fit import load_fit
+from helpers import mock_fit
 
 
 def _spec(base: str = "five_mechanisms", **structure) -> Spec:
@@ -179,26 +180,6 @@ def test_load_rejects_unknown_version_and_bad_hash(tiny_fit, tmp_path):
         load_fit(tmp_path / "hash.nc")
 
 
-def _mock_fit(spec: Spec):
-    """A Fit from mocked sampling (prior draws, no MCMC): exercises save/load cheaply."""
-    import warnings
-
-    from pymc.testing import mock_sample
-
-    from carepaths.fit import Fit
-
-    m = _model(spec)
-    stats = {
-        "diverging": lambda size: np.zeros(size, dtype=bool),
-        "energy": lambda size: np.random.default_rng(0).normal(size=size),
-        "maxdepth_reached": lambda size: np.zeros(size, dtype=bool),
-    }
-    with m.model, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        post = mock_sample(draws=40, sample_stats=stats, random_seed=1)
-    return Fit(post, spec, m.panel, m.priors, warn=False)
-
-
 @pytest.mark.parametrize(
     ("spec_name", "person_effects"),
     [
@@ -209,7 +190,7 @@ def _mock_fit(spec: Spec):
 )
 def test_save_load_round_trip_every_shipped_spec_and_person_option(spec_name, person_effects, tmp_path):
     spec = _spec(spec_name, person_effects=person_effects)
-    fit = _mock_fit(spec)
+    fit = mock_fit(spec, n_persons=30, draws=40, seed=1)
     assert not fit.converged  # prior draws in one chain: R-hat is undefined
     with pytest.warns(ConvergenceWarning):  # the loaded fit says so again
         loaded = load_fit(fit.save(tmp_path / "fit.nc"))

@@ -72,6 +72,7 @@ from carepaths import equations
 from carepaths.exceptions import CarepathsError, CarepathsWarning
 from carepaths.intervals import INTERVAL_PROB, interval_bounds, interval_label
 from carepaths.parameters import PosteriorParams, draw_person_intercepts, params_from_draws
+from carepaths.population import draws_last, observed_person_effects
 from carepaths.spec import Spec, suggest_closest
 
 __all__ = [
@@ -312,10 +313,6 @@ class _Replicates:
     loglik: np.ndarray | None  # (obs, sample): log p(y_obs | observed mediators, draw)
 
 
-def _draws_last(values: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.moveaxis(values, 0, -1))
-
-
 def _replicate(
     spec: Spec, panel: Any, params: PosteriorParams, rng: np.random.Generator, *, posterior: bool
 ) -> _Replicates:
@@ -351,20 +348,8 @@ def _replicate(
         for start in range(0, S, _CHUNK):
             sl = slice(start, min(start + _CHUNK, S))
             B = sl.stop - sl.start
-            p = {name: _draws_last(value[sl]) for name, value in params.fixed.items()}
-            u: Any = 0.0
-            v: Any = 0.0
-            a_i: Any = 0.0
-            b_i: Any = 0.0
-            c_i: Any = 0.0
-            if "v" in pp:
-                v = _draws_last(pp["v"][sl][:, person])  # (obs, draw)
-                u = _draws_last(pp["u"][sl][:, person])  # (obs, mediator, draw)
-            if "slopes" in pp:
-                slopes = _draws_last(pp["slopes"][sl][:, person])
-                a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
-            if cluster is not None:
-                v = v + _draws_last(pp["cluster"][sl][:, cluster])
+            p = {name: draws_last(value[sl]) for name, value in params.fixed.items()}
+            u, v, a_i, b_i, c_i = observed_person_effects(params, sl, person, cluster)
             for k in integrated:  # integrated-out intercepts of normal mediators
                 sd_u = pp["sd_u"][sl][:, k]
                 if posterior:

@@ -34,7 +34,10 @@ from carepaths import equations, gcomputation
 from carepaths.parameters import PosteriorParams
 from carepaths.spec import Spec
 
-__all__ = ["Chunk", "population_chunks", "group_averaging", "POOLED", "CHUNK_SIZE"]
+__all__ = [
+    "Chunk", "population_chunks", "observed_person_effects", "group_averaging", "draws_last",
+    "POOLED", "CHUNK_SIZE",
+]
 
 POOLED = "pooled"
 CHUNK_SIZE = 32  # posterior draws evaluated together (arrays of rows x mediators x chunk)
@@ -84,6 +87,28 @@ def group_averaging(spec: Spec, panel: Any) -> tuple[np.ndarray, list[str]]:
 def draws_last(values: np.ndarray) -> np.ndarray:
     """(draw, ...) -> contiguous (..., draw): the batched layout of the equations."""
     return np.ascontiguousarray(np.moveaxis(values, 0, -1))
+
+
+def observed_person_effects(
+    params: PosteriorParams, draws: slice, person: np.ndarray, cluster: np.ndarray | None
+) -> tuple[Any, Any, Any, Any, Any]:
+    """The observed persons' posterior effects per row, in the batched layout.
+
+    Returns ``(u, v, a_i, b_i, c_i)``: mediator intercepts (obs, mediator, draw), outcome
+    intercept plus cluster intercept (obs, draw), and the random-slope deviations; each
+    is 0.0 when the model has no such effect.
+    """
+    pp, K = params.person, len(params.spec.mediators)
+    u = a_i = b_i = c_i = v = 0.0
+    if "v" in pp:
+        v = draws_last(pp["v"][draws][:, person])
+        u = draws_last(pp["u"][draws][:, person])
+    if "slopes" in pp:
+        slopes = draws_last(pp["slopes"][draws][:, person])
+        a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
+    if cluster is not None:
+        v = v + draws_last(pp["cluster"][draws][:, cluster])
+    return u, v, a_i, b_i, c_i
 
 
 def population_chunks(
@@ -136,14 +161,7 @@ def population_chunks(
         p = {name: draws_last(value[sl]) for name, value in params.fixed.items()}
         u = a_i = b_i = c_i = v = 0.0
         if population == "conditional":
-            if "v" in pp:
-                v = draws_last(pp["v"][sl][:, person])  # (obs, draw)
-                u = draws_last(pp["u"][sl][:, person])  # (obs, mediator, draw)
-            if "slopes" in pp:
-                slopes = draws_last(pp["slopes"][sl][:, person])
-                a_i, b_i, c_i = slopes[:, :K], slopes[:, K : 2 * K], slopes[:, 2 * K]
-            if cluster is not None:
-                v = v + draws_last(pp["cluster"][sl][:, cluster])
+            u, v, a_i, b_i, c_i = observed_person_effects(params, sl, person, cluster)
         else:
             # new persons: every effect is an average of per-row expectations, and a
             # row's expectation involves only that row's own person effects, so each

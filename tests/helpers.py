@@ -1,0 +1,33 @@
+"""Helpers shared by test modules (plain functions, not fixtures)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+import carepaths
+from carepaths import MediationModel, Spec
+from carepaths.fit import Fit
+
+
+def mock_fit(spec: Spec, n_persons: int = 40, draws: int = 60, seed: int = 3) -> Fit:
+    """A Fit whose 'posterior' is prior draws from ``pymc.testing.mock_sample`` (no MCMC).
+
+    Cheap, and enough wherever a test checks an identity that holds for any parameter
+    values (save/load, g-computation oracles). One chain, so it never counts as converged.
+    """
+    from pymc.testing import mock_sample
+
+    waves = 3 if spec.columns.person else 1
+    sim = carepaths.simulate(spec, n_persons, waves, seed=seed, mc_persons=50)
+    m = MediationModel(spec, sim.panel())
+    stats = {
+        "diverging": lambda size: np.zeros(size, dtype=bool),
+        "energy": lambda size: np.random.default_rng(0).normal(size=size),
+        "maxdepth_reached": lambda size: np.zeros(size, dtype=bool),
+    }
+    with m.model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = mock_sample(draws=draws, sample_stats=stats, random_seed=seed)
+    return Fit(post, spec, m.panel, m.priors, warn=False)
