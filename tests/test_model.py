@@ -102,6 +102,37 @@ def test_design_form_equals_the_mediator_equation():
         np.testing.assert_allclose(D @ W, direct, rtol=1e-12)
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_all_mediator_predictors_at_once_equal_the_mediator_equation(batched):
+    """g-computation's one-product form (no mediator edges) is the same equation, one
+    draw or a batch of draws (draw axis last), with person intercepts, slopes and the
+    within/between split."""
+    from carepaths import equations
+    from carepaths.simulation import default_params
+
+    spec = carepaths.load_spec()
+    rng = np.random.default_rng(3)
+    n, K, B = 40, 5, 4
+    base = {k: v.values for k, v in default_params(spec).items()}
+    p = {k: np.stack([v + rng.normal(scale=0.1, size=np.shape(v)) for _ in range(B)], axis=-1)
+         for k, v in base.items() if k in ("alpha_m", "a", "gamma_m", "d")}
+    p["a_between"] = rng.normal(size=(K, B))
+    x, xb = rng.normal(size=(n, 1)), rng.normal(size=(n, 1))
+    C, stage = rng.normal(size=(n, 3)), rng.integers(0, 3, n)
+    u, a_i = rng.normal(size=(n, K, B)), rng.normal(size=(n, K, B))
+    if not batched:
+        p = {k: v[..., 0] for k, v in p.items()}
+        x, xb, u, a_i = x[:, 0], xb[:, 0], u[..., 0], a_i[..., 0]
+    together = equations.mediator_predictors(
+        p, x=x, C=C, stage_idx=stage, person_intercepts=u, person_slopes=a_i, x_between=xb
+    )
+    for k in range(K):
+        one = equations.mediator_predictor(
+            p, k, x=x, C=C, stage_idx=stage, person_intercept=u[:, k], person_slope=a_i[:, k], x_between=xb
+        )
+        np.testing.assert_allclose(together[:, k], one, rtol=1e-12, atol=1e-12)
+
+
 def test_prior_override_takes_effect():
     m = _model(_spec(), priors={"b": Prior("Normal", mu=0.0, sigma=0.05)})
     assert m.priors["b"] == Prior("Normal", mu=0.0, sigma=0.05)

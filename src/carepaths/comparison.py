@@ -23,7 +23,7 @@ import xarray as xr
 from carepaths.exceptions import CarepathsError
 from carepaths.intervals import interval_bounds, interval_label
 from carepaths.interventions import intervention_means, model_transform, validate
-from carepaths.population import group_averaging, population_chunks
+from carepaths.population import LINK_DTYPE, Chunk, group_averaging, map_population_chunks
 
 __all__ = ["Comparison", "compare"]
 
@@ -206,13 +206,21 @@ def compare(
     n_entries = len(entries) + 1
     expected = np.empty((params.n_samples, n_entries, len(groups)))
     rng = np.random.default_rng(seed)
+    all_transforms = [{}, *transforms]
+
+    def chunk_means(chunk: Chunk) -> np.ndarray:  # (draw, entry, group)
+        means = [
+            intervention_means(
+                spec, chunk.params, chunk.rows, x_obs[:, None], chunk.latents, tf,
+                x_between=x_between, dtype=LINK_DTYPE,
+            )
+            for tf in all_transforms
+        ]
+        return np.stack([(averaging @ m.astype(float, copy=False)).T for m in means], axis=1)
+
     with threadpool_limits(limits=1, user_api="blas"):
-        for chunk in population_chunks(fit, params, x_obs, population, rng):
-            for j, tf in enumerate([{}, *transforms]):
-                means = intervention_means(
-                    spec, chunk.params, chunk.rows, x_obs[:, None], chunk.latents, tf, x_between=x_between
-                )
-                expected[chunk.draws, j] = (averaging @ means).T
+        for draws, means in map_population_chunks(fit, params, x_obs, population, rng, chunk_means):
+            expected[draws] = means
     if spec.outcome.family == "normal":
         expected = panel.scaling[spec.outcome.name].to_original(expected)
     difference = expected - expected[:, :1]

@@ -41,7 +41,7 @@ from carepaths import gcomputation
 from carepaths.exceptions import CarepathsError
 from carepaths.intervals import interval_bounds, interval_label
 from carepaths.parameters import PosteriorParams, posterior_params
-from carepaths.population import POOLED, group_averaging, population_chunks
+from carepaths.population import LINK_DTYPE, POOLED, Chunk, group_averaging, map_population_chunks
 from carepaths.spec import Contrast, Spec
 
 __all__ = ["Effects", "compute_effects", "exposure_contrast", "SCALES", "POPULATIONS", "POOLED"]
@@ -300,13 +300,21 @@ def _world_stage_means(
     K = len(fit.spec.mediators)
     averaging, _ = group_averaging(fit.spec, fit.panel)
     x0, x1 = x0[:, None], x1[:, None]
+
+    def stage_means(chunk: Chunk) -> np.ndarray:  # (draw, group, world)
+        worlds = gcomputation.world_means(
+            fit.spec, chunk.params, chunk.rows, x0, x1, chunk.latents, chunk.systems, dtype=LINK_DTYPE
+        )
+        names = [*gcomputation.WORLDS, *(("swap", k) for k in range(K))]
+        out = np.empty((chunk.draws.stop - chunk.draws.start, averaging.shape[0], len(names)))
+        for w, name in enumerate(names):  # (group, obs) @ (obs, draw), in double precision
+            values = worlds[name[0]][name[1]] if isinstance(name, tuple) else worlds[name]
+            out[:, :, w] = (averaging @ values.astype(float, copy=False)).T
+        return out
+
     out = np.empty((params.n_samples, averaging.shape[0], len(gcomputation.WORLDS) + K))
-    for chunk in population_chunks(fit, params, x_obs, population, rng, systems=True):
-        worlds = gcomputation.world_means(fit.spec, chunk.params, chunk.rows, x0, x1, chunk.latents, chunk.systems)
-        for w, name in enumerate(gcomputation.WORLDS):  # (group, obs) @ (obs, draw)
-            out[chunk.draws, :, w] = (averaging @ worlds[name]).T
-        for k in range(K):
-            out[chunk.draws, :, len(gcomputation.WORLDS) + k] = (averaging @ worlds["swap"][k]).T
+    for draws, means in map_population_chunks(fit, params, x_obs, population, rng, stage_means, systems=True):
+        out[draws] = means
     return out
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "mediator_predictor",
     "mediator_design",
     "mediator_coefficients",
+    "mediator_predictors",
     "outcome_predictor",
     "draw_mediator",
     "draw_outcome",
@@ -165,6 +166,54 @@ def mediator_coefficients(
     return concatenate(parts)
 
 
+def mediator_predictors(
+    params: Mapping[str, Any],
+    *,
+    x: np.ndarray,
+    C: np.ndarray,
+    stage_idx: np.ndarray,
+    person_intercepts: Any = 0.0,
+    person_slopes: Any = 0.0,
+    x_between: np.ndarray | None = None,
+) -> np.ndarray:
+    """Linear predictors of all mediators at once, for a spec without mediator edges (NumPy).
+
+    Equals ``mediator_predictor(params, k, ...)`` for every k, stacked on a mediator
+    axis (tested), computed as ``mediator_design(...) @ mediator_coefficients(...)`` for
+    all mediators in one matrix product, plus the person effects. g-computation uses it:
+    one product per exposure value instead of K predictors.
+
+    Parameters
+    ----------
+    params : mapping
+        Parameter arrays (names in the module docstring), optionally batched.
+    x : array (obs,) or (obs, 1)
+        Exposure on the model scale (a column with batched parameters).
+    C, stage_idx, x_between
+        As in :func:`mediator_predictor` (``x_between`` a column when batched).
+    person_intercepts, person_slopes : array (obs, mediator[, draw]) or float
+        u_i and a_i per row.
+
+    Returns
+    -------
+    array (obs, mediator) (or (obs, mediator, draw) with batched parameters)
+    """
+    x = np.asarray(x, dtype=float)
+    n, K = len(stage_idx), np.shape(params["a"])[0]
+    n_stages = np.shape(params["a"])[1]
+    between = None if x_between is None else np.reshape(x_between, n)
+    design = mediator_design(x=np.reshape(x, n), C=C, stage_idx=stage_idx, n_stages=n_stages, x_between=between)
+    coefficients = np.stack(
+        [mediator_coefficients(params, k, with_between=between is not None) for k in range(K)], axis=1
+    )  # (column, mediator[, draw])
+    eta = (design @ coefficients.reshape(design.shape[1], -1)).reshape(n, *coefficients.shape[1:])
+    if np.ndim(person_slopes):
+        eta += person_slopes * x.reshape(n, 1, *x.shape[1:])
+    if np.ndim(person_intercepts):
+        eta += person_intercepts
+    return eta
+
+
 def outcome_predictor(
     params: Mapping[str, Any],
     *,
@@ -241,14 +290,26 @@ def _static_shape(array: Any) -> tuple:
     return tuple(tensor_type.shape) if tensor_type is not None else np.shape(array)
 
 
-def inverse_link(family: str, eta: np.ndarray) -> np.ndarray:
-    """Mean of a normal, bernoulli or negative-binomial variable given its predictor."""
+def inverse_link(family: str, eta: np.ndarray, *, dtype: Any = None) -> np.ndarray:
+    """Mean of a normal, bernoulli or negative-binomial variable given its predictor.
+
+    ``dtype`` (e.g. ``numpy.float32``) evaluates the logit and log links in that
+    precision; g-computation uses single precision, because evaluating them over rows x
+    draws x worlds dominates its cost (rounding of 1e-7, far below any Monte Carlo
+    error). The identity link (normal) has nothing to evaluate and returns ``eta``.
+    """
     if family == "normal":
         return eta
     if family == "bernoulli":
-        return special.expit(eta)
+        if dtype is None:
+            return special.expit(eta)
+        with np.errstate(over="ignore"):  # exp(-eta) = inf for eta << 0 gives 0, as it should
+            p = np.negative(eta, dtype=dtype)
+            np.exp(p, out=p)
+            p += 1.0
+            return np.reciprocal(p, out=p)
     if family == "negative_binomial":
-        return np.exp(eta)
+        return np.exp(eta, dtype=dtype)
     raise ValueError(f"no inverse link for family {family!r}")
 
 
@@ -407,7 +468,6 @@ def mediators_from_latents(
     person_intercepts: np.ndarray | float = 0.0,
     person_slopes: np.ndarray | float = 0.0,
     x_between: np.ndarray | None = None,
-    only: Sequence[int] | None = None,
     overrides: Mapping[int, Any] | None = None,
 ) -> np.ndarray:
     """All mediators under exposure ``x``, in causal order, from fixed latent noise.
@@ -427,9 +487,6 @@ def mediators_from_latents(
         :func:`latent_from_observed`).
     person_intercepts, person_slopes : array (obs, mediator) or float
         The person's u_i and a_i per row.
-    only : sequence of int, optional
-        Compute only these mediators (with their ancestors already in ``order``);
-        the other columns stay 0. For speed when the others are not needed.
     overrides : mapping of int to callable, optional
         Interventions on mediators: ``overrides[k](values)`` replaces mediator k's
         values before its children are computed (the do-operator on node k), so
@@ -440,14 +497,29 @@ def mediators_from_latents(
     array (obs, mediator)
         Mediator values in spec order.
     """
+    has_edges = bool(np.any(np.asarray(params["d"]) != 0))
+    if not has_edges:  # every predictor in one matrix product; then each family's draw
+        eta_all = mediator_predictors(
+            params, x=x, C=C, stage_idx=stage_idx, person_intercepts=person_intercepts,
+            person_slopes=person_slopes, x_between=x_between,
+        )
+        if all(f == "normal" for f in families):
+            M = eta_all
+            M += latents
+        else:
+            M = np.empty(latents.shape)
+            for k, family in enumerate(families):
+                M[:, k] = mediator_from_latent(
+                    family, eta_all[:, k], latents[:, k],
+                    cutpoints=np.asarray(params["cutpoints"][k], dtype=float),
+                )
+        for k, override in (overrides or {}).items():
+            M[:, k] = override(M[:, k])
+        return M
     M = np.zeros(latents.shape)
     u = np.broadcast_to(person_intercepts, latents.shape)
     slope = np.broadcast_to(person_slopes, latents.shape)
-    has_edges = bool(np.any(np.asarray(params["d"]) != 0))
-    wanted = set(range(latents.shape[1]) if only is None else only)
     for k in order:  # parents first: their values enter through the edges d[k, j]
-        if k not in wanted and not has_edges:
-            continue
         eta = mediator_predictor(
             params, k, x=x, C=C, stage_idx=stage_idx, M=M if has_edges else None,
             person_intercept=u[:, k], person_slope=slope[:, k], x_between=x_between,
@@ -461,9 +533,12 @@ def mediators_from_latents(
     return M
 
 
-def outcome_mean(family: str, eta: np.ndarray) -> np.ndarray:
-    """E[Y | predictor]: the mean of the outcome's family (probability, count or value)."""
-    return inverse_link(family, eta)
+def outcome_mean(family: str, eta: np.ndarray, *, dtype: Any = None) -> np.ndarray:
+    """E[Y | predictor]: the mean of the outcome's family (probability, count or value).
+
+    ``dtype`` as in :func:`inverse_link`.
+    """
+    return inverse_link(family, eta, dtype=dtype)
 
 
 def draw_outcome(

@@ -78,7 +78,6 @@ class Rows:
 
 def _mediators(
     spec: Spec, params: Mapping[str, Any], rows: Rows, x: np.ndarray, latents: np.ndarray,
-    only: Sequence[int] | None = None,
 ) -> np.ndarray:
     names = list(spec.mediator_names)
     return equations.mediators_from_latents(
@@ -86,7 +85,7 @@ def _mediators(
         families=[m.family for m in spec.mediators],
         order=[names.index(m) for m in spec.mediator_order],
         x=x, C=rows.C, stage_idx=rows.stage_idx, latents=latents,
-        person_intercepts=rows.u, person_slopes=rows.a_i, x_between=rows.x_between, only=only,
+        person_intercepts=rows.u, person_slopes=rows.a_i, x_between=rows.x_between,
     )
 
 
@@ -98,6 +97,8 @@ def world_means(
     x1: np.ndarray,
     latents: np.ndarray,
     system_latents: Sequence[np.ndarray] | None = None,
+    *,
+    dtype: Any = None,
 ) -> dict[str, np.ndarray]:
     """Expected outcome per row in every counterfactual world of an exposure contrast.
 
@@ -117,6 +118,9 @@ def world_means(
         Independent latent noise of one system per mechanism, for the interventional
         effects. Required when the spec has mediator edges; without edges the joint
         system is used (see the module docstring).
+    dtype : numpy dtype, optional
+        Precision of the inverse link (:func:`carepaths.equations.inverse_link`):
+        posterior effects pass ``numpy.float32`` for speed; the default is double.
 
     Returns
     -------
@@ -143,29 +147,29 @@ def world_means(
 
     base0, base1 = eta(x0), eta(x1)
     slopes = equations.outcome_mediator_slopes(params, stage_idx=rows.stage_idx, person_slope_b=rows.b_i)
-    bM0, bM1 = slopes * M0, slopes * M1
-    sum0, sum1 = bM0.sum(axis=1), bM1.sum(axis=1)
+    sum0 = (slopes * M0).sum(axis=1)
+    e10 = base1 + sum0  # x1 with M(x0)
 
     def mean(e: np.ndarray) -> np.ndarray:
-        return equations.outcome_mean(family, e)
+        return equations.outcome_mean(family, e, dtype=dtype)
 
-    out = {
-        "x0_m0": mean(base0 + sum0),
-        "x1_m0": mean(base1 + sum0),
-        "x1_m1": mean(base1 + sum1),
-    }
+    out = {"x0_m0": mean(base0 + sum0), "x1_m0": mean(e10)}
+    # each mediator's change of the predictor from M(x0) to M(x1): b_k (M_k(x1) - M_k(x0))
+    moved = M1 - M0
+    moved *= slopes
+    out["x1_m1"] = mean(e10 + moved.sum(axis=1))
     if system_latents is None:
         if spec.mediator_edges:
             raise ValueError("system_latents are required when the spec has mediator edges")
-        g0, g1, gsum0 = bM0, bM1, sum0
+        reference, swapped = e10, moved  # G = M (module docstring)
         out["x1_g0"] = out["x1_m0"]
     else:
         G0 = np.stack([_mediators(spec, params, rows, x0, system_latents[k])[:, k] for k in range(K)], axis=1)
         G1 = np.stack([_mediators(spec, params, rows, x1, system_latents[k])[:, k] for k in range(K)], axis=1)
-        g0, g1 = slopes * G0, slopes * G1
-        gsum0 = g0.sum(axis=1)
-        out["x1_g0"] = mean(base1 + gsum0)
-    out["swap"] = np.stack([mean(base1 + gsum0 - g0[:, k] + g1[:, k]) for k in range(K)])
+        reference = base1 + (slopes * G0).sum(axis=1)  # x1 with G(x0)
+        swapped = slopes * (G1 - G0)
+        out["x1_g0"] = mean(reference)
+    out["swap"] = np.stack([mean(reference + swapped[:, k]) for k in range(K)])
     return out
 
 

@@ -249,6 +249,7 @@ def intervention_means(
     transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]],
     *,
     x_between: np.ndarray | None = None,
+    dtype: Any = None,
 ) -> np.ndarray:
     """Expected outcome per row with the given transforms in place (no transforms: status quo).
 
@@ -268,6 +269,8 @@ def intervention_means(
     x_between : array, optional
         The person-mean exposure when the exposure is split: a transform of the exposure
         acts on the total (within + between) and the within part follows.
+    dtype : numpy dtype, optional
+        Precision of the inverse link (:func:`carepaths.equations.inverse_link`).
 
     Returns
     -------
@@ -292,7 +295,7 @@ def intervention_means(
         params, x=x, M=M, C=rows.C, stage_idx=rows.stage_idx, person_intercept=rows.v,
         person_slope_c=rows.c_i, person_slope_b=rows.b_i, x_between=rows.x_between,
     )
-    return equations.outcome_mean(spec.outcome.family, eta)
+    return equations.outcome_mean(spec.outcome.family, eta, dtype=dtype)
 
 
 def worked_examples(spec: Spec) -> list[Any]:
