@@ -55,28 +55,62 @@ def test_families_build(tmp_path):
 
 
 def test_marginal_normal_loglik_matches_dense_multivariate_normal():
-    """The integrated-out person intercept equals the dense N(0, s^2 I + u^2 J) density."""
-    import pymc as pm
+    """The integrated-out person intercept equals the dense N(0, s^2 I + u^2 J) density,
+    per mediator, with unbalanced waves (persons grouped by their number of waves)."""
+    import pytensor.tensor as pt
     from scipy import stats
 
     from carepaths.model import _compound_symmetric_normal
 
     rng = np.random.default_rng(0)
-    person = np.array([0, 0, 0, 1, 1, 2])
-    counts = np.bincount(person).astype(float)
-    resid = rng.normal(size=6)
-    sigma, sd_u = 0.7, 0.4
-    with pm.Model():
-        pot = _compound_symmetric_normal(
-            "x", np.bincount(person, weights=resid), float(resid @ resid), sigma, sd_u, counts
-        )
-        value = float(pot.eval())
-    expected = 0.0
-    for i in range(3):
-        r = resid[person == i]
-        cov = sigma**2 * np.eye(len(r)) + sd_u**2 * np.ones((len(r), len(r)))
-        expected += stats.multivariate_normal(np.zeros(len(r)), cov).logpdf(r)
-    assert value == pytest.approx(expected, rel=1e-10)
+    person = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3])
+    counts = np.bincount(person)
+    resid = rng.normal(size=(9, 2))
+    sigma, sd_u = np.array([0.7, 1.3]), np.array([0.4, 0.1])
+    sums = np.stack([np.bincount(person, weights=resid[:, j]) for j in range(2)], axis=1)
+    value = _compound_symmetric_normal(
+        pt.as_tensor(sums), pt.as_tensor((resid**2).sum(axis=0)), pt.as_tensor(sigma), pt.as_tensor(sd_u), counts
+    ).eval()
+    for j in range(2):
+        expected = 0.0
+        for i in range(4):
+            r = resid[person == i, j]
+            cov = sigma[j] ** 2 * np.eye(len(r)) + sd_u[j] ** 2 * np.ones((len(r), len(r)))
+            expected += stats.multivariate_normal(np.zeros(len(r)), cov).logpdf(r)
+        assert value[j] == pytest.approx(expected, rel=1e-10)
+
+
+def test_outcome_design_form_equals_the_outcome_equation():
+    """The fitted model's outcome predictor, design @ coefficients (plus person effects),
+    is the outcome equation, with and without the within/between split."""
+    from carepaths import equations
+    from carepaths.simulation import default_params
+
+    spec = carepaths.load_spec()
+    p = {k: v.values for k, v in default_params(spec).items()}
+    rng = np.random.default_rng(5)
+    p["beta0"], p["c_between"] = rng.normal(size=3), 0.37
+    n = 60
+    x, xb, C, M = rng.normal(size=n), rng.normal(size=n), rng.normal(size=(n, 3)), rng.normal(size=(n, 5))
+    stage = rng.integers(0, 3, n)
+    for between in (None, xb):
+        design = equations.outcome_design(x=x, M=M, C=C, stage_idx=stage, n_stages=3, x_between=between)
+        coefficients = equations.outcome_coefficients(p, with_between=between is not None)
+        direct = equations.outcome_predictor(p, x=x, M=M, C=C, stage_idx=stage, x_between=between)
+        np.testing.assert_allclose(design @ coefficients, direct, rtol=1e-12, atol=1e-12)
+
+
+def test_mediator_coefficient_matrix_columns_are_each_mediators_coefficients():
+    from carepaths import equations
+    from carepaths.simulation import default_params
+
+    spec = carepaths.load_spec()
+    p = {k: v.values for k, v in default_params(spec).items()}
+    p["a_between"] = np.arange(5.0)
+    p["d"] = np.random.default_rng(1).normal(size=(5, 5))
+    W = equations.mediator_coefficient_matrix(p, with_edges=True, with_between=True)
+    for k in range(5):
+        np.testing.assert_array_equal(W[:, k], equations.mediator_coefficients(p, k, with_edges=True, with_between=True))
 
 
 def test_design_form_equals_the_mediator_equation():
@@ -269,3 +303,24 @@ def test_sampler_pymc_really_runs_pymc_nuts():
     stats = fit.posterior["sample_stats"]
     assert "reached_max_treedepth" in stats and "perf_counter_diff" in stats
     assert "maxdepth_reached" not in stats
+
+
+def test_outcome_bernoulli_log_density_equals_pymcs():
+    """The outcome's one-softplus Bernoulli log-density is PyMC's Bernoulli(logit_p), and
+    the outcome is drawn as a Bernoulli (prior predictive)."""
+    import pymc as pm
+
+    from carepaths.model import _bernoulli_logit, _bernoulli_logit_logp
+
+    eta = np.linspace(-40, 40, 401)
+    moderate = np.abs(eta) <= 15  # beyond, PyMC's form rounds log(1 - p) to 0 or -inf
+    for y in (0.0, 1.0):
+        ours = _bernoulli_logit_logp(np.full_like(eta, y), eta).eval()
+        exact = -np.logaddexp(0.0, -(2 * y - 1) * eta)
+        np.testing.assert_allclose(ours, exact, rtol=1e-12)
+        pymcs = pm.logp(pm.Bernoulli.dist(logit_p=eta), np.full_like(eta, y)).eval()
+        # (PyMC rounds at about 1e-10 relative where log p is near 0; ours matches exact above)
+        np.testing.assert_allclose(ours[moderate], pymcs[moderate], rtol=1e-8)
+    draws = pm.draw(_bernoulli_logit(np.array([-3.0, 0.0, 3.0]), size=(4000, 3)), random_seed=1)
+    # binomial SE of a mean of 4000 draws is at most 0.008; 4 SE
+    np.testing.assert_allclose(draws.mean(axis=0), 1 / (1 + np.exp(-np.array([-3.0, 0.0, 3.0]))), atol=0.032)

@@ -50,7 +50,10 @@ __all__ = [
     "mediator_design",
     "mediator_coefficients",
     "mediator_predictors",
+    "mediator_coefficient_matrix",
     "outcome_predictor",
+    "outcome_design",
+    "outcome_coefficients",
     "draw_mediator",
     "draw_outcome",
     "outcome_mean",
@@ -166,6 +169,26 @@ def mediator_coefficients(
     return concatenate(parts)
 
 
+def mediator_coefficient_matrix(
+    params: Mapping[str, Any],
+    *,
+    with_edges: bool = False,
+    with_between: bool = False,
+    concatenate: Any = np.concatenate,
+) -> Any:
+    """Every mediator's coefficients as columns: (column, mediator[, draw]).
+
+    Column k is :func:`mediator_coefficients` of mediator k, matching
+    :func:`mediator_design` (tested). ``concatenate`` as there.
+    """
+    parts = [params["alpha_m"].swapaxes(0, 1), params["a"].swapaxes(0, 1), params["gamma_m"].swapaxes(0, 1)]
+    if with_edges:
+        parts.append(params["d"].swapaxes(0, 1))
+    if with_between:
+        parts.append(params["a_between"][None])
+    return concatenate(parts, axis=0)
+
+
 def mediator_predictors(
     params: Mapping[str, Any],
     *,
@@ -203,8 +226,9 @@ def mediator_predictors(
     n_stages = np.shape(params["a"])[1]
     between = None if x_between is None else np.reshape(x_between, n)
     design = mediator_design(x=np.reshape(x, n), C=C, stage_idx=stage_idx, n_stages=n_stages, x_between=between)
-    coefficients = np.stack(
-        [mediator_coefficients(params, k, with_between=between is not None) for k in range(K)], axis=1
+    coefficients = mediator_coefficient_matrix(
+        {name: np.asarray(params[name]) for name in ("alpha_m", "a", "gamma_m", "d", "a_between") if name in params},
+        with_between=between is not None,
     )  # (column, mediator[, draw])
     eta = (design @ coefficients.reshape(design.shape[1], -1)).reshape(n, *coefficients.shape[1:])
     if np.ndim(person_slopes):
@@ -264,6 +288,50 @@ def outcome_predictor(
     if x_between is not None:
         eta = eta + params["c_between"] * x_between
     return eta + C @ params["delta"] + person_intercept
+
+
+def outcome_design(
+    *,
+    x: np.ndarray,
+    M: np.ndarray,
+    C: np.ndarray,
+    stage_idx: np.ndarray,
+    n_stages: int,
+    x_between: np.ndarray | None = None,
+) -> np.ndarray:
+    """The outcome equation's design matrix, for the fixed part in matrix form.
+
+    ``outcome_design(...) @ outcome_coefficients(params)`` equals
+    ``outcome_predictor(params, ...)`` without person effects (tested). Columns: stage
+    indicators (``beta0``), stage indicators times x (``c``), for each mediator k the
+    stage indicators times M_k (``b[k]``), the confounders (``delta``) and, when
+    ``x_between`` is given, the person-mean exposure (``c_between``). The fitted model
+    evaluates the outcome's predictor and its gradient as two dense products with this
+    fixed matrix, cheaper than gathering every path by stage (``benchmarks/README.md``).
+
+    Returns
+    -------
+    numpy.ndarray (obs, 2 * n_stages + mediators * n_stages + confounders [+ 1])
+    """
+    onehot = np.eye(n_stages)[stage_idx]
+    cols = [onehot, onehot * x[:, None], *(onehot * M[:, [k]] for k in range(M.shape[1])), C]
+    if x_between is not None:
+        cols.append(x_between[:, None])
+    return np.column_stack(cols)
+
+
+def outcome_coefficients(
+    params: Mapping[str, Any], *, with_between: bool = False, concatenate: Any = np.concatenate
+) -> Any:
+    """Coefficients of the outcome matching the columns of :func:`outcome_design`.
+
+    ``concatenate`` is ``numpy.concatenate`` or ``pytensor.tensor.concatenate``.
+    """
+    parts = [params["beta0"], params["c"], params["b"].flatten(), params["delta"]]
+    if with_between:
+        c_between = params["c_between"]
+        parts.append(c_between.reshape((1,)) if hasattr(c_between, "reshape") else np.array([c_between]))
+    return concatenate(parts)
 
 
 def outcome_mediator_slopes(

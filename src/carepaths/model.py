@@ -41,6 +41,20 @@ __all__ = ["MediationModel", "POOLED_PARAMS"]
 POOLED_PARAMS = ("a", "b", "c")
 
 
+def _bernoulli_logit(eta: Any, size: Any) -> Any:
+    """Bernoulli(logit_p = eta): how the outcome is drawn (prior predictive)."""
+    import pymc as pm
+
+    return pm.Bernoulli.dist(logit_p=eta, size=size)
+
+
+def _bernoulli_logit_logp(value: Any, eta: Any) -> Any:
+    """log Bernoulli(value | logit_p = eta) = -softplus(-(2 value - 1) eta), for value in {0, 1}."""
+    import pytensor.tensor as pt
+
+    return -pt.softplus(-(2.0 * value - 1.0) * eta)
+
+
 class MediationModel:
     """The Bayesian hierarchical mediation model of a spec, built on a panel.
 
@@ -240,20 +254,32 @@ class MediationModel:
             if mode != "none":
                 sd_v = self.priors["sd_v"].create("sd_v")
                 z_v = pm.Normal("z_v", 0.0, 1.0, dims="person")
-                v = (sd_v * z_v)[person_idx]
+                v = (sd_v * z_v)[_data("person_idx", person_idx)]
             if spec.columns.cluster is not None:
                 sd_w = self.priors["sd_cluster"].create("sd_cluster")
                 z_w = pm.Normal("z_cluster", 0.0, 1.0, dims="cluster")
                 v = v + (sd_w * z_w)[ds["cluster_idx"].values]
-            eta_y = equations.outcome_predictor(
-                params, x=X, M=M_obs, C=C, stage_idx=stage_idx,
-                person_intercept=v, person_slope_c=slope_c, person_slope_b=slope_b,
-                x_between=X_between,
+            # the outcome's fixed part as one product with a constant design matrix: its
+            # value and gradient cost two dense products instead of a gather by stage
+            # per path (equations.outcome_design; the same equation, tested)
+            design_y = equations.outcome_design(
+                x=ds["X_within" if split else "X"].values, M=M_obs, C=ds["C"].values,
+                stage_idx=stage_idx, n_stages=len(spec.stage_levels),
+                x_between=ds["X_between"].values if split else None,
             )
-            Y = ds["Y"].values
+            coefficients_y = equations.outcome_coefficients(params, with_between=split, concatenate=pt.concatenate)
+            eta_y = pt.dot(_data("outcome_design", design_y), coefficients_y) + v
+            if mode == "slopes":
+                eta_y = eta_y + slope_c * X + (slope_b * M_obs).sum(axis=1)
+            Y = _data("Y", ds["Y"].values)
             family = spec.outcome.family
             if family == "bernoulli":
-                pm.Bernoulli("Y", logit_p=eta_y, observed=Y, dims="obs")
+                # PyMC's Bernoulli(logit_p) evaluates a switch of two softplus terms per
+                # row; the same log-density as one softplus is cheaper (benchmarks/README)
+                pm.CustomDist(
+                    "Y", eta_y, dist=_bernoulli_logit, logp=_bernoulli_logit_logp,
+                    observed=Y, dims="obs",
+                )
             elif family == "normal":
                 sigma_y = self.priors["sigma_y"].create("sigma_y")
                 pm.Normal("Y", mu=eta_y, sigma=sigma_y, observed=Y, dims="obs")
@@ -270,6 +296,7 @@ class MediationModel:
         constants D'D, D'M_k, M_k'M_k and per-person sums of D and M_k: the log-density
         costs O(persons x columns) instead of O(rows) per evaluation.
         """
+        import pymc as pm
         import pytensor.tensor as pt
 
         spec, ds = self.spec, self.panel.dataset
@@ -283,21 +310,25 @@ class MediationModel:
             x_between=ds["X_between"].values if split else None,
         )
         n_persons = self.panel.n_persons
-        counts = np.bincount(person_idx, minlength=n_persons).astype(float)
-        gram = D.T @ D
+        counts = np.bincount(person_idx, minlength=n_persons)
+        M_normal = M_obs[:, normal]
+        sums = np.zeros((n_persons, len(normal)))
+        np.add.at(sums, person_idx, M_normal)
         D_sum = np.zeros((n_persons, D.shape[1]))
         np.add.at(D_sum, person_idx, D)
+        # all normal mediators at once: W is (column, mediator)
+        W = equations.mediator_coefficient_matrix(
+            params, with_edges=bool(spec.mediator_edges), with_between=split, concatenate=pt.concatenate,
+        )[:, normal]
+        rss = (
+            _data("mediator_ss", (M_normal * M_normal).sum(axis=0))
+            - 2.0 * pt.sum(_data("mediator_cross", D.T @ M_normal) * W, axis=0)
+            + pt.sum(W * pt.dot(_data("mediator_gram", D.T @ D), W), axis=0)
+        )
+        per_person = _data("mediator_person_sums", sums) - pt.dot(_data("design_person_sums", D_sum), W)
+        logp = _compound_symmetric_normal(per_person, rss, sigma_m, sd_u[normal], counts)
         for j, k in enumerate(normal):
-            m = M_obs[:, k]
-            W = equations.mediator_coefficients(
-                params, k, with_edges=bool(spec.mediator_edges), with_between=split,
-                concatenate=pt.concatenate,
-            )
-            rss = m @ m - 2.0 * pt.dot(D.T @ m, W) + pt.dot(W, pt.dot(gram, W))
-            per_person = np.bincount(person_idx, weights=m, minlength=n_persons) - pt.dot(D_sum, W)
-            _compound_symmetric_normal(
-                f"M_{spec.mediator_names[k]}", per_person, rss, sigma_m[j], sd_u[k], counts
-            )
+            pm.Potential(f"M_{spec.mediator_names[k]}", logp[j])
 
     # ---------------------------------------------------------------------- use
     def sample_prior_predictive(self, draws: int = 500, *, seed: int) -> Any:
@@ -407,9 +438,9 @@ class MediationModel:
 
 
 def _compound_symmetric_normal(
-    name: str, resid_sums: Any, rss: Any, sigma: Any, sd_u: Any, counts: np.ndarray
+    resid_sums: Any, rss: Any, sigma: Any, sd_u: Any, counts: np.ndarray
 ) -> Any:
-    """Add the log-density of one normal mediator with a person intercept integrated out.
+    """Log-densities of normal mediators with a person intercept integrated out.
 
     For person i with n_i waves and residuals r (after the fixed part), the waves are
     jointly normal with covariance ``sigma^2 I + sd_u^2 J``, whose log-density is
@@ -417,22 +448,47 @@ def _compound_symmetric_normal(
     ``-0.5 * [sum r^2 / sigma^2 - sd_u^2 (sum r)^2 / (sigma^2 (sigma^2 + n_i sd_u^2))]
       - 0.5 * [(n_i - 1) log sigma^2 + log(sigma^2 + n_i sd_u^2) + n_i log(2 pi)]``.
 
+    Persons with the same number of waves share every term but ``(sum r)^2``, so the
+    persons are grouped by their number of waves (a panel has few distinct counts) and
+    only the squared sums are per person.
+
     Parameters
     ----------
-    resid_sums : tensor (person,)
+    resid_sums : tensor (person, mediator)
         Per-person sums of the residuals.
-    rss : tensor ()
+    rss : tensor (mediator,)
         Sum of all squared residuals.
-    sigma, sd_u : tensor ()
+    sigma, sd_u : tensor (mediator,)
         Residual SD and person-intercept SD.
-    counts : array (person,)
+    counts : int array (person,)
         Waves per person.
+
+    Returns
+    -------
+    tensor (mediator,)
     """
-    import pymc as pm
     import pytensor.tensor as pt
 
+    sizes, group = np.unique(counts, return_inverse=True)  # distinct wave counts
+    indicator = np.eye(len(sizes))[group].T  # (count group, person)
+    n_group = indicator.sum(axis=1)  # persons per count group
+    sizes_t, n_group_t = _data("wave_counts", sizes.astype(float)), _data("persons_per_wave_count", n_group)
     var_e, var_u = sigma**2, sd_u**2
-    denom = var_e + counts * var_u
-    quad = rss / var_e - pt.sum(var_u * resid_sums**2 / (var_e * denom))
-    logdet = pt.sum((counts - 1.0) * pt.log(var_e) + pt.log(denom))
-    return pm.Potential(name, -0.5 * (quad + logdet + counts.sum() * np.log(2 * np.pi)))
+    denom = var_e + sizes_t[:, None] * var_u  # (count group, mediator)
+    squared_sums = pt.dot(_data("wave_count_indicator", indicator), resid_sums**2)  # (count group, mediator)
+    quad = rss / var_e - pt.sum(var_u * squared_sums / (var_e * denom), axis=0)
+    logdet = pt.sum(n_group_t * (sizes_t - 1.0)) * pt.log(var_e) + pt.sum(n_group_t[:, None] * pt.log(denom), axis=0)
+    return -0.5 * (quad + logdet + pt.sum(n_group_t * sizes_t) * np.log(2 * np.pi))
+
+
+def _data(name: str, value: np.ndarray) -> Any:
+    """A data array as a shared variable of the log-density graph, not an inlined constant.
+
+    Numba embeds inlined constant arrays in the compiled code, which makes compilation
+    slow and ties the compiled function to one dataset; as inputs, the same compiled
+    log-density serves every dataset of the spec and comes from the on-disk cache
+    (``benchmarks/README.md``).
+    """
+    import pytensor
+
+    return pytensor.shared(np.ascontiguousarray(value), name=name)
