@@ -222,7 +222,7 @@ def mediator_predictors(
     array (obs, mediator) (or (obs, mediator, draw) with batched parameters)
     """
     x = np.asarray(x, dtype=float)
-    n, K = len(stage_idx), np.shape(params["a"])[0]
+    n = len(stage_idx)
     n_stages = np.shape(params["a"])[1]
     between = None if x_between is None else np.reshape(x_between, n)
     design = mediator_design(x=np.reshape(x, n), C=C, stage_idx=stage_idx, n_stages=n_stages, x_between=between)
