@@ -133,8 +133,10 @@ def test_threaded_chunks_give_the_serial_numbers(population):
     def work(chunk):
         return chunk.latents.sum(axis=(0, 1)) + np.asarray(chunk.rows.v).sum(axis=0)
 
-    serial = [work(c) for c in pop.population_chunks(fit, params, x, population, np.random.default_rng(4), chunk_size=3)]
-    for workers in (1, 2, 3):
+    serial = [r for _, r in pop.map_population_chunks(
+        fit, params, x, population, np.random.default_rng(4), work, chunk_size=3, workers=1
+    )]
+    for workers in (2, 3):
         mapped = pop.map_population_chunks(
             fit, params, x, population, np.random.default_rng(4), work, chunk_size=3, workers=workers
         )

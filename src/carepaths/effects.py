@@ -305,12 +305,9 @@ def _world_stage_means(
         worlds = gcomputation.world_means(
             fit.spec, chunk.params, chunk.rows, x0, x1, chunk.latents, chunk.systems, dtype=LINK_DTYPE
         )
-        names = [*gcomputation.WORLDS, *(("swap", k) for k in range(K))]
-        out = np.empty((chunk.draws.stop - chunk.draws.start, averaging.shape[0], len(names)))
-        for w, name in enumerate(names):  # (group, obs) @ (obs, draw), in double precision
-            values = worlds[name[0]][name[1]] if isinstance(name, tuple) else worlds[name]
-            out[:, :, w] = (averaging @ values.astype(float, copy=False)).T
-        return out
+        per_world = [*(worlds[name] for name in gcomputation.WORLDS), *worlds["swap"]]
+        # (group, obs) @ (obs, draw) in double precision -> (draw, group, world)
+        return np.stack([(averaging @ w.astype(float, copy=False)).T for w in per_world], axis=-1)
 
     out = np.empty((params.n_samples, averaging.shape[0], len(gcomputation.WORLDS) + K))
     for draws, means in map_population_chunks(fit, params, x_obs, population, rng, stage_means, systems=True):

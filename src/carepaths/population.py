@@ -1,11 +1,11 @@
 """The counterfactual population that effects and interventions average over.
 
-For chunks of posterior draws, :func:`population_chunks` gives everything the structural
-equations need besides the exposure: the parameters in the batched layout (draw axis
-last, see :mod:`carepaths.equations`), the rows' covariates, stages and person effects
-(:class:`carepaths.gcomputation.Rows`) and the mediators' latent noise.
-:func:`map_population_chunks` evaluates a function of every chunk on several threads,
-with the same numbers as the serial loop (each chunk has its own child generator).
+For chunks of posterior draws, :func:`map_population_chunks` builds everything the
+structural equations need besides the exposure — the parameters in the batched layout
+(draw axis last, see :mod:`carepaths.equations`), the rows' covariates, stages and person
+effects (:class:`carepaths.gcomputation.Rows`) and the mediators' latent noise — as a
+:class:`Chunk`, and evaluates a function of every chunk on several threads, with the same
+numbers as a serial loop (each chunk has its own child generator).
 
 ``population="marginal"``
     New persons at the observed rows' covariates, stages and exposures: person (and
@@ -27,7 +27,7 @@ each stage and over all rows (``"pooled"``, the stage mix of the data).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -39,7 +39,7 @@ from carepaths.parameters import PosteriorParams
 from carepaths.spec import Spec
 
 __all__ = [
-    "Chunk", "population_chunks", "map_population_chunks", "default_workers", "observed_person_effects",
+    "Chunk", "map_population_chunks", "default_workers", "observed_person_effects",
     "group_averaging", "draws_last", "POOLED", "CHUNK_SIZE", "MAX_WORKERS", "LINK_DTYPE",
 ]
 
@@ -122,44 +122,6 @@ def observed_person_effects(
     return u, v, a_i, b_i, c_i
 
 
-def population_chunks(
-    fit: Any,
-    params: PosteriorParams,
-    x_obs: np.ndarray,
-    population: str,
-    rng: np.random.Generator,
-    *,
-    systems: bool = False,
-    chunk_size: int | None = None,
-) -> Iterator[Chunk]:
-    """Chunks of posterior draws with their counterfactual population, one after another.
-
-    Parameters
-    ----------
-    fit : Fit
-    params : PosteriorParams
-    x_obs : array (obs,)
-        The observed exposure on the model scale (within-person part when split).
-    population : {"marginal", "conditional"}
-    rng : numpy.random.Generator
-        Source of all Monte Carlo noise (same seed, same numbers): every chunk draws from
-        its own child generator (``rng.spawn``), so the numbers do not depend on the
-        order in which chunks are evaluated (see :func:`map_population_chunks`).
-    systems : bool
-        Also draw one independent latent system per mechanism when the spec has
-        mediator edges (interventional effects need them; marginal population only).
-    chunk_size : int, optional
-        Draws per chunk (default :data:`CHUNK_SIZE`).
-
-    Yields
-    ------
-    Chunk
-    """
-    source = _PopulationSource(fit, params, x_obs, population, systems)
-    for draws, child in _chunk_plan(params.n_samples, rng, chunk_size):
-        yield source.chunk(draws, child)
-
-
 def map_population_chunks(
     fit: Any,
     params: PosteriorParams,
@@ -172,21 +134,31 @@ def map_population_chunks(
     chunk_size: int | None = None,
     workers: int | None = None,
 ) -> list[tuple[slice, T]]:
-    """``work(chunk)`` for every chunk of :func:`population_chunks`, on several threads.
+    """``work(chunk)`` for every chunk of posterior draws and its population, on threads.
 
     Each chunk is drawn and evaluated inside a worker thread (NumPy releases the GIL in
-    its array loops and random generators), with the same child generator it gets in
-    :func:`population_chunks`, so the results are identical to the serial loop's,
-    whatever the number of workers.
+    its array loops and random generators) from its own child generator of ``rng``
+    (``rng.spawn``, one per chunk in draw order), so the results are identical whatever
+    the number of workers.
 
     Parameters
     ----------
-    fit, params, x_obs, population, rng, systems, chunk_size
-        As in :func:`population_chunks`.
+    fit : Fit
+    params : PosteriorParams
+    x_obs : array (obs,)
+        The observed exposure on the model scale (within-person part when split).
+    population : {"marginal", "conditional"}
+    rng : numpy.random.Generator
+        Source of all Monte Carlo noise (same seed, same numbers).
     work : callable
         Maps a :class:`Chunk` to a (small) result, e.g. stage means of its worlds.
     workers : int, optional
         Threads (default :func:`default_workers`); 1 runs serially.
+    systems : bool
+        Also draw one independent latent system per mechanism when the spec has
+        mediator edges (interventional effects need them; marginal population only).
+    chunk_size : int, optional
+        Draws per chunk (default :data:`CHUNK_SIZE`).
 
     Returns
     -------
