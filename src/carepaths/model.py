@@ -422,8 +422,10 @@ class MediationModel:
             import nutpie
             from pymc.backends.arviz import patch_nutpie_idata
 
+            from carepaths.nutpie_compile import compile_model
+
             t0 = time.perf_counter()
-            compiled = nutpie.compile_pymc_model(self.model, backend="numba")
+            compiled = compile_model(self.model)
             t1 = time.perf_counter()
             posterior = nutpie.sample(
                 compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
