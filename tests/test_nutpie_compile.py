@@ -10,7 +10,6 @@ compile directory).
 from __future__ import annotations
 
 import ctypes
-import os
 import subprocess
 import sys
 import textwrap
@@ -134,33 +133,33 @@ _EVALUATIONS_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
-def test_callbacks_compute_the_same_bits_whether_compiled_or_loaded_from_cache(tmp_path):
+def test_callbacks_compute_the_same_bits_whether_compiled_or_loaded_from_cache(compiled):
     """The log-density must not depend on whether the callback was compiled here or loaded.
 
     NUTS amplifies last-bit differences, so if it did, the same seed would give different
-    draws on a fit that compiled the callbacks and on one that loaded them. Three fresh
-    processes share one empty compile directory and evaluate the log-density and gradient
-    at the same 3,000 points of a random walk. The first fills PyTensor's cache; its
-    results are not compared, because with nutpie's own wrapper too a process that compiles
-    PyTensor's function fresh can differ in the last bits from one that loads it (an
-    upstream effect, seen when this was written). The callbacks are then removed from the
-    cache, so the second process compiles them and the third loads them. Without
-    ``_load_inner`` the two differed at about 2% of the points.
+    draws on a fit that compiled the callbacks and on one that loaded them. The
+    ``compiled`` fixture has put this model's PyTensor function and callbacks in the
+    compile cache; this test removes the two callbacks' cache entries (only those: their
+    file names carry their key), so a fresh process compiles them and a second one loads
+    them, and both evaluate the log-density and gradient at the same 3,000 points of a
+    random walk. Without ``_load_inner`` the two differed at about 2% of the points.
     """
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}"}
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, NUMBA_CACHE_PATH
+
+    keys = [CACHED_SRC_FUNCTIONS[f._pyfunc] for f in (compiled.compiled_logp_func, compiled.compiled_expand_func)]
+
+    def entries():
+        return [path for key in keys for path in NUMBA_CACHE_PATH.glob(f"*{key}*")]
 
     def evaluations():
-        out = subprocess.run([sys.executable, "-c", _EVALUATIONS_SCRIPT], env=env, capture_output=True, text=True, check=False)
+        out = subprocess.run([sys.executable, "-c", _EVALUATIONS_SCRIPT], capture_output=True, text=True, check=False)
         assert out.returncode == 0, out.stderr[-3000:]
         return out.stdout.strip().splitlines()[-1]
 
-    evaluations()
-    callbacks = list((tmp_path / "numba").glob("*carepaths_*_cfunc*"))
-    assert len(callbacks) >= 4  # index and data files of both callbacks
-    for path in callbacks:
+    assert len(entries()) >= 4  # index and data files of both callbacks
+    for path in entries():
         path.unlink()
     compiled_here = evaluations()
-    assert list((tmp_path / "numba").glob("*carepaths_logp_cfunc*.nbi")), "the callbacks were not cached"
+    assert len(entries()) >= 4, "the first process should have cached the callbacks"
     loaded = evaluations()
     assert compiled_here == loaded
