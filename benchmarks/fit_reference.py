@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--adaptation", default="diag")
+    parser.add_argument("--target-accept", type=float, default=None,
+                        help="override MediationModel.fit's default target_accept (experiments only)")
     args = parser.parse_args()
 
     print(f"python {platform.python_version()} {platform.machine()}; persons {args.persons} x waves "
@@ -119,8 +121,9 @@ def main() -> None:
     model = carepaths.MediationModel(spec, panel)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        extra = {} if args.target_accept is None else {"target_accept": args.target_accept}
         fit = model.fit(draws=args.draws, tune=args.tune, chains=2, seed=args.seed,
-                        adaptation=args.adaptation)
+                        adaptation=args.adaptation, **extra)
     ours = report("carepaths (defaults)", fit)
     if not args.skip_baseline:
         base = report("naive PyMC baseline", run_naive(panel, args.draws, args.tune, args.seed))
