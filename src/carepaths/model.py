@@ -49,10 +49,13 @@ def _bernoulli_logit(eta: Any, size: Any) -> Any:
 
 
 def _bernoulli_logit_logp(value: Any, eta: Any) -> Any:
-    """log Bernoulli(value | logit_p = eta) = -softplus(-(2 value - 1) eta), for value in {0, 1}."""
-    import pytensor.tensor as pt
+    """log Bernoulli(value | logit_p = eta) = log sigmoid((2 value - 1) eta), for value in {0, 1}.
 
-    return -pt.softplus(-(2.0 * value - 1.0) * eta)
+    Value and derivative in one pass (:mod:`carepaths.logit_likelihood`).
+    """
+    from carepaths.logit_likelihood import bernoulli_logit_logp
+
+    return bernoulli_logit_logp(value, eta)
 
 
 class MediationModel:
@@ -275,7 +278,8 @@ class MediationModel:
             family = spec.outcome.family
             if family == "bernoulli":
                 # PyMC's Bernoulli(logit_p) evaluates a switch of two softplus terms per
-                # row; the same log-density as one softplus is cheaper (benchmarks/README)
+                # row; the same log-density and its derivative in one pass with one exp
+                # per row is cheaper (carepaths.logit_likelihood, benchmarks/README)
                 pm.CustomDist(
                     "Y", eta_y, dist=_bernoulli_logit, logp=_bernoulli_logit_logp,
                     observed=Y, dims="obs",
