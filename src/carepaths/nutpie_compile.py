@@ -19,10 +19,12 @@ PyTensor's own):
    source and the cache key of the PyTensor function it calls, so a second process (or
    a second dataset of the same spec) loads it from PyTensor's cache directory.
 
-The result is the same log-density bit for bit (``tests/test_nutpie_compile.py`` checks
-the value and gradient against PyMC's own compiled function and the draws against
-nutpie's stock wrapper). If the installed nutpie does not have the private functions this
-relies on, :func:`compile_model` falls back to ``nutpie.compile_pymc_model`` unchanged.
+The callbacks return what the PyTensor function returns, bit for bit
+(``tests/test_nutpie_compile.py`` checks them against that function called from Python,
+and checks that a callback compiled in a process and one loaded from cache compute the
+same bits; when this was written, draws also matched those of nutpie's own wrapper).
+If the installed nutpie does not have the private functions this relies on,
+:func:`compile_model` falls back to ``nutpie.compile_pymc_model`` unchanged.
 """
 
 from __future__ import annotations
