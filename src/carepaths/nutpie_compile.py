@@ -222,21 +222,20 @@ def _generated_callback(template, name, inner, user_data, shared_keys, shared_da
     n_words, layout = record_word_layout(user_data.dtype, list(shared_keys))
     # ``__name__`` lets numba rebuild the function's environment when it loads it from cache.
     env = {"__name__": __name__, "numba": numba, "np": np, "inner": inner, "as_pointer": stock.address_as_void_pointer, "N_WORDS": n_words}
+    dtypes = [np.dtype(shared_data[key].dtype) for key in shared_keys]
     unpack, args = [], []
-    for j, (key, (address_word, shape_words)) in enumerate(zip(shared_keys, layout)):
-        dtype = np.dtype(shared_data[key].dtype)
+    for j, (dtype, (address_word, shape_words)) in enumerate(zip(dtypes, layout)):
         env[f"DTYPE{j}"] = dtype
         shape = "(" + "".join(f"int(words[{w}]), " for w in shape_words) + ")"
         unpack.append(f"    a{j} = numba.carray(as_pointer(words[{address_word}]), {shape}, DTYPE{j})")
         args.append(f", a{j}")
     source = template.format(unpack="\n".join(unpack), args="".join(args))
 
-    _load_inner(inner, [(np.dtype(shared_data[key].dtype), len(words)) for key, (_, words) in zip(shared_keys, layout)])
+    _load_inner(inner, [(dtype, len(shape_words)) for dtype, (_, shape_words) in zip(dtypes, layout)])
     inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
     cache_key = None
     if inner_key is not None:
-        dtypes = [str(env[f"DTYPE{j}"]) for j in range(len(args))]
-        material = repr((source, inner_key, n_words, dtypes, numba.__version__))
+        material = repr((source, inner_key, n_words, [str(d) for d in dtypes], numba.__version__))
         cache_key = "carepaths-" + hashlib.sha256(material.encode()).hexdigest()
     return compile_numba_function_src(source, name, global_env=env, cache_key=cache_key)
 
