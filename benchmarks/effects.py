@@ -48,11 +48,10 @@ def reference_fit():  # noqa: ANN201
 
 def baseline_effects(fit) -> np.ndarray:  # noqa: ANN001
     """Marginal-population world means one draw at a time (no batching)."""
-    from carepaths import equations, gcomputation
-    from carepaths.parameters import posterior_params
-
+    from carepaths.structural import equations
+    from carepaths.counterfactual import worlds as gcomputation
     spec, ds = fit.spec, fit.panel.dataset
-    p = posterior_params(fit)
+    p = fit.parameters()
     rng = np.random.default_rng(0)
     K = len(spec.mediators)
     person, stage_idx, C = ds["person_idx"].values, ds["stage_idx"].values, ds["C"].values
@@ -95,7 +94,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
     print(f"workload: {p.sizes['chain'] * p.sizes['draw']} draws x {fit.panel.n_obs} rows x "
           f"{len(fit.spec.mediators)} mechanisms x {len(fit.spec.stage_levels)} stages; converged={fit.converged}")
-    from carepaths import population
+    from carepaths.counterfactual import population
 
     t_first, _ = timed(lambda: fit.effects(), 1)  # includes the DoWhy import (identification)
     t_marg, eff = timed(lambda: fit.effects(), args.repeats)

@@ -64,7 +64,7 @@ def run_naive(panel, draws: int, tune: int, seed: int):  # noqa: ANN001, ANN201
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
-    from carepaths.fit import Fit
+    from carepaths.model.fit import Fit
 
     model = naive_model(panel)
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ import numpy as np
 
 import carepaths
 from carepaths import MediationModel, Spec
-from carepaths.fit import Fit
+from carepaths.model.fit import Fit
 
 
 def mock_fit(spec: Spec, n_persons: int = 40, draws: int = 60, seed: int = 3) -> Fit:

@@ -19,12 +19,9 @@ import xarray as xr
 
 import carepaths
 from carepaths import CarepathsError, MediationModel, Spec, SpecError
-from carepaths.checks import FLAG_TAIL, PARETO_K_LIMIT, Checks
-from carepaths.parameters import (
-    draw_person_intercepts,
-    params_from_draws,
-    person_intercept_posterior,
-)
+from carepaths.checks.predictive import FLAG_TAIL, PARETO_K_LIMIT, Checks
+from carepaths.counterfactual.population import draw_person_intercepts, person_intercept_posterior
+from carepaths.structural.parameters import ParameterSet
 
 
 def _with_structure(spec: Spec, **structure) -> Spec:
@@ -86,7 +83,7 @@ def test_shared_path_model_has_one_path_per_mediator(default_spec, small_panel_f
     })
     post["a"] = (("chain", "draw", "mediator"), np.arange(5.0)[None, None])
     post["c"] = (("chain", "draw"), np.array([[0.7]]))
-    params = params_from_draws(spec, post)
+    params = ParameterSet.from_draws(spec, post)
     assert params.fixed["a"].shape == (1, 5, 3) and params.fixed["b"].shape == (1, 5, 3)
     np.testing.assert_array_equal(params.fixed["a"][0], np.repeat(np.arange(5.0)[:, None], 3, axis=1))
     np.testing.assert_array_equal(params.fixed["c"][0], [0.7, 0.7, 0.7])
@@ -199,7 +196,7 @@ def test_bad_input_is_refused(prior_checks):
         model.prior_check(draws=0, seed=1)
     with pytest.raises(CarepathsError, match="seed must be an integer"):
         model.prior_check(draws=10, seed="one")
-    from carepaths import plots
+    from carepaths import figures as plots
 
     with pytest.raises(CarepathsError, match="no variable 'care_us'.*Did you mean 'care_use'"):
         plots.stage_checks_data(checks=checks, variable="care_us")
@@ -220,7 +217,7 @@ def test_prior_stage_plot_and_twin(prior_checks):
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from carepaths import plots
+    from carepaths import figures as plots
 
     matplotlib.use("Agg")
     _, checks = prior_checks
@@ -325,10 +322,8 @@ def test_loo_log_likelihood_equals_pymc_and_pareto_k_are_reported(fits):
 
 @pytest.mark.slow
 def test_a_shared_path_fit_reads_back_broadcast_over_stages(fits):
-    from carepaths.parameters import posterior_params
-
     fit = fits["wrong"][0]
-    params = posterior_params(fit)
+    params = fit.parameters()
     for name in ("a", "b"):
         values = params.fixed[name]
         assert values.shape == (2 * DRAWS, 5, 3)
@@ -343,7 +338,7 @@ def test_plots_return_figures_and_twins_match_the_table(fits):
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from carepaths import plots
+    from carepaths import figures as plots
 
     matplotlib.use("Agg")
     checks = fits["wrong"][1]

@@ -55,7 +55,7 @@ def fitted(data_csv):
 @pytest.fixture()
 def converged(monkeypatch):
     """Pretend every fit converged (the converged exit path without a long fit)."""
-    from carepaths.fit import Fit
+    from carepaths.model.fit import Fit
 
     monkeypatch.setattr(Fit, "converged", property(lambda self: True))
 
@@ -111,7 +111,7 @@ def test_fit_writes_the_fit_and_exits_3_when_it_did_not_converge(fitted):
     assert "carepaths: warning: THE FIT DID NOT CONVERGE" in err
     assert "Fitting: compiling, then 2 chains x 40 draws" in err  # the step names
     assert "Traceback" not in err
-    from carepaths.fit import load_fit
+    from carepaths.model.fit import load_fit
 
     fit = load_fit(path)
     assert fit.posterior["posterior"].sizes["draw"] == 40 and not fit.converged
@@ -304,7 +304,7 @@ def test_sizes_must_be_positive_integers(argv, capsys):
 
 
 def test_run_demo_checks_its_settings_first(tmp_path):
-    from carepaths.report import run_demo
+    from carepaths.report.demo import run_demo
 
     with pytest.raises(CarepathsError, match="chains must be an integer >= 1"):
         run_demo(tmp_path / "demo", chains=0)

@@ -18,7 +18,7 @@ from carepaths import CarepathsError, DataError
 
 pytest.importorskip("dowhy")
 
-from carepaths.dowhy_estimator import (
+from carepaths.integrations.dowhy import (
     DEFAULT_CHAINS,
     DEFAULT_DRAWS,
     DEFAULT_SEED,
@@ -26,7 +26,7 @@ from carepaths.dowhy_estimator import (
     METHOD_NAME,
     BayesianMediationEstimator,
 )
-from carepaths.identify import dowhy_model
+from carepaths.causal.identify import dowhy_model
 
 SEED = 7
 FEW = {"draws": 200, "tune": 200, "chains": 2, "seed": SEED}

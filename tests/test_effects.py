@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import carepaths
-from carepaths import CarepathsError, Spec, equations
+from carepaths import CarepathsError, Spec
+from carepaths.structural import equations
 from carepaths.exceptions import IdentificationError
-from carepaths.fit import Fit
-from carepaths.parameters import posterior_params
+from carepaths.model.fit import Fit
 from helpers import mock_fit
 
 
@@ -58,7 +58,7 @@ def test_linear_gaussian_closed_form_per_draw(population, person_effects):
     spec = _linear_spec(person_effects)
     fit = mock_fit(spec)
     eff = _effects(fit, population=population)
-    p = posterior_params(fit)
+    p = fit.parameters()
     sd_y = fit.panel.scaling["score"].scale  # effects are in original units of the outcome
     stage_idx = fit.panel.dataset["stage_idx"].values
     a, b, c = p.fixed["a"], p.fixed["b"], p.fixed["c"]  # (sample, mediator, stage)
@@ -123,22 +123,22 @@ def test_same_seed_same_numbers_other_seed_other_noise():
 def test_threaded_chunks_give_the_serial_numbers(population):
     """Chunks evaluated on threads draw from their own child generators: the numbers are
     those of the serial loop, bit for bit, whatever the number of workers."""
-    from carepaths import population as pop
+    from carepaths.counterfactual import population as pop
 
     spec = _linear_spec(outcome={"name": "care_use", "family": "bernoulli"})
     fit = mock_fit(spec, draws=20)
-    params = posterior_params(fit)
-    x = fit.panel.dataset["X"].values
+    params = fit.parameters()
+    rows = pop.RowData.from_panel(fit.panel)
 
     def work(chunk):
         return chunk.latents.sum(axis=(0, 1)) + np.asarray(chunk.rows.v).sum(axis=0)
 
-    serial = [r for _, r in pop.map_population_chunks(
-        fit, params, x, population, np.random.default_rng(4), work, chunk_size=3, workers=1
+    serial = [r for _, r in pop.map_chunks(
+        params, rows, population, np.random.default_rng(4), work, chunk_size=3, workers=1
     )]
     for workers in (2, 3):
-        mapped = pop.map_population_chunks(
-            fit, params, x, population, np.random.default_rng(4), work, chunk_size=3, workers=workers
+        mapped = pop.map_chunks(
+            params, rows, population, np.random.default_rng(4), work, chunk_size=3, workers=workers
         )
         assert [d.start for d, _ in mapped] == list(range(0, 20, 3))
         np.testing.assert_array_equal(np.concatenate([r for _, r in mapped]), np.concatenate(serial))
@@ -177,7 +177,7 @@ def test_conditional_population_keeps_observed_mediators():
     spec = _linear_spec(outcome={"name": "care_use", "family": "bernoulli"}, structure={"person_effects": "none"})
     fit = mock_fit(spec, draws=10)
     eff = _effects(fit, population="conditional")
-    p = posterior_params(fit)
+    p = fit.parameters()
     ds = fit.panel.dataset
     for i in (0, 7):
         eta = equations.outcome_predictor(
@@ -252,7 +252,7 @@ def test_batched_equations_equal_one_draw_at_a_time():
     d["mediator_edges"] = [["encouragement", "attitudes"]]
     spec = Spec.from_dict(d)
     fit = mock_fit(spec, n_persons=20, draws=6)
-    p = posterior_params(fit)
+    p = fit.parameters()
     ds = fit.panel.dataset
     rng = np.random.default_rng(1)
     n, K, B = fit.panel.n_obs, 5, p.n_samples

@@ -25,7 +25,7 @@ from scipy import stats
 
 import carepaths
 from carepaths import MediationModel
-from carepaths.interventions import worked_examples
+from carepaths.counterfactual.interventions import worked_examples
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ import pytest
 
 import carepaths
 from carepaths import Spec
-from carepaths.graph import CausalGraph, latent_name
+from carepaths.causal.dag import latent_name
+from carepaths.causal.graph import CausalGraph
 
 matplotlib.use("Agg")
 

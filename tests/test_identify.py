@@ -15,8 +15,8 @@ import pytest
 
 import carepaths
 from carepaths import IdentificationError, Spec
-from carepaths.graph import CausalGraph
-from carepaths.identify import TABLE_COLUMNS, Identification, identify, open_path
+from carepaths.causal.graph import CausalGraph
+from carepaths.causal.identify import TABLE_COLUMNS, Identification, identify, open_path
 
 pytest.importorskip("dowhy")
 

@@ -16,8 +16,7 @@ from test_effects import _linear_spec
 
 import carepaths
 from carepaths import CarepathsError, Intervention, Spec
-from carepaths.interventions import worked_examples
-from carepaths.parameters import posterior_params
+from carepaths.counterfactual.interventions import worked_examples
 
 
 def _compare(fit, ivs, **kw):
@@ -50,7 +49,7 @@ def test_linear_gaussian_mediator_shift_equals_b_times_shift(linear_fit, populat
     fit = linear_fit
     cmp = _compare(fit, [Intervention("lower discouragement", "discouragement", shift=-0.5,
                                       stages=["recovery", "maintenance"])], population=population)
-    p = posterior_params(fit)
+    p = fit.parameters()
     sd_y = fit.panel.scaling["score"].scale
     diff = cmp.draws["difference"].sel(intervention="lower discouragement").values.reshape(p.n_samples, -1)
     b = p.fixed["b"][:, 1, :]  # discouragement, (sample, stage)
@@ -68,7 +67,7 @@ def test_linear_gaussian_exposure_shift_and_combinations_add_up(linear_fit):
     ex = Intervention("support up", "support", shift=0.17)
     med = Intervention("encouragement up", "encouragement", shift=0.3)
     cmp = _compare(fit, [ex, med, [ex, med]])
-    p = posterior_params(fit)
+    p = fit.parameters()
     sd_y = fit.panel.scaling["score"].scale
     d = cmp.draws["difference"]
     total = 0.17 * (p.fixed["c"] + (p.fixed["a"] * p.fixed["b"]).sum(axis=1)) * sd_y
@@ -89,7 +88,7 @@ def test_set_on_binary_and_ordinal_mediators_acts_through_the_equations():
     fit = mock_fit(Spec.from_dict(d), draws=20)
     cmp = _compare(fit, [Intervention("everyone advised", "advised", set=1),
                          Intervention("no stigma", "stigma", set=1)])
-    p = posterior_params(fit)
+    p = fit.parameters()
     diff = cmp.draws["difference"].values.reshape(p.n_samples, 3, -1)
     # the outcome moves with the sign of b for 'advised' (plus its path through stigma)
     assert np.abs(diff[:, 1]).max() > 0 and np.abs(diff[:, 2]).max() > 0

@@ -1,4 +1,4 @@
-"""The one-pass Bernoulli-logit log-likelihood Op (``carepaths.logit_likelihood``).
+"""The one-pass Bernoulli-logit log-likelihood Op (``carepaths.model._logit``).
 
 Checked against the closed form log sigmoid(z) = -logaddexp(0, -z) and its derivative
 sigmoid(-z), in PyTensor's Python implementation and in the Numba kernel the sampler
@@ -13,7 +13,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from carepaths.logit_likelihood import bernoulli_logit_logp, log_sigmoid_with_derivative
+from carepaths.model._logit import bernoulli_logit_logp, log_sigmoid_with_derivative
 
 Z = np.concatenate([[-800.0, -40.0, -1e-300, 0.0, 1e-300, 40.0, 800.0], np.linspace(-60, 60, 1201)])
 
@@ -54,7 +54,7 @@ def test_gradients_match_finite_differences():
 
 def test_value_and_gradient_compile_to_one_pass():
     """The gradient reuses the Op's second output: one Op node in the compiled function."""
-    from carepaths.logit_likelihood import LogSigmoidWithDerivative
+    from carepaths.model._logit import LogSigmoidWithDerivative
 
     y, eta = pt.dvector("y"), pt.dvector("eta")
     logp = bernoulli_logit_logp(y, eta).sum()

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import carepaths
+from carepaths.structural.parameters import ParameterSet
 from carepaths import ConvergenceWarning, MediationModel, Prior, Spec, SpecError
-from carepaths.fit import load_fit
+from carepaths.model.fit import load_fit
 from helpers import mock_fit
 
 
@@ -60,7 +61,7 @@ def test_marginal_normal_loglik_matches_dense_multivariate_normal():
     import pytensor.tensor as pt
     from scipy import stats
 
-    from carepaths.model import _compound_symmetric_normal
+    from carepaths.model.build import _compound_symmetric_normal
 
     rng = np.random.default_rng(0)
     person = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3])
@@ -83,11 +84,11 @@ def test_marginal_normal_loglik_matches_dense_multivariate_normal():
 def test_outcome_design_form_equals_the_outcome_equation():
     """The fitted model's outcome predictor, design @ coefficients (plus person effects),
     is the outcome equation, with and without the within/between split."""
-    from carepaths import equations
+    from carepaths.structural import equations
     from carepaths.simulation import default_params
 
     spec = carepaths.load_spec()
-    p = {k: v.values for k, v in default_params(spec).items()}
+    p = dict(ParameterSet.from_truth(spec, default_params(spec)).sample(0))
     rng = np.random.default_rng(5)
     p["beta0"], p["c_between"] = rng.normal(size=3), 0.37
     n = 60
@@ -101,11 +102,11 @@ def test_outcome_design_form_equals_the_outcome_equation():
 
 
 def test_mediator_coefficient_matrix_columns_are_each_mediators_coefficients():
-    from carepaths import equations
+    from carepaths.structural import equations
     from carepaths.simulation import default_params
 
     spec = carepaths.load_spec()
-    p = {k: v.values for k, v in default_params(spec).items()}
+    p = dict(ParameterSet.from_truth(spec, default_params(spec)).sample(0))
     p["a_between"] = np.arange(5.0)
     p["d"] = np.random.default_rng(1).normal(size=(5, 5))
     W = equations.mediator_coefficient_matrix(p, with_edges=True, with_between=True)
@@ -115,13 +116,13 @@ def test_mediator_coefficient_matrix_columns_are_each_mediators_coefficients():
 
 def test_design_form_equals_the_mediator_equation():
     """The sufficient-statistics path uses D @ W; it must be the same equation."""
-    from carepaths import equations
+    from carepaths.structural import equations
     from carepaths.simulation import default_params
 
     d = carepaths.load_spec().to_dict()
     d["mediator_edges"] = [["encouragement", "attitudes"]]
     spec = Spec.from_dict(d)
-    p = {k: v.values for k, v in default_params(spec).items()}
+    p = dict(ParameterSet.from_truth(spec, default_params(spec)).sample(0))
     p["alpha_m"] = np.random.default_rng(1).normal(size=p["alpha_m"].shape)
     rng = np.random.default_rng(2)
     n = 50
@@ -141,13 +142,13 @@ def test_all_mediator_predictors_at_once_equal_the_mediator_equation(batched):
     """g-computation's one-product form (no mediator edges) is the same equation, one
     draw or a batch of draws (draw axis last), with person intercepts, slopes and the
     within/between split."""
-    from carepaths import equations
+    from carepaths.structural import equations
     from carepaths.simulation import default_params
 
     spec = carepaths.load_spec()
     rng = np.random.default_rng(3)
     n, K, B = 40, 5, 4
-    base = {k: v.values for k, v in default_params(spec).items()}
+    base = dict(ParameterSet.from_truth(spec, default_params(spec)).sample(0))
     p = {k: np.stack([v + rng.normal(scale=0.1, size=np.shape(v)) for _ in range(B)], axis=-1)
          for k, v in base.items() if k in ("alpha_m", "a", "gamma_m", "d")}
     p["a_between"] = rng.normal(size=(K, B))
@@ -310,7 +311,7 @@ def test_outcome_bernoulli_log_density_equals_pymcs():
     the outcome is drawn as a Bernoulli (prior predictive)."""
     import pymc as pm
 
-    from carepaths.model import _bernoulli_logit, _bernoulli_logit_logp
+    from carepaths.model.build import _bernoulli_logit, _bernoulli_logit_logp
 
     eta = np.linspace(-40, 40, 401)
     moderate = np.abs(eta) <= 15  # beyond, PyMC's form rounds log(1 - p) to 0 or -inf

@@ -1,4 +1,4 @@
-"""The fast, cached nutpie callbacks (``carepaths.nutpie_compile``).
+"""The fast, cached nutpie callbacks (``carepaths.model._nutpie``).
 
 The callbacks only unpack nutpie's data record, call PyTensor's compiled log-density and
 copy its gradient out, so they are checked bit for bit against that function called from
@@ -19,7 +19,7 @@ import pytest
 
 import carepaths
 from carepaths import MediationModel
-from carepaths.nutpie_compile import compile_model, nutpie_supported, record_word_layout
+from carepaths.model._nutpie import compile_model, nutpie_supported, record_word_layout
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
@@ -34,7 +34,7 @@ def test_installed_nutpie_takes_the_fast_path():
 def test_unsupported_nutpie_falls_back_to_the_stock_compiler(monkeypatch):
     import nutpie
 
-    import carepaths.nutpie_compile as nc
+    import carepaths.model._nutpie as nc
 
     calls = []
     monkeypatch.setattr(nc, "nutpie_supported", lambda: False)
@@ -113,7 +113,7 @@ _EVALUATIONS_SCRIPT = textwrap.dedent(
     import numpy as np
     import carepaths
     from carepaths import MediationModel
-    from carepaths.nutpie_compile import compile_model
+    from carepaths.model._nutpie import compile_model
     spec = carepaths.load_spec("five_mechanisms")
     sim = carepaths.simulate(spec, n_persons=40, n_waves=3, seed=2, mc_persons=50)
     compiled = compile_model(MediationModel(spec, sim.panel()).model)

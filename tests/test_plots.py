@@ -12,10 +12,10 @@ import pytest
 import xarray as xr
 from matplotlib.figure import Figure
 
-from carepaths.effects import Effects
+from carepaths.counterfactual.effects import Effects
 from carepaths.exceptions import CarepathsError
 from carepaths.intervals import interval_bounds, interval_label
-from carepaths.plots import effects_forest_data, plot_effects_forest
+from carepaths.figures import effects_forest_data, plot_effects_forest
 
 STAGES = ["crisis", "recovery", "maintenance", "pooled"]
 MECHS = ["encouragement", "discouragement"]

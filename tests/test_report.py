@@ -20,7 +20,8 @@ import pytest
 from browser import INSTALL_HINT, find_chromium, render_report
 from carepaths.cli import EXIT_NOT_CONVERGED, main
 from carepaths.exceptions import CarepathsError
-from carepaths.report import SECTIONS, format_probability, paradox_sentences, paradox_table
+from carepaths.report.html import SECTIONS
+from carepaths.report.paradox import format_probability, paradox_sentences, paradox_table
 from test_plots import synthetic_effects
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason=INSTALL_HINT)

@@ -48,8 +48,8 @@ def test_linear_gaussian_truth_matches_closed_form():
     """Linear-Gaussian, contrast 0 -> 1: NDE = c[s], NIE = sum_k a_k b_k + a_1 d_21 b_2."""
     spec = _linear_spec()
     sim = carepaths.simulate(spec, 20, 2, seed=3, mc_persons=3000)
-    p, e = sim.params, sim.effects
-    a, b, c, d = p["a"].values, p["b"].values, p["c"].values, p["d"].values
+    p, e = sim.truth.sample(0), sim.effects  # the equations' arrays, by the one translator
+    a, b, c, d = p["a"], p["b"], p["c"], p["d"]
     for s, stage in enumerate(spec.stages):
         nie = a[0, s] * b[0, s] + a[1, s] * b[1, s] + a[0, s] * d[1, 0] * b[1, s]
         # per-row differences are constant in a linear model: no Monte Carlo error at all

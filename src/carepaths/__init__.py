@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from carepaths.exceptions import (
     CarepathsError,
     CarepathsWarning,
+    ConvergenceWarning,
     DataError,
     DroppedRowsWarning,
     IdentificationError,
@@ -29,22 +30,22 @@ _LAZY = {
     "simulate": "carepaths.simulation",
     "Simulation": "carepaths.simulation",
     "default_params": "carepaths.simulation",
-    "MediationModel": "carepaths.model",
-    "Prior": "carepaths.priors",
-    "Fit": "carepaths.fit",
-    "load_fit": "carepaths.fit",
-    "ConvergenceWarning": "carepaths.fit",
-    "Effects": "carepaths.effects",
-    "Intervention": "carepaths.interventions",
-    "Comparison": "carepaths.comparison",
-    "Checks": "carepaths.checks",
-    "CausalGraph": "carepaths.graph",
-    "Identification": "carepaths.identify",
+    "MediationModel": "carepaths.model.build",
+    "Prior": "carepaths.model.priors",
+    "Fit": "carepaths.model.fit",
+    "load_fit": "carepaths.model.fit",
+    "Effects": "carepaths.counterfactual.effects",
+    "Intervention": "carepaths.counterfactual.interventions",
+    "Comparison": "carepaths.counterfactual.comparison",
+    "Checks": "carepaths.checks.predictive",
+    "CausalGraph": "carepaths.causal.graph",
+    "Identification": "carepaths.causal.identify",
 }
 
 __all__ = [
     "CarepathsError",
     "CarepathsWarning",
+    "ConvergenceWarning",
     "DataError",
     "DroppedRowsWarning",
     "IdentificationError",
@@ -57,16 +58,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from carepaths.causal.graph import CausalGraph
+    from carepaths.causal.identify import Identification
+    from carepaths.checks.predictive import Checks
+    from carepaths.counterfactual.comparison import Comparison
+    from carepaths.counterfactual.effects import Effects
+    from carepaths.counterfactual.interventions import Intervention
     from carepaths.data import Panel
-    from carepaths.fit import ConvergenceWarning, Fit, load_fit
-    from carepaths.checks import Checks
-    from carepaths.comparison import Comparison
-    from carepaths.effects import Effects
-    from carepaths.interventions import Intervention
-    from carepaths.graph import CausalGraph
-    from carepaths.identify import Identification
-    from carepaths.model import MediationModel
-    from carepaths.priors import Prior
+    from carepaths.model.build import MediationModel
+    from carepaths.model.fit import Fit, load_fit
+    from carepaths.model.priors import Prior
     from carepaths.simulation import Simulation, default_params, simulate
 
 

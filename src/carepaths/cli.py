@@ -38,7 +38,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from carepaths.exceptions import CarepathsError, CarepathsWarning, DataError
+from carepaths.exceptions import CarepathsError, CarepathsWarning, ConvergenceWarning, DataError
 from carepaths.spec import load_spec
 
 EXIT_OK = 0
@@ -84,7 +84,7 @@ def _read_csv(path_text: str) -> Any:
 
 
 def _load_fit(path_text: str) -> Any:
-    from carepaths.fit import load_fit
+    from carepaths.model.fit import load_fit
 
     path = Path(path_text)
     try:
@@ -117,7 +117,7 @@ def _converged_code(args: argparse.Namespace, converged: bool) -> int:
 
 # ----------------------------------------------------------------------------- commands
 def _demo(args: argparse.Namespace) -> int:
-    from carepaths.report import run_demo
+    from carepaths.report.demo import run_demo
 
     report = run_demo(
         args.out, persons=args.persons, waves=args.waves, draws=args.draws, tune=args.tune,
@@ -157,7 +157,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     from carepaths.data import Panel
-    from carepaths.model import MediationModel
+    from carepaths.model.build import MediationModel
 
     spec = load_spec(args.spec)
     with _timed(args, f"Validating {args.data} against spec {spec.name or args.spec}"):
@@ -197,7 +197,7 @@ def parse_intervention(text: str) -> Any:
     CarepathsError
         If the text does not have that form or a value is not a number.
     """
-    from carepaths.interventions import Intervention
+    from carepaths.counterfactual.interventions import Intervention
 
     usage = (
         "write an intervention as NAME:TARGET:KEY=VALUE[:stages=S1,S2], with KEY one of "
@@ -228,7 +228,7 @@ def parse_intervention(text: str) -> Any:
 
 
 def _interventions_from_args(args: argparse.Namespace, spec: Any) -> list[Any]:
-    from carepaths.interventions import worked_examples
+    from carepaths.counterfactual.interventions import worked_examples
 
     if args.examples and (args.intervention or args.combine):
         raise CarepathsError("give either --examples or --intervention/--combine, not both.")
@@ -285,7 +285,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from carepaths.graph import CausalGraph
+    from carepaths.causal.graph import CausalGraph
 
     spec = load_spec(args.spec)
     graph = CausalGraph.from_spec(spec)
@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tune", type=_count(0), default=tune, help="tuning steps per chain")
         p.add_argument("--chains", type=_count(1), default=2, help="chains (run in parallel on 2 cores)")
 
-    from carepaths.report import DEMO_DEFAULTS as D
+    from carepaths.report.demo import DEMO_DEFAULTS as D
 
     demo = command("demo", "simulate the default panel, fit it and write an HTML report")
     demo.add_argument("--out", default="carepaths-demo", help="output folder")
@@ -425,8 +425,6 @@ def _report_warnings(args: argparse.Namespace, recorded: list[warnings.WarningMe
     The fit, its effects, checks and comparison each warn that the fit did not converge;
     that is one fact, printed once (the first, the fit's own wording).
     """
-    from carepaths.fit import ConvergenceWarning
-
     seen: set[str] = set()
     for w in recorded:
         text = str(w.message)

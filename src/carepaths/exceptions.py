@@ -7,6 +7,8 @@ the pipeline that refused the input.
 
 from __future__ import annotations
 
+import difflib
+
 __all__ = [
     "CarepathsError",
     "SpecError",
@@ -15,6 +17,9 @@ __all__ = [
     "IdentificationError",
     "CarepathsWarning",
     "DroppedRowsWarning",
+    "ConvergenceWarning",
+    "ParetoKWarning",
+    "suggest_closest",
 ]
 
 
@@ -63,3 +68,23 @@ class CarepathsWarning(UserWarning):
 
 class DroppedRowsWarning(CarepathsWarning):
     """Rows were dropped on explicit request (``dropna=True``); the message says which."""
+
+
+class ConvergenceWarning(CarepathsWarning):
+    """The sampler did not converge: every number from this fit is unreliable."""
+
+
+class ParetoKWarning(CarepathsWarning):
+    """PSIS-LOO is unreliable for some rows: their Pareto k exceeds 0.7."""
+
+
+def suggest_closest(word: str, options: tuple[str, ...] | list[str]) -> str:
+    """``" Did you mean 'x'?"`` for the closest of ``options`` to ``word``, or ``""``.
+
+    A match that differs only in case wins; otherwise the closest by difflib's ratio.
+    """
+    for option in options:
+        if option.lower() == word.lower():
+            return f" Did you mean '{option}'?"
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""

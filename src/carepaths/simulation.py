@@ -42,14 +42,33 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carepaths import equations, gcomputation
-from carepaths.exceptions import SimulationError
-from carepaths.spec import Spec, suggest_closest
+from carepaths.counterfactual import worlds
+from carepaths.counterfactual.interventions import intervention_means, model_transform, validate
+from carepaths.counterfactual.population import POOLED, Chunk, RowData, map_chunks
+from carepaths.data import Panel
+from carepaths.exceptions import SimulationError, suggest_closest
+from carepaths.spec import Spec
+from carepaths.structural import equations
+from carepaths.structural.parameters import (
+    ParameterSet,
+    parameter_coords,
+    parameter_dims,
+    person_mode,
+    slope_covariance,
+    split_slopes,
+)
 
-__all__ = ["Simulation", "simulate", "default_params", "EFFECT_NAMES"]
+__all__ = ["Simulation", "simulate", "default_params", "EFFECT_NAMES", "SIMULATOR_ONLY"]
 
 EFFECT_NAMES = ("TE", "NDE", "NIE", "interdependence")
-POOLED = "pooled"
+
+#: The simulator's own parameters, beside the model's (``parameter_dims``): how the
+#: exposure, the confounders and the stages are drawn. The fitted model conditions on
+#: these variables, so it has no parameters for them.
+SIMULATOR_ONLY = (
+    "alpha_x", "gamma_x", "sd_x_person", "sigma_x", "confounder_person_share", "confounder_loc",
+    "confounder_scale", "stage_initial", "stage_transition",
+)
 _DEFAULT_STAGES = ("crisis", "recovery", "maintenance")
 
 # Stage-specific paths of the five mechanisms (crisis, recovery, maintenance):
@@ -89,7 +108,8 @@ def default_params(spec: Spec) -> xr.Dataset:
 
     For the shipped five-mechanism stages and mediator names the paths encode the support
     paradox (see the module docstring for sources); other specs get generic paths
-    (a = 0.4, b alternating +-0.3, c = 0.1).
+    (a = 0.4, b alternating +-0.3, c = 0.1). A path shared across stages
+    (``structure.stage_specific_paths = false``) is the average of the stage paths.
 
     Parameters
     ----------
@@ -98,8 +118,10 @@ def default_params(spec: Spec) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        One variable per parameter with named dims (``stage``, ``mediator``, ``parent``,
-        ``confounder``, ``cut``, ``stage_next``, ``slope``, ``slope_other``).
+        The model's parameters by the names and dims of
+        :func:`carepaths.structural.parameters.parameter_dims` (only those the spec's
+        model has), then the simulator's own (:data:`SIMULATOR_ONLY`; dims ``stage``,
+        ``stage_next``, ``confounder``).
     """
     stages = spec.stage_levels
     S, K = len(stages), len(spec.mediators)
@@ -125,76 +147,60 @@ def default_params(spec: Spec) -> xr.Dataset:
         b, c = 0.5 * b, 0.5 * c  # log-rate paths: half the log-odds ones keep visits plausible
     else:
         beta0 = np.zeros(S)
-
-    n_cuts = max([len(m.categories) - 1 for m in spec.mediators if m.family == "ordinal"] + [0])
-    cutpoints = np.full((K, max(n_cuts, 1)), np.nan)
-    sigma_m = np.full(K, np.nan)
-    for k, m in enumerate(spec.mediators):
+    K_slopes = 2 * K + 1
+    corr = np.eye(K_slopes)
+    for k in range(K):  # person-level a_i and b_i correlate: cov(a_i, b_i) enters the NIE
+        corr[k, K + k] = corr[K + k, k] = 0.3
+    values: dict[str, Any] = {
+        "alpha_m": np.zeros((K, S)),
+        "a": a,
+        "b": b,
+        "c": c,
+        "beta0": beta0,
+        "gamma_m": np.full((K, J), 0.1),
+        "delta": 0.3 * np.ones(J),
+        "d_edge": np.full(len(spec.mediator_edges), 0.3),
+        "sigma_m": np.full(sum(m.family == "normal" for m in spec.mediators), 0.8),
+        "sigma_y": 1.0,
+        "phi": 1.5,
+        "a_between": a.mean(axis=-1),
+        "c_between": float(c.mean()),
+        "sd_u": np.full(K, 0.4),
+        "sd_v": 0.5 if family == "negative_binomial" else 0.8,
+        "sd_slope": np.r_[np.full(K, 0.2), np.full(K, 0.2), 0.1],
+        "corr_slope": corr,
+        "sd_cluster": 0.3,
+    }
+    if not spec.structure.stage_specific_paths:
+        for name in ("a", "b", "c"):
+            values[name] = np.asarray(values[name]).mean(axis=-1)
+    for m in spec.mediators:
         if m.family == "ordinal":
-            cutpoints[k, : len(m.categories) - 1] = np.linspace(-1.5, 1.5, len(m.categories) - 1)
-        if m.family == "normal":
-            sigma_m[k] = 0.8
+            values[f"cutpoints_{m.name}"] = np.linspace(-1.5, 1.5, len(m.categories) - 1)
+    dims = parameter_dims(spec)
+    data = {name: (dims[name], values[name]) for name in dims}
 
     j_sign = np.array([(-1) ** j for j in range(J)], dtype=float)
     # numeric confounders are drawn standardised and written in plausible units
     units = {"severity": (12.0, 5.0), "age": (40.0, 12.0)}  # PHQ-9 points [41]; years
-    conf_loc = np.array([units.get(t, (0.0, 1.0))[0] for t in terms])
-    conf_scale = np.array([units.get(t, (0.0, 1.0))[1] for t in terms])
     initial, transition = _stage_transition_default(S)
-    slope_names = [f"a:{m}" for m in spec.mediator_names] + [
-        f"b:{m}" for m in spec.mediator_names
-    ] + ["c"]
-    corr = np.eye(2 * K + 1)
-    for k in range(K):  # person-level a_i and b_i correlate: cov(a_i, b_i) enters the NIE
-        corr[k, K + k] = corr[K + k, k] = 0.3
-    d = np.zeros((K, K))
-    names = list(spec.mediator_names)
-    for src, dst in spec.mediator_edges:
-        d[names.index(dst), names.index(src)] = 0.3
-
-    dims_ks = ("mediator", "stage")
-    return xr.Dataset(
-        {
-            "alpha_m": (dims_ks, np.zeros((K, S))),
-            "a": (dims_ks, a),
-            "gamma_m": (("mediator", "confounder"), np.full((K, J), 0.1)),
-            "d": (("mediator", "parent"), d),
-            "sigma_m": ("mediator", sigma_m),
-            "cutpoints": (("mediator", "cut"), cutpoints),
-            "beta0": ("stage", beta0),
-            "c": ("stage", c),
-            "b": (dims_ks, b),
-            "delta": ("confounder", 0.3 * np.ones(J)),
-            "sigma_y": ((), 1.0),
-            "phi": ((), 1.5),
-            # person effects
-            "sd_u": ("mediator", np.full(K, 0.4)),
-            "sd_v": ((), 0.5 if family == "negative_binomial" else 0.8),
-            "sd_slope": ("slope", np.r_[np.full(K, 0.2), np.full(K, 0.2), 0.1]),
-            "corr_slope": (("slope", "slope_other"), corr),
-            "sd_cluster": ((), 0.3),
-            # exposure model (the fitted model conditions on X; only the simulator needs it)
-            "alpha_x": ("stage", np.linspace(-0.2, 0.2, S) if S > 1 else np.zeros(1)),
-            "gamma_x": ("confounder", -0.15 * j_sign),
-            "sd_x_person": ((), 0.6),
-            "sigma_x": ((), 0.8),
-            # confounders and stages
-            "confounder_person_share": ((), 0.8),
-            "confounder_loc": ("confounder", conf_loc),
-            "confounder_scale": ("confounder", conf_scale),
-            "stage_initial": ("stage", initial),
-            "stage_transition": (("stage", "stage_next"), transition),
-        },
-        coords={
-            "stage": list(stages),
-            "stage_next": list(stages),
-            "mediator": names,
-            "parent": names,
-            "confounder": list(terms),
-            "slope": slope_names,
-            "slope_other": slope_names,
-        },
-    )
+    data.update({
+        # exposure model (the fitted model conditions on X; only the simulator needs it)
+        "alpha_x": ("stage", np.linspace(-0.2, 0.2, S) if S > 1 else np.zeros(1)),
+        "gamma_x": ("confounder", -0.15 * j_sign),
+        "sd_x_person": ((), 0.6),
+        "sigma_x": ((), 0.8),
+        # confounders and stages
+        "confounder_person_share": ((), 0.8),
+        "confounder_loc": ("confounder", np.array([units.get(t, (0.0, 1.0))[0] for t in terms])),
+        "confounder_scale": ("confounder", np.array([units.get(t, (0.0, 1.0))[1] for t in terms])),
+        "stage_initial": ("stage", initial),
+        "stage_transition": (("stage", "stage_next"), transition),
+    })
+    coords = parameter_coords(spec)
+    coords["stage_next"] = list(stages)
+    used = {d for dims_ in (v[0] if isinstance(v[0], tuple) else (v[0],) for v in data.values()) for d in dims_}
+    return xr.Dataset(data, coords={k: v for k, v in coords.items() if k in used})
 
 
 def _merge_params(spec: Spec, overrides: Mapping[str, Any] | None) -> xr.Dataset:
@@ -202,7 +208,7 @@ def _merge_params(spec: Spec, overrides: Mapping[str, Any] | None) -> xr.Dataset
     for name, value in (overrides or {}).items():
         if name not in params:
             raise SimulationError(
-                f"unknown simulation parameter {name!r}.{suggest_closest(name, list(params))} "
+                f"unknown simulation parameter {name!r} for this spec.{suggest_closest(name, list(params))} "
                 f"Valid names: {', '.join(params)}."
             )
         target = params[name]
@@ -219,25 +225,34 @@ def _merge_params(spec: Spec, overrides: Mapping[str, Any] | None) -> xr.Dataset
 # ------------------------------------------------------------------------ population
 @dataclass
 class _Population:
-    """Everything drawn before the exposure contrast, for n persons x n waves."""
+    """Persons x waves drawn before the mediators: stages, confounders, exposure, persons."""
 
     person: np.ndarray
     wave: np.ndarray
     stage_idx: np.ndarray
     C: np.ndarray
     confounder_values: dict[str, np.ndarray]
-    x: np.ndarray
-    u: np.ndarray  # (obs, mediator) person intercepts of the mediators
-    a_i: np.ndarray  # (obs, mediator) person slope deviations of a
-    b_i: np.ndarray  # (obs, mediator)
-    c_i: np.ndarray  # (obs,)
-    v: np.ndarray  # (obs,) outcome person (+ cluster) intercept
+    x_total: np.ndarray  # the exposure as drawn (generating scale)
+    x: np.ndarray  # the exposure the equations take: x_total, or its within-person part
+    x_between: np.ndarray | None  # the person mean of x_total when the exposure is split
     cluster: np.ndarray | None
+    effects: worlds.Rows | None  # the persons' effects per row (the data draw only)
+
+    def row_data(self) -> RowData:
+        """The rows for the population sampler (no observed mediators)."""
+        return RowData(x=self.x, C=self.C, stage_idx=self.stage_idx, person=self.person,
+                       cluster=self.cluster, x_between=self.x_between)
 
 
 def _draw_population(
-    spec: Spec, p: Mapping[str, np.ndarray], n_persons: int, n_waves: int, rng: np.random.Generator
+    spec: Spec, p: Mapping[str, Any], n_persons: int, n_waves: int, rng: np.random.Generator,
+    *, person_effects: bool,
 ) -> _Population:
+    """Stages, confounders, exposure and (for the data) each person's effects, in that order.
+
+    ``p`` holds the simulator's own parameters and the population SDs of the person
+    effects (``sd_u``, ``sd_v``, ``cov_slope``, ``sd_cluster``, as the spec has them).
+    """
     S, K = len(spec.stage_levels), len(spec.mediators)
     n = n_persons * n_waves
     person = np.repeat(np.arange(n_persons), n_waves)
@@ -279,33 +294,34 @@ def _draw_population(
         x = eta_x + float(p["sigma_x"]) * rng.standard_normal(n)
     else:
         x = (rng.random(n) < 1 / (1 + np.exp(-eta_x))).astype(float)
+    x_between = None
+    x_model = x
+    if spec.structure.center_exposure_within_person:
+        x_between = (np.bincount(person, weights=x) / np.bincount(person))[person]
+        x_model = x - x_between
 
-    # person effects
-    mode = spec.structure.person_effects if spec.columns.person else "none"
-    u = np.zeros((n, K))
-    v = np.zeros(n)
-    a_i, b_i, c_i = np.zeros((n, K)), np.zeros((n, K)), np.zeros(n)
-    if mode in ("intercepts", "slopes"):
-        u = (rng.standard_normal((n_persons, K)) * p["sd_u"])[person]
-        v = (float(p["sd_v"]) * rng.standard_normal(n_persons))[person]
-    if mode == "slopes":
-        sd = p["sd_slope"]
-        cov = p["corr_slope"] * np.outer(sd, sd)
-        dev = rng.multivariate_normal(np.zeros(2 * K + 1), cov, size=n_persons)[person]
-        a_i, b_i, c_i = dev[:, :K], dev[:, K : 2 * K], dev[:, 2 * K]
+    # person effects (the data draw: one per person, shared by the person's waves)
+    mode = person_mode(spec)
+    effects = None
     cluster = None
+    if person_effects:
+        u, v = np.zeros((n, K)), np.zeros(n)
+        a_i, b_i, c_i = np.zeros((n, K)), np.zeros((n, K)), np.zeros(n)
+        if mode in ("intercepts", "slopes"):
+            u = (rng.standard_normal((n_persons, K)) * p["sd_u"])[person]
+            v = (float(p["sd_v"]) * rng.standard_normal(n_persons))[person]
+        if mode == "slopes":
+            dev = rng.multivariate_normal(np.zeros(2 * K + 1), p["cov_slope"], size=n_persons)[person]
+            a_i, b_i, c_i = split_slopes(dev, K)
     if spec.columns.cluster is not None:
         n_clusters = max(2, min(20, n_persons // 5))
-        cluster_of_person = rng.integers(0, n_clusters, n_persons)
-        cluster = cluster_of_person[person]
-        v = v + (float(p["sd_cluster"]) * rng.standard_normal(n_clusters))[cluster]
-    return _Population(person, wave, stage_idx, C, values, x, u, a_i, b_i, c_i, v, cluster)
-
-
-def _rows(pop: _Population) -> gcomputation.Rows:
-    return gcomputation.Rows(
-        C=pop.C, stage_idx=pop.stage_idx, u=pop.u, a_i=pop.a_i, b_i=pop.b_i, c_i=pop.c_i, v=pop.v
-    )
+        cluster = rng.integers(0, n_clusters, n_persons)[person]
+        if person_effects:
+            v = v + (float(p["sd_cluster"]) * rng.standard_normal(n_clusters))[cluster]
+    if person_effects:
+        effects = worlds.Rows(C=C, stage_idx=stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v,
+                              x_between=x_between)
+    return _Population(person, wave, stage_idx, C, values, x, x_model, x_between, cluster, effects)
 
 
 def _latents(spec: Spec, p: Mapping[str, Any], uniforms: np.ndarray) -> np.ndarray:
@@ -315,61 +331,48 @@ def _latents(spec: Spec, p: Mapping[str, Any], uniforms: np.ndarray) -> np.ndarr
     ])
 
 
-def _mediators(spec, p, pop: _Population, x: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    return _mediators_from(spec, p, pop, x, _latents(spec, p, uniforms))
-
-
-def _mediators_from(spec: Spec, p: Mapping[str, Any], pop: _Population, x: np.ndarray, latents: np.ndarray) -> np.ndarray:
-    names = list(spec.mediator_names)
-    return equations.mediators_from_latents(
-        p, families=[m.family for m in spec.mediators],
-        order=[names.index(m) for m in spec.mediator_order], x=x, C=pop.C,
-        stage_idx=pop.stage_idx, latents=latents, person_intercepts=pop.u, person_slopes=pop.a_i,
-    )
-
-
-def _outcome_eta(p, pop: _Population, x: np.ndarray, M: np.ndarray) -> np.ndarray:
-    return equations.outcome_predictor(
-        p,
-        x=x,
-        M=M,
-        C=pop.C,
-        stage_idx=pop.stage_idx,
-        person_intercept=pop.v,
-        person_slope_c=pop.c_i,
-        person_slope_b=pop.b_i,
-    )
-
-
 def _uniforms(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     # open interval (0, 1): ndtri and logit are finite
     return (rng.integers(1, 2**53 - 1, size=shape, dtype=np.int64) + 0.5) / 2.0**53
 
 
+def _mediator_order(spec: Spec) -> list[int]:
+    names = list(spec.mediator_names)
+    return [names.index(m) for m in spec.mediator_order]
+
+
 # --------------------------------------------------------------------------- effects
-def _contrast_values(spec: Spec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _contrast_values(spec: Spec, pop: _Population) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and contrasted exposure as the equations take it (as the posterior effects do)."""
     c = spec.exposure.contrast
     if c.kind == "shift_sd":
-        step = float(c.size) * float(np.std(x, ddof=1))
-        return x, x + step, step
-    return np.full_like(x, c.low), np.full_like(x, c.high), float(c.high - c.low)
+        step = float(c.size) * float(np.std(pop.x_total, ddof=1))
+        return pop.x, pop.x + step
+    base = 0.0 if pop.x_between is None else pop.x_between
+    return np.full_like(pop.x, c.low) - base, np.full_like(pop.x, c.high) - base
 
 
 def _true_effects(
-    spec: Spec, p: Mapping[str, np.ndarray], n_persons: int, n_waves: int, rng: np.random.Generator
+    spec: Spec, truth: ParameterSet, sim_params: Mapping[str, Any], n_persons: int, n_waves: int,
+    rng: np.random.Generator,
 ) -> xr.Dataset:
-    pop = _draw_population(spec, p, n_persons, n_waves, rng)
-    K = len(spec.mediators)
-    x0, x1, _ = _contrast_values(spec, pop.x)
-    family = spec.outcome.family
-    n = len(pop.x)
-    # the same g-computation as the posterior effects (carepaths.gcomputation), with
-    # one independent mediator system per mechanism for the interventional effects
-    latents = _latents(spec, p, _uniforms(rng, (n, K)))
-    systems = [_latents(spec, p, _uniforms(rng, (n, K))) for _k in range(K)]
-    worlds = gcomputation.world_means(spec, p, _rows(pop), x0, x1, latents, systems)
-    per_row = gcomputation.effects_from_worlds(worlds)
-    iie = list(per_row.pop("IIE"))
+    """True population effects: the posterior effects' g-computation on the true parameters.
+
+    The population sampler draws new persons at a large simulated population's rows
+    (:func:`carepaths.counterfactual.population.map_chunks`, ``"marginal"``), and
+    :func:`carepaths.counterfactual.worlds.world_means` evaluates the worlds: the same
+    code as :meth:`carepaths.Fit.effects` on every posterior draw.
+    """
+    pop = _draw_population(spec, sim_params, n_persons, n_waves, rng, person_effects=False)
+    x0, x1 = _contrast_values(spec, pop)
+
+    def per_row(chunk: Chunk) -> dict[str, np.ndarray]:
+        means = worlds.world_means(spec, chunk.params, chunk.rows, x0[:, None], x1[:, None], chunk.latents,
+                                   chunk.systems)
+        return {k: v[..., 0] for k, v in worlds.effects_from_worlds(means).items()}
+
+    [(_, effects)] = map_chunks(truth, pop.row_data(), "marginal", rng, per_row, systems=True)
+    iie = list(effects.pop("IIE"))
 
     stage_labels = [*spec.stage_levels, POOLED] if len(spec.stage_levels) > 1 else [POOLED]
     masks = [pop.stage_idx == s for s in range(len(spec.stage_levels))] if len(stage_labels) > 1 else []
@@ -378,14 +381,14 @@ def _true_effects(
     def summarise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         est, se = [], []
         for mask in masks:
-            e, s = _cluster_mean(values[mask], pop.person[mask])
+            e, s_ = _cluster_mean(values[mask], pop.person[mask])
             est.append(e)
-            se.append(s)
+            se.append(s_)
         return np.array(est), np.array(se)
 
     data: dict[str, Any] = {}
     for name in EFFECT_NAMES:
-        est, se = summarise(per_row[name])
+        est, se = summarise(effects[name])
         data[name] = ("stage", est)
         data[f"{name}_mc_se"] = ("stage", se)
     iie_est, iie_se = zip(*(summarise(v) for v in iie), strict=True)
@@ -393,14 +396,14 @@ def _true_effects(
     data["IIE_mc_se"] = (("stage", "mechanism"), np.column_stack(iie_se))
     ds = xr.Dataset(data, coords={"stage": stage_labels, "mechanism": list(spec.mediator_names)})
     ds.attrs.update(
-        scale=_scale_name(family),
+        scale=_scale_name(spec.outcome.family),
         contrast=_contrast_text(spec),
         mc_persons=n_persons,
         mc_rows=int(len(pop.x)),
         note=(
             "True population effects by Monte Carlo over a large counterfactual population "
-            "(person effects integrated out); *_mc_se are person-clustered Monte Carlo "
-            "standard errors."
+            "(new persons: person effects integrated out); *_mc_se are person-clustered Monte "
+            "Carlo standard errors."
         ),
     )
     return ds
@@ -475,7 +478,12 @@ class Simulation:
             ["stage", "effect"]
         )
 
-    def true_paths_on_model_scale(self, panel) -> xr.Dataset:  # noqa: ANN001
+    @property
+    def truth(self) -> ParameterSet:
+        """The true parameters as a one-sample parameter set (the translator's view)."""
+        return ParameterSet.from_truth(self.spec, {k: self.params[k].values for k in parameter_dims(self.spec)})
+
+    def true_paths_on_model_scale(self, panel: Panel) -> xr.Dataset:
         """The true a, b, c (and d) paths converted to the scale a model fitted on ``panel`` uses.
 
         The model standardises a continuous exposure, normal mediators and a normal
@@ -483,7 +491,8 @@ class Simulation:
         generating scale becomes ``a * sd(X) / sd(M_k)``, ``b * sd(M_k) / sd(Y)``,
         ``c * sd(X) / sd(Y)`` and ``d[k, j] * sd(M_j) / sd(M_k)`` (binary, ordinal and count
         variables keep their link scale: their SD factor is 1). Person-slope SDs scale
-        like their paths.
+        like their paths. The paths are the translator's arrays (by stage, also when they
+        are shared across stages).
         """
         spec = self.spec
 
@@ -493,23 +502,27 @@ class Simulation:
         sx = sd(spec.exposure.name)
         sy = sd(spec.outcome.name)
         sm = np.array([sd(m) for m in spec.mediator_names])
-        p = self.params
+        arrays = self.truth.sample(0)
+        names, stages = list(spec.mediator_names), list(spec.stage_levels)
+        coords = {"mediator": names, "parent": names, "stage": stages}
         out = xr.Dataset(
             {
-                "a": p["a"] * xr.DataArray(sx / sm, dims="mediator"),
-                "b": p["b"] * xr.DataArray(sm / sy, dims="mediator"),
-                "c": p["c"] * (sx / sy),
-                "d": p["d"] * xr.DataArray(sm, dims="parent") / xr.DataArray(sm, dims="mediator"),
-            }
+                "a": (("mediator", "stage"), arrays["a"] * (sx / sm)[:, None]),
+                "b": (("mediator", "stage"), arrays["b"] * (sm / sy)[:, None]),
+                "c": ("stage", arrays["c"] * (sx / sy)),
+                "d": (("mediator", "parent"), arrays["d"] * sm[None, :] / sm[:, None]),
+            },
+            coords=coords,
         )
+        if spec.structure.center_exposure_within_person:
+            out["a_between"] = ("mediator", arrays["a_between"] * sx / sm)
+            out["c_between"] = arrays["c_between"] * sx / sy
         K = len(sm)
-        slope_factor = np.r_[sx / sm, sm / sy, sx / sy]
-        out["sd_slope"] = p["sd_slope"] * xr.DataArray(slope_factor, dims="slope")
-        out["cov_slope"] = (
-            p["corr_slope"]
-            * xr.DataArray(p["sd_slope"].values * slope_factor, dims="slope")
-            * xr.DataArray(p["sd_slope"].values * slope_factor, dims="slope_other")
-        )
+        if "sd_slope" in self.params:
+            slope_factor = np.r_[sx / sm, sm / sy, sx / sy]
+            sd_slope = self.params["sd_slope"].values * slope_factor
+            out["sd_slope"] = ("slope", sd_slope)
+            out["cov_slope"] = (("slope", "slope_other"), slope_covariance(sd_slope, self.params["corr_slope"].values))
         out.attrs["mediators"] = K
         return out
 
@@ -518,10 +531,11 @@ class Simulation:
     ) -> pd.DataFrame:
         """True effects of interventions, by Monte Carlo on a new population with the true parameters.
 
-        The same code as the posterior comparison (:func:`carepaths.interventions.intervention_means`):
-        per stage and pooled, the expected outcome under each intervention minus the
-        status quo, with a person-clustered Monte Carlo SE. Shifts count in SDs of the
-        simulated population's exposure and mediators.
+        The same code as the posterior comparison
+        (:func:`carepaths.counterfactual.interventions.intervention_means` on the population
+        sampler's marginal population): per stage and pooled, the expected outcome under
+        each intervention minus the status quo, with a person-clustered Monte Carlo SE.
+        Shifts count in SDs of the simulated population's exposure and mediators.
 
         Parameters
         ----------
@@ -537,47 +551,64 @@ class Simulation:
         pandas.DataFrame
             Index (intervention, stage); columns ``true``, ``mc_se``.
         """
-        from carepaths import interventions as iv_mod
-
         spec = self.spec
-        entries = iv_mod.validate(spec, interventions)
-        p = {name: self.params[name].values for name in self.params.data_vars}
+        entries = validate(spec, interventions)
+        truth = self.truth
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 7]) if seed is None else seed)
         n_waves = int(self.data[spec.columns.wave].nunique()) if spec.columns.wave else 1
-        pop = _draw_population(spec, p, mc_persons, n_waves, rng)
-        n, K = len(pop.x), len(spec.mediators)
-        latents = _latents(spec, p, _uniforms(rng, (n, K)))
-        rows = _rows(pop)
-        status_quo_M = _mediators_from(spec, p, pop, pop.x, latents)
-        sd = {spec.exposure.name: float(np.std(pop.x, ddof=1))}
-        sd.update({m: float(np.std(status_quo_M[:, k], ddof=1)) for k, m in enumerate(spec.mediator_names)})
-        base = iv_mod.intervention_means(spec, p, rows, pop.x, latents, {})
-        out = []
+        pop = _draw_population(spec, _simulator_values(self.params, truth), mc_persons, n_waves, rng,
+                               person_effects=False)
+        n = len(pop.x)
+        x_col = pop.x[:, None]
+        between = None if pop.x_between is None else pop.x_between[:, None]
         labels = [*spec.stage_levels, POOLED] if len(spec.stage_levels) > 1 else [POOLED]
-        for label, parts in entries:
-            transforms = {}
-            for iv in parts:
-                mask = None
-                if iv.stages:
-                    mask = np.isin(pop.stage_idx, [list(spec.stages).index(s) for s in iv.stages])
-                transforms[iv.target] = iv_mod.model_transform(
-                    spec, iv, loc=0.0, scale=1.0, sd_observed=sd[iv.target], stage_mask=mask
-                )
-            diff = iv_mod.intervention_means(spec, p, rows, pop.x, latents, transforms) - base
-            masks = [pop.stage_idx == s for s in range(len(spec.stage_levels))] if len(labels) > 1 else []
-            masks.append(np.ones(n, dtype=bool))
+        masks = [pop.stage_idx == s for s in range(len(spec.stage_levels))] if len(labels) > 1 else []
+        masks.append(np.ones(n, dtype=bool))
+
+        def differences(chunk: Chunk) -> list[np.ndarray]:
+            p, r = chunk.params, chunk.rows
+            status_quo_M = equations.mediators_from_latents(
+                p, families=[m.family for m in spec.mediators], order=_mediator_order(spec), x=x_col, C=r.C,
+                stage_idx=r.stage_idx, latents=chunk.latents, person_intercepts=r.u, person_slopes=r.a_i,
+                x_between=r.x_between,
+            )[..., 0]
+            sd = {spec.exposure.name: float(np.std(pop.x_total, ddof=1))}
+            sd.update({m: float(np.std(status_quo_M[:, k], ddof=1)) for k, m in enumerate(spec.mediator_names)})
+            base = intervention_means(spec, p, r, x_col, chunk.latents, {}, x_between=between)[..., 0]
+            out = []
+            for _, parts in entries:
+                transforms = {}
+                for iv in parts:
+                    mask = None
+                    if iv.stages:
+                        mask = np.isin(pop.stage_idx, [list(spec.stages).index(s) for s in iv.stages])
+                    transforms[iv.target] = model_transform(
+                        spec, iv, loc=0.0, scale=1.0, sd_observed=sd[iv.target], stage_mask=mask
+                    )
+                means = intervention_means(spec, p, r, x_col, chunk.latents, transforms, x_between=between)
+                out.append(means[..., 0] - base)
+            return out
+
+        [(_, diffs)] = map_chunks(truth, pop.row_data(), "marginal", rng, differences)
+        rows = []
+        for (label, _), diff in zip(entries, diffs, strict=True):
             for stage, mask in zip(labels, masks, strict=True):
                 est, se = _cluster_mean(diff[mask], pop.person[mask])
-                out.append((label, stage, est, se))
-        return pd.DataFrame(out, columns=["intervention", "stage", "true", "mc_se"]).set_index(
+                rows.append((label, stage, est, se))
+        return pd.DataFrame(rows, columns=["intervention", "stage", "true", "mc_se"]).set_index(
             ["intervention", "stage"]
         )
 
-    def panel(self):  # noqa: ANN201 - avoids importing data at module import
+    def panel(self) -> Panel:
         """The simulated data validated into a :class:`~carepaths.data.Panel`."""
-        from carepaths.data import Panel
-
         return Panel.from_frame(self.data, self.spec)
+
+
+def _simulator_values(params: xr.Dataset, truth: ParameterSet) -> dict[str, Any]:
+    """The simulator's own parameters and the person-effect SDs, as plain arrays."""
+    values = {name: params[name].values for name in SIMULATOR_ONLY}
+    values.update({name: value[0] for name, value in truth.person.items()})
+    return values
 
 
 def simulate(
@@ -630,13 +661,24 @@ def simulate(
             f"(got {n_waves}) and set n_persons to the number of rows."
         )
     params_ds = _merge_params(spec, params)
-    p = {name: params_ds[name].values for name in params_ds.data_vars}
+    truth = ParameterSet.from_truth(spec, {k: params_ds[k].values for k in parameter_dims(spec)})
+    p = truth.sample(0)  # the equations' arrays, by the one translator
     root = np.random.SeedSequence(seed)
     data_seed, truth_seed, outcome_seed = root.spawn(3)
     rng = np.random.default_rng(data_seed)
-    pop = _draw_population(spec, p, n_persons, n_waves, rng)
-    M = _mediators(spec, p, pop, pop.x, _uniforms(rng, (len(pop.x), len(spec.mediators))))
-    eta_y = _outcome_eta(p, pop, pop.x, M)
+    pop = _draw_population(spec, _simulator_values(params_ds, truth), n_persons, n_waves, rng, person_effects=True)
+    r = pop.effects
+    assert r is not None
+    latents = _latents(spec, p, _uniforms(rng, (len(pop.x), len(spec.mediators))))
+    M = equations.mediators_from_latents(
+        p, families=[m.family for m in spec.mediators], order=_mediator_order(spec), x=pop.x, C=r.C,
+        stage_idx=r.stage_idx, latents=latents, person_intercepts=r.u, person_slopes=r.a_i,
+        x_between=r.x_between,
+    )
+    eta_y = equations.outcome_predictor(
+        p, x=pop.x, M=M, C=r.C, stage_idx=r.stage_idx, person_intercept=r.v, person_slope_c=r.c_i,
+        person_slope_b=r.b_i, x_between=r.x_between,
+    )
     y = equations.draw_outcome(
         spec.outcome.family,
         eta_y,
@@ -645,7 +687,8 @@ def simulate(
         phi=float(p["phi"]),
     )
     frame = _to_frame(spec, pop, M, y)
-    effects = _true_effects(spec, p, mc_persons, n_waves, np.random.default_rng(truth_seed))
+    effects = _true_effects(spec, truth, _simulator_values(params_ds, truth), mc_persons, n_waves,
+                            np.random.default_rng(truth_seed))
     return Simulation(data=frame, params=params_ds, effects=effects, spec=spec, seed=seed)
 
 
@@ -660,7 +703,7 @@ def _to_frame(spec: Spec, pop: _Population, M: np.ndarray, y: np.ndarray) -> pd.
         out[cols.stage] = np.asarray(spec.stages, dtype=object)[pop.stage_idx]
     if cols.cluster is not None and pop.cluster is not None:
         out[cols.cluster] = pop.cluster + 1
-    out[spec.exposure.name] = pop.x
+    out[spec.exposure.name] = pop.x_total
     for k, m in enumerate(spec.mediators):
         if m.family == "ordinal":  # codes 0..K-1 back onto the declared categories
             out[m.name] = np.asarray(m.categories)[M[:, k].astype(int)]

@@ -30,14 +30,13 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from carepaths.exceptions import SpecError
+from carepaths.exceptions import SpecError, suggest_closest
 
 __all__ = [
     "Columns",
@@ -69,18 +68,6 @@ OutcomeFamily = Literal["normal", "bernoulli", "negative_binomial"]
 
 
 # --------------------------------------------------------------------------- helpers
-def suggest_closest(word: str, options: tuple[str, ...] | list[str]) -> str:
-    """``" Did you mean 'x'?"`` for the closest of ``options`` to ``word``, or ``""``.
-
-    A match that differs only in case wins; otherwise the closest by difflib's ratio.
-    """
-    for option in options:
-        if option.lower() == word.lower():
-            return f" Did you mean '{option}'?"
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
-
-
 def _check_keys(d: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
     if not isinstance(d, Mapping):
         raise SpecError(

@@ -235,7 +235,9 @@ def _generated_callback(template, name, inner, user_data, shared_keys, shared_da
     inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
     cache_key = None
     if inner_key is not None:
-        material = repr((source, inner_key, n_words, [str(d) for d in dtypes], numba.__version__))
+        # the module name is part of the key: a cached callback's environment names it, and
+        # an entry written under another name (a renamed module) cannot be loaded
+        material = repr((__name__, source, inner_key, n_words, [str(d) for d in dtypes], numba.__version__))
         cache_key = "carepaths-" + hashlib.sha256(material.encode()).hexdigest()
     return compile_numba_function_src(source, name, global_env=env, cache_key=cache_key)
 

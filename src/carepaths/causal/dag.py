@@ -1,6 +1,6 @@
-"""The causal graph a spec implies, as a networkx DAG, with DOT text and a plot.
+"""The causal graph a spec implies, as a networkx DAG, with DOT text and a layout.
 
-:class:`CausalGraph` builds the directed acyclic graph of DESIGN.md "Identification":
+:class:`CausalDAG` builds the directed acyclic graph of DESIGN.md "Identification":
 confounders and the stage (when ``columns.stage`` is set) point into the exposure, every
 mediator and the outcome; the exposure into every mediator and the outcome; every
 mediator into the outcome; plus ``mediator_edges`` (ordered mediators), the extra causal
@@ -12,37 +12,24 @@ latent nodes only) and ``adjusted`` (True for the confounders and the stage: the
 the model conditions on). Every edge carries ``kind``: ``"role"`` (implied by the roles),
 ``"mediator_edge"``, ``"graph"`` (from ``[graph] edges``) or ``"latent"``.
 
-Identification lives in :mod:`carepaths.identify`; :meth:`CausalGraph.identify` calls it.
+Identification (:mod:`carepaths.causal.identify`) reads a :class:`CausalDAG`; the
+user-facing :class:`carepaths.CausalGraph` (:mod:`carepaths.causal.graph`) adds
+``identify()`` and ``plot()`` to it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 
+from carepaths.figures import ROLE_COLOURS
 from carepaths.spec import Spec
 
-if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-    from carepaths.identify import Identification
-
-__all__ = ["ROLES", "CausalGraph", "latent_name"]
+__all__ = ["ROLES", "CausalDAG", "latent_name"]
 
 #: Node roles, in the order the plot's legend lists them.
-ROLES = ("exposure", "mediator", "outcome", "confounder", "stage", "other", "latent")
-
-_COLOURS = {
-    "exposure": "#9ecae1",
-    "mediator": "#c7e9c0",
-    "outcome": "#fdae6b",
-    "confounder": "#d9d9d9",
-    "stage": "#dadaeb",
-    "other": "#ffffff",
-    "latent": "#ffffff",
-}
+ROLES = tuple(ROLE_COLOURS)
 
 
 def latent_name(a: str, b: str) -> str:
@@ -90,7 +77,7 @@ def _build(spec: Spec) -> nx.DiGraph:
     return g
 
 
-class CausalGraph:
+class CausalDAG:
     """The causal DAG a :class:`~carepaths.spec.Spec` implies.
 
     Parameters
@@ -114,8 +101,7 @@ class CausalGraph:
     Examples
     --------
     >>> import carepaths
-    >>> from carepaths.graph import CausalGraph
-    >>> g = CausalGraph.from_spec(carepaths.load_spec("single_mediator"))
+    >>> g = carepaths.CausalGraph.from_spec(carepaths.load_spec("single_mediator"))
     >>> g.dag.has_edge("treat", "job_seek")
     True
     """
@@ -130,7 +116,7 @@ class CausalGraph:
         self.dag: nx.DiGraph = nx.freeze(_build(spec))
 
     @classmethod
-    def from_spec(cls, spec: Spec) -> CausalGraph:
+    def from_spec(cls, spec: Spec) -> CausalDAG:
         """Build the causal graph of ``spec``.
 
         Parameters
@@ -140,7 +126,7 @@ class CausalGraph:
 
         Returns
         -------
-        CausalGraph
+        CausalDAG (or the subclass it is called on)
         """
         return cls(spec)
 
@@ -196,24 +182,9 @@ class CausalGraph:
 
     def __repr__(self) -> str:
         return (
-            f"CausalGraph({self.spec.name or 'unnamed'}: {self.dag.number_of_nodes()} nodes, "
+            f"{type(self).__name__}({self.spec.name or 'unnamed'}: {self.dag.number_of_nodes()} nodes, "
             f"{self.dag.number_of_edges()} edges, {len(self.latent)} latent)"
         )
-
-    # -- identification -------------------------------------------------------------
-    def identify(self) -> Identification:
-        """Which effects the graph identifies, with adjustment sets and reasons.
-
-        The first call imports DoWhy (several seconds); results are cached per spec.
-
-        Returns
-        -------
-        Identification
-            See :func:`carepaths.identify.identify`.
-        """
-        from carepaths.identify import identify
-
-        return identify(self.spec)
 
     # -- output ---------------------------------------------------------------------
     def to_dot(self) -> str:
@@ -233,7 +204,7 @@ class CausalGraph:
             if role == "latent":
                 style = 'label="U", shape=circle, style=dashed'
             else:
-                style = f'shape=box, style="rounded,filled", fillcolor="{_COLOURS[role]}"'
+                style = f'shape=box, style="rounded,filled", fillcolor="{ROLE_COLOURS[role]}"'
             lines.append(f"  {_quote(node)} [{style}, tooltip={_quote(role)}];")
         for a, b, attrs in self.dag.edges(data=True):
             dashed = " [style=dashed]" if attrs["kind"] in ("latent", "graph") else ""
@@ -242,7 +213,7 @@ class CausalGraph:
         return "\n".join(lines) + "\n"
 
     def layout(self) -> dict[str, tuple[float, float]]:
-        """Plot positions of every node (the data :meth:`plot` draws).
+        """Plot positions of every node (the data ``CausalGraph.plot`` draws).
 
         The exposure sits left and the outcome right on ``y = 0``; mediators in columns
         between them by their depth in ``mediator_edges``, stacked below; confounders and
@@ -286,86 +257,6 @@ class CausalGraph:
             taken.add((round(x, 3), round(y, 3)))
             pos[u] = (x, y)
         return pos
-
-    def plot(self, *, ax: Axes | None = None) -> Figure:
-        """Draw the graph with matplotlib at the positions of :meth:`layout`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; by default a new figure (not registered with pyplot, so a
-            notebook shows it once, as the returned value).
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-            The figure holding the drawing. Each node is one text artist whose ``gid`` is
-            the node name.
-
-        Raises
-        ------
-        TypeError
-            If ``ax`` is given and is not a matplotlib Axes.
-        """
-        from matplotlib.axes import Axes
-        from matplotlib.figure import Figure
-        from matplotlib.patches import Patch
-
-        if ax is None:
-            fig = Figure(figsize=(9, 5.5), layout="constrained")
-            ax = fig.add_subplot()
-        elif not isinstance(ax, Axes):
-            raise TypeError(
-                f"plot(ax=...) needs a matplotlib Axes, got {type(ax).__name__}; pass e.g. "
-                "fig.add_subplot(), or leave ax out for a new figure."
-            )
-        fig = ax.get_figure(root=True)
-        pos = self.layout()
-        for a, b, attrs in self.dag.edges(data=True):
-            dashed = attrs["kind"] in ("latent", "graph")
-            ax.annotate(
-                "",
-                xy=pos[b],
-                xytext=pos[a],
-                arrowprops={
-                    "arrowstyle": "-|>",
-                    "color": "0.45" if dashed else "0.25",
-                    "linestyle": "--" if dashed else "-",
-                    "shrinkA": 14,
-                    "shrinkB": 14,
-                    "lw": 0.9,
-                },
-            )
-        for node, attrs in self.dag.nodes(data=True):
-            role = attrs["role"]
-            ax.text(
-                *pos[node],
-                "U" if role == "latent" else node,
-                ha="center",
-                va="center",
-                fontsize=9,
-                gid=node,
-                bbox={
-                    "boxstyle": "circle" if role == "latent" else "round,pad=0.3",
-                    "fc": _COLOURS[role],
-                    "ec": "0.3",
-                    "ls": "--" if role in ("latent", "other") else "-",
-                },
-            )
-        xs = [p[0] for p in pos.values()]
-        ys = [p[1] for p in pos.values()]
-        ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
-        ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
-        ax.set_axis_off()
-        present = [r for r in ROLES if any(d["role"] == r for _, d in self.dag.nodes(data=True))]
-        ax.legend(
-            handles=[Patch(fc=_COLOURS[r], ec="0.3", label=r) for r in present],
-            loc="lower left",
-            fontsize=8,
-            frameon=False,
-        )
-        ax.set_title(f"Causal graph: {self.spec.name or 'spec'}")
-        return fig
 
 
 def _quote(name: Any) -> str:

@@ -1,24 +1,27 @@
 """Prior and posterior predictive checks by stage, LOO and LOO-PIT.
 
-:meth:`carepaths.fit.Fit.check` (posterior) and
-:meth:`carepaths.model.MediationModel.prior_check` (prior) both call
-:func:`compute_checks`: on every parameter draw they replicate the whole panel — every
-mediator, then the outcome — from the structural equations (:mod:`carepaths.equations`,
+:meth:`carepaths.Fit.check` (posterior, :func:`compute_checks`) and
+:meth:`carepaths.MediationModel.prior_check` (prior, :func:`prior_check`) replicate, on
+every parameter draw, the whole panel — every
+mediator, then the outcome — from the structural equations (:mod:`carepaths.structural.equations`,
 the one home of the model) for the observed persons, at the observed exposures,
 confounders, stages and waves, and compare summary statistics of the replicates with
 the same statistics of the data.
 
 Replicated data
 ---------------
+The replicates come from the population sampler's ``"replicate"`` population
+(:mod:`carepaths.counterfactual.population`): the observed persons, at their observed
+exposures, confounders, stages and waves, with fresh latent noise.
+
 * Posterior check: population parameters, the outcome's person (and cluster) intercepts
   and any explicit mediator intercepts or random slopes come from the posterior draw.
   The person intercepts u of *normal* mediators are integrated out of the fitted model
   (``person_effects = "intercepts"``), so each draw's u is drawn from its exact
   conditional posterior given the data and that draw's parameters
-  (:func:`carepaths.parameters.draw_person_intercepts`).
-* Prior check: parameters from the prior (``pymc.sample_prior_predictive`` of the free
-  variables, without the data); the persons' effects are those of new persons, from the
-  prior SDs.
+  (:func:`carepaths.counterfactual.population.draw_person_intercepts`).
+* Prior check: parameters and person effects drawn from the prior
+  (``pymc.sample_prior_predictive`` of the free variables, without the data).
 
 Statistics
 ----------
@@ -45,15 +48,7 @@ sit near 0.5 by construction, so a flag there is a strong signal.
 
 LOO
 ---
-The outcome's pointwise log-likelihood (per person-wave, given the observed mediators
-and the posterior person effects: leave-one-person-wave-out) is computed from the
-structural equations on the posterior draws, not with ``pymc.compute_log_likelihood``:
-it needs no rebuild and compile of the PyMC model, and it is the same density the model
-samples (``tests/test_checks.py`` checks the two agree). ArviZ's PSIS-LOO (``az.loo``)
-gives the elpd and the Pareto k of every row; rows with k > :data:`PARETO_K_LIMIT` (0.7)
-are counted and a :class:`ParetoKWarning` is issued when there are any. The LOO-PIT
-(``az.loo_pit``) uses outcome replicates drawn at the observed mediators, the
-predictive distribution matching that likelihood.
+PSIS-LOO and LOO-PIT of the outcome: :mod:`carepaths.checks.loo`.
 """
 
 from __future__ import annotations
@@ -66,20 +61,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import special
 
-from carepaths import equations
-from carepaths.exceptions import CarepathsError, CarepathsWarning
+from carepaths.checks.loo import PARETO_K_LIMIT, outcome_loglik, psis_loo
+from carepaths.counterfactual.population import Chunk, RowData, map_chunks
+from carepaths.data import Panel
+from carepaths.exceptions import CarepathsError, ConvergenceWarning, ParetoKWarning
 from carepaths.intervals import INTERVAL_PROB, interval_bounds, interval_label
-from carepaths.parameters import PosteriorParams, draw_person_intercepts, params_from_draws
-from carepaths.population import draws_last, observed_person_effects
 from carepaths.spec import Spec, suggest_closest
+from carepaths.structural import equations
+from carepaths.structural.parameters import ParameterSet
 
 __all__ = [
     "Checks",
     "compute_checks",
     "prior_check",
-    "ParetoKWarning",
     "FLAG_TAIL",
     "PARETO_K_LIMIT",
     "STATISTICS",
@@ -88,14 +83,8 @@ __all__ = [
 ]
 
 FLAG_TAIL = (1.0 - INTERVAL_PROB) / 2.0
-PARETO_K_LIMIT = 0.7
 ALL = "all"
 STATISTICS = ("mean", "sd", "dispersion", "zeros", "exposure_slope", "between_person")
-_CHUNK = 32  # parameter draws replicated together (the equations' batched layout)
-
-
-class ParetoKWarning(CarepathsWarning):
-    """PSIS-LOO is unreliable for some rows: their Pareto k exceeds 0.7."""
 
 
 # ----------------------------------------------------------------------------- result
@@ -125,7 +114,7 @@ class Checks:
         ``observed_data``, for the outcome (model scale for counts and binaries, original
         units for a normal outcome).
     loo_pit : xarray.DataArray or None
-        LOO-PIT value of every row (obs), as :func:`carepaths.plots.plot_loo_pit` plots it.
+        LOO-PIT value of every row (obs), as :func:`carepaths.figures.plot_loo_pit` plots it.
     outcome, exposure : str
         Variable names.
     warning : str
@@ -182,22 +171,33 @@ class Checks:
             "max_k": float(np.nanmax(k)),
         })
 
-    # plots: thin delegates to carepaths.plots (keyword-only, each returns a Figure)
+    def select_rows(
+        self, *, variable: str | None = None, statistics: Sequence[str] | None = None,
+        stages: Sequence[str] | None = None, wave: str = ALL,
+    ) -> pd.DataFrame:
+        """Rows of :meth:`table` for one variable: see :func:`select_rows`."""
+        return select_rows(self, variable=variable, statistics=statistics, stages=stages, wave=wave)
+
+    def statistic_draws(self, *, variable: str, statistic: str, stage: str, wave: str = ALL) -> np.ndarray:
+        """The replicated values of one statistic: see :func:`statistic_draws`."""
+        return statistic_draws(self, variable=variable, statistic=statistic, stage=stage, wave=wave)
+
+    # plots: thin delegates to carepaths.figures (keyword-only, each returns a Figure)
     def plot_stages(self, **kwargs: Any) -> Any:
-        """Per-stage panels: see :func:`carepaths.plots.plot_stage_checks`."""
-        from carepaths.plots import plot_stage_checks
+        """Per-stage panels: see :func:`carepaths.figures.plot_stage_checks`."""
+        from carepaths.figures import plot_stage_checks
 
         return plot_stage_checks(checks=self, **kwargs)
 
     def plot_ppc(self, **kwargs: Any) -> Any:
-        """Replicated vs observed distributions: see :func:`carepaths.plots.plot_ppc_dist`."""
-        from carepaths.plots import plot_ppc_dist
+        """Replicated vs observed distributions: see :func:`carepaths.figures.plot_ppc_dist`."""
+        from carepaths.figures import plot_ppc_dist
 
         return plot_ppc_dist(checks=self, **kwargs)
 
     def plot_loo_pit(self, **kwargs: Any) -> Any:
-        """LOO-PIT ECDF: see :func:`carepaths.plots.plot_loo_pit`."""
-        from carepaths.plots import plot_loo_pit
+        """LOO-PIT ECDF: see :func:`carepaths.figures.plot_loo_pit`."""
+        from carepaths.figures import plot_loo_pit
 
         return plot_loo_pit(checks=self, **kwargs)
 
@@ -210,17 +210,25 @@ class Checks:
 
 
 # ----------------------------------------------------------------------------- entry points
-def compute_checks(fit: Any, *, seed: int, draws: int | None = None) -> Checks:
-    """Posterior predictive checks by stage, LOO and LOO-PIT of a fitted model.
+def compute_checks(
+    params: ParameterSet, panel: Panel, posterior: xr.Dataset, *, seed: int, warning: str = ""
+) -> Checks:
+    """Posterior predictive checks by stage, LOO and LOO-PIT.
+
+    :meth:`carepaths.Fit.check` calls this with the fit's (thinned) posterior.
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model.
+    params : ParameterSet
+        The posterior draws, translated (``ParameterSet.from_draws(spec, posterior)``).
+    panel : Panel
+        The data the model was fitted to.
+    posterior : xarray.Dataset
+        The same draws as the model's variables (the ``posterior`` group LOO reports).
     seed : int
-        Seed of the replication noise; the same fit and seed give the same numbers.
-    draws : int, optional
-        Posterior draws per chain to use, evenly thinned; default all of them.
+        Seed of the replication noise; the same draws and seed give the same numbers.
+    warning : str
+        Why the draws are not to be trusted (the fit did not converge), or empty.
 
     Returns
     -------
@@ -229,70 +237,58 @@ def compute_checks(fit: Any, *, seed: int, draws: int | None = None) -> Checks:
     Warns
     -----
     ConvergenceWarning
-        When the fit did not converge (the checks are then unreliable too).
+        When ``warning`` is not empty (the checks are then unreliable too).
     ParetoKWarning
         When some rows have Pareto k > 0.7.
     """
-    _check_seed(seed)
-    post = fit.posterior["posterior"].to_dataset()
-    post = post.isel(draw=_thin(post.sizes["draw"], draws, "posterior draws per chain"))
-    params = params_from_draws(fit.spec, post)
-    rng = np.random.default_rng(seed)
-    rep = _replicate(fit.spec, fit.panel, params, rng, posterior=True)
+    check_seed(seed)
+    rep = _replicate(params, panel, np.random.default_rng(seed), with_loglik=True)
     messages = []
-    if not fit.converged:
-        from carepaths.fit import ConvergenceWarning
-
-        message = "These checks come from a fit that did NOT converge: " + fit.convergence_message()
+    if warning:
+        message = "These checks come from a fit that did NOT converge: " + warning
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
         messages.append(message)
-    loo, loo_data, loo_pit, k_message = _loo(fit, post, rep)
+    assert rep.loglik is not None and rep.Y_at_observed_m is not None
+    loo, loo_data, loo_pit, k_message = psis_loo(panel, posterior, rep.loglik, rep.Y_at_observed_m)
     if k_message:
         warnings.warn(k_message, ParetoKWarning, stacklevel=3)
         messages.append(k_message)
-    return _assemble("posterior", fit.spec, fit.panel, params, rep, loo=loo, loo_data=loo_data,
+    return _assemble("posterior", panel, params, rep, loo=loo, loo_data=loo_data,
                      loo_pit=loo_pit, warning=" ".join(messages))
 
 
-def prior_check(model: Any, *, draws: int = 500, seed: int) -> Checks:
-    """Prior predictive checks by stage of a built (unfitted) model.
+def prior_check(params: ParameterSet, panel: Panel, *, seed: int) -> Checks:
+    """Prior predictive checks by stage.
+
+    :meth:`carepaths.MediationModel.prior_check` calls this with prior draws.
 
     Parameters
     ----------
-    model : MediationModel
-    draws : int
-        Prior draws.
+    params : ParameterSet
+        Prior draws of the model's variables, translated.
+    panel : Panel
+        The data to compare the replicates with.
     seed : int
-        Seed of the prior draws and the replication noise.
+        Seed of the replication noise.
 
     Returns
     -------
     Checks
         Without LOO (there is no posterior).
     """
-    import pymc as pm
-
-    _check_seed(seed)
-    if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
-        raise CarepathsError(f"draws must be a positive integer (prior draws), got {draws!r}.")
-    m = model.model
-    names = [v.name for v in m.free_RVs] + [v.name for v in m.deterministics]
-    with m, warnings.catch_warnings():
-        # the Potentials are the normal mediators' likelihood: ignoring them is what a
-        # prior draw of the parameters must do
-        warnings.filterwarnings("ignore", message=".*Potential.*")
-        prior = pm.sample_prior_predictive(draws=int(draws), var_names=names, random_seed=seed)
-    params = params_from_draws(model.spec, prior["prior"].to_dataset())
-    rep = _replicate(model.spec, model.panel, params, np.random.default_rng(seed), posterior=False)
-    return _assemble("prior", model.spec, model.panel, params, rep)
+    check_seed(seed)
+    rep = _replicate(params, panel, np.random.default_rng(seed), with_loglik=False)
+    return _assemble("prior", panel, params, rep)
 
 
-def _check_seed(seed: Any) -> None:
+def check_seed(seed: Any) -> None:
+    """Refuse a seed that is not an integer (with the fix in the message)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise CarepathsError(f"seed must be an integer (e.g. seed=1), got {seed!r}.")
 
 
-def _thin(n: int, draws: int | None, what: str) -> np.ndarray:
+def thin(n: int, draws: int | None, what: str) -> np.ndarray:
+    """Indices of ``draws`` evenly spaced draws out of ``n`` (all of them for None)."""
     if draws is None:
         return np.arange(n)
     if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
@@ -313,91 +309,50 @@ class _Replicates:
     loglik: np.ndarray | None  # (obs, sample): log p(y_obs | observed mediators, draw)
 
 
-def _replicate(
-    spec: Spec, panel: Any, params: PosteriorParams, rng: np.random.Generator, *, posterior: bool
-) -> _Replicates:
-    """Replicate mediators and outcome on every draw, in chunks (batched equations)."""
+def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, with_loglik: bool) -> _Replicates:
+    """Replicate mediators and outcome on every draw (the population sampler's replicate population)."""
     from threadpoolctl import threadpool_limits
 
+    spec = panel.spec
     ds = panel.dataset
-    K = len(spec.mediators)
+    rows = RowData.from_panel(panel)
+    K, n, S = len(spec.mediators), rows.n_rows, params.n_samples
     names = list(spec.mediator_names)
     families = [m.family for m in spec.mediators]
     order = [names.index(m) for m in spec.mediator_order]
-    split = spec.structure.center_exposure_within_person
-    x = ds["X_within" if split else "X"].values[:, None]
-    x_between = ds["X_between"].values[:, None] if split else None
-    C, stage_idx, M_obs, Y_obs = ds["C"].values, ds["stage_idx"].values, ds["M"].values, ds["Y"].values
-    n = len(stage_idx)
-    mode = spec.structure.person_effects if spec.columns.person else "none"
-    person = ds["person_idx"].values if "person_idx" in ds else np.arange(n)
-    n_persons = int(person.max()) + 1
-    cluster = ds["cluster_idx"].values if "cluster_idx" in ds else None
-    integrated = [k for k, f in enumerate(families) if f == "normal"] if mode == "intercepts" else []
-    counts = np.bincount(person, minlength=n_persons).astype(float)
+    x = rows.x[:, None]
+    M_obs, Y_obs = ds["M"].values, ds["Y"].values
     family = spec.outcome.family
-    pp = params.person
-    S = params.n_samples
+    log_scale = np.log(panel.scaling[spec.outcome.name].scale) if family == "normal" else 0.0
+
     Y_rep, M_rep = np.empty((n, S)), np.empty((n, K, S))
-    Y_at_m = np.empty((n, S)) if posterior else None
-    loglik = np.empty((n, S)) if posterior else None
-    if family == "normal":
-        log_scale = np.log(panel.scaling[spec.outcome.name].scale)
+    Y_at_m = np.empty((n, S)) if with_loglik else None
+    loglik = np.empty((n, S)) if with_loglik else None
+
+    def replicate(chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        p, r = chunk.params, chunk.rows
+        M = equations.mediators_from_latents(
+            p, families=families, order=order, x=x, C=r.C, stage_idx=r.stage_idx, latents=chunk.latents,
+            person_intercepts=r.u, person_slopes=r.a_i, x_between=r.x_between,
+        )
+        common = {"x": x, "C": r.C, "stage_idx": r.stage_idx, "person_intercept": r.v,
+                  "person_slope_c": r.c_i, "person_slope_b": r.b_i, "x_between": r.x_between}
+        y = equations.draw_outcome(family, equations.outcome_predictor(p, M=M, **common), chunk.rng,
+                                   sigma=p["sigma_y"], phi=p["phi"])
+        if not with_loglik:
+            return M, y, None, None
+        eta_obs = equations.outcome_predictor(p, M=M_obs[:, :, None], **common)
+        y_at_m = equations.draw_outcome(family, eta_obs, chunk.rng, sigma=p["sigma_y"], phi=p["phi"])
+        ll = outcome_loglik(family, Y_obs[:, None], eta_obs, sigma=p["sigma_y"], phi=p["phi"]) - log_scale
+        return M, y, y_at_m, ll
+
     # small matrix products (rows x a chunk of draws): single-threaded BLAS is faster here
     with threadpool_limits(limits=1, user_api="blas"):
-        for start in range(0, S, _CHUNK):
-            sl = slice(start, min(start + _CHUNK, S))
-            B = sl.stop - sl.start
-            p = {name: draws_last(value[sl]) for name, value in params.fixed.items()}
-            u, v, a_i, b_i, c_i = observed_person_effects(params, sl, person, cluster)
-            for k in integrated:  # integrated-out intercepts of normal mediators
-                sd_u = pp["sd_u"][sl][:, k]
-                if posterior:
-                    eta = equations.mediator_predictor(
-                        p, k, x=x, C=C, stage_idx=stage_idx, x_between=x_between,
-                        M=M_obs[:, :, None] if spec.mediator_edges else None,
-                    )
-                    resid = M_obs[:, k, None] - eta  # (obs, draw)
-                    sums = np.zeros((n_persons, B))
-                    np.add.at(sums, person, resid)
-                    u_k = draw_person_intercepts(sums, counts, p["sigma_m"][k], sd_u, rng)
-                else:  # new persons: from the prior SD
-                    u_k = rng.standard_normal((n_persons, B)) * sd_u
-                u[:, k] = u_k[person]
-            latents = np.stack(
-                [equations.draw_latent(f, rng, (n, B), sigma=p["sigma_m"][k]) for k, f in enumerate(families)],
-                axis=1,
-            )
-            M = equations.mediators_from_latents(
-                p, families=families, order=order, x=x, C=C, stage_idx=stage_idx, latents=latents,
-                person_intercepts=u, person_slopes=a_i, x_between=x_between,
-            )
-            common = {"x": x, "C": C, "stage_idx": stage_idx, "person_intercept": v,
-                      "person_slope_c": c_i, "person_slope_b": b_i, "x_between": x_between}
-            eta_y = equations.outcome_predictor(p, M=M, **common)
-            M_rep[:, :, sl] = M
-            Y_rep[:, sl] = equations.draw_outcome(family, eta_y, rng, sigma=p["sigma_y"], phi=p["phi"])
-            if posterior:
-                eta_obs = equations.outcome_predictor(p, M=M_obs[:, :, None], **common)
-                Y_at_m[:, sl] = equations.draw_outcome(family, eta_obs, rng, sigma=p["sigma_y"], phi=p["phi"])
-                ll = _outcome_loglik(family, Y_obs[:, None], eta_obs, sigma=p["sigma_y"], phi=p["phi"])
-                loglik[:, sl] = ll - log_scale if family == "normal" else ll
+        for sl, (M, y, y_at_m, ll) in map_chunks(params, rows, "replicate", rng, replicate):
+            M_rep[:, :, sl], Y_rep[:, sl] = M, y
+            if with_loglik:
+                Y_at_m[:, sl], loglik[:, sl] = y_at_m, ll
     return _Replicates(Y=Y_rep, M=M_rep, Y_at_observed_m=Y_at_m, loglik=loglik)
-
-
-def _outcome_loglik(family: str, y: np.ndarray, eta: np.ndarray, *, sigma: Any, phi: Any) -> np.ndarray:
-    """log p(y | eta) of the outcome family (the density the model's ``Y`` uses)."""
-    if family == "bernoulli":
-        return y * special.log_expit(eta) + (1.0 - y) * special.log_expit(-eta)
-    if family == "normal":
-        return -0.5 * ((y - eta) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
-    if family == "negative_binomial":
-        mu = np.exp(eta)
-        return (
-            special.gammaln(y + phi) - special.gammaln(phi) - special.gammaln(y + 1.0)
-            + phi * (np.log(phi) - np.log(phi + mu)) + y * (eta - np.log(phi + mu))
-        )
-    raise ValueError(f"unknown outcome family {family!r}")
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -477,10 +432,11 @@ def _statistics(spec: Spec, panel: Any, Y: np.ndarray, M: np.ndarray) -> list[tu
 
 
 def _assemble(
-    kind: str, spec: Spec, panel: Any, params: PosteriorParams, rep: _Replicates, *,
+    kind: str, panel: Panel, params: ParameterSet, rep: _Replicates, *,
     loo: Any = None, loo_data: xr.DataTree | None = None, loo_pit: xr.DataArray | None = None,
     warning: str = "",
 ) -> Checks:
+    spec = panel.spec
     ds = panel.dataset
     Y_obs, M_obs = _original_units(spec, panel, ds["Y"].values[:, None].astype(float), ds["M"].values[:, :, None])
     Y_rep, M_rep = _original_units(spec, panel, rep.Y, rep.M)
@@ -522,7 +478,7 @@ def _assemble(
 
 
 def _replicated_tree(
-    kind: str, spec: Spec, panel: Any, params: PosteriorParams, Y_rep: np.ndarray, M_rep: np.ndarray,
+    kind: str, spec: Spec, panel: Panel, params: ParameterSet, Y_rep: np.ndarray, M_rep: np.ndarray,
     Y_obs: np.ndarray, M_obs: np.ndarray,
 ) -> xr.DataTree:
     ds = panel.dataset
@@ -546,54 +502,6 @@ def _replicated_tree(
         f"{kind}_predictive": xr.Dataset(predictive, coords={**coords, "chain": np.arange(chains), "draw": np.arange(draws)}),
         "observed_data": xr.Dataset(observed, coords=coords),
     })
-
-
-# ----------------------------------------------------------------------------- LOO
-def _loo(fit: Any, post: xr.Dataset, rep: _Replicates) -> tuple[Any, xr.DataTree, xr.DataArray, str]:
-    """PSIS-LOO and LOO-PIT of the outcome from the equations' pointwise log-likelihood."""
-    import arviz as az
-
-    spec, panel = fit.spec, fit.panel
-    name = spec.outcome.name
-    chains, draws = post.sizes["chain"], post.sizes["draw"]
-    y_obs = panel.dataset["Y"].values.astype(float)
-    y_at_m = rep.Y_at_observed_m
-    if spec.outcome.family == "normal":  # LOO in original units (the loglik has the Jacobian)
-        scaling = panel.scaling[name]
-        y_obs, y_at_m = scaling.to_original(y_obs), scaling.to_original(y_at_m)
-
-    def cdo(values: np.ndarray) -> np.ndarray:
-        return np.moveaxis(values, -1, 0).reshape(chains, draws, -1)
-
-    obs = {"obs": np.arange(len(y_obs))}
-    sample = {"chain": post["chain"].values, "draw": post["draw"].values}
-    tree = xr.DataTree.from_dict({
-        "posterior": post,
-        "log_likelihood": xr.Dataset({name: (("chain", "draw", "obs"), cdo(rep.loglik))}, coords={**sample, **obs}),
-        "posterior_predictive": xr.Dataset({name: (("chain", "draw", "obs"), cdo(y_at_m))}, coords={**sample, **obs}),
-        "observed_data": xr.Dataset({name: ("obs", y_obs)}, coords=obs),
-    })
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ArviZ's own Pareto-k warning: ours names the count
-        loo = az.loo(tree, pointwise=True, var_name=name)
-        # the values plot_loo_pit draws (its default method "pot_c" uses Pareto-tail PIT)
-        # (reusing the PSIS weights of az.loo: the same values, half the cost)
-        pit = az.loo_pit(
-            tree, var_names=[name], pareto_pit=True,
-            log_weights=xr.Dataset({name: loo.log_weights}), pareto_k=xr.Dataset({name: loo.pareto_k}),
-        )[name]
-    k = np.asarray(loo.pareto_k).reshape(-1)
-    n_bad = int((k > PARETO_K_LIMIT).sum())
-    message = ""
-    if n_bad:
-        message = (
-            f"PSIS-LOO: {n_bad} of {k.size} rows have Pareto k > {PARETO_K_LIMIT} (max {np.nanmax(k):.2f}), "
-            "so their leave-one-out estimates are unreliable and elpd_loo may be optimistic. "
-            "These are influential person-waves (often persons with few waves and an outlying "
-            "outcome); consider K-fold cross-validation by person (az.loo_kfold) or moment "
-            "matching (az.loo_moment_match)."
-        )
-    return loo, tree, pit, message
 
 
 # ----------------------------------------------------------------------------- selection helpers (plots)

@@ -3,7 +3,7 @@
 An :class:`Intervention` sets, shifts or scales one variable — the exposure or any
 mediator — optionally only in some stages. :func:`compare` evaluates, on every posterior
 draw, the expected outcome with the intervention(s) in place against the status quo
-(everyone as observed), through the structural equations (:mod:`carepaths.equations`):
+(everyone as observed), through the structural equations (:mod:`carepaths.structural.equations`):
 
 * an intervention on the exposure changes every mediator through its path a and the
   outcome through c and the mediators;
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from carepaths import equations
+from carepaths.structural import equations
 from carepaths.exceptions import CarepathsError
 from carepaths.spec import Spec, suggest_closest
 

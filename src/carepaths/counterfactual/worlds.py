@@ -1,9 +1,9 @@
 """G-computation of counterfactual outcome means: the worlds every effect contrasts.
 
 One function, :func:`world_means`, evaluates the structural equations
-(:mod:`carepaths.equations`) under the exposure values of an effect contrast and returns,
+(:mod:`carepaths.structural.equations`) under the exposure values of an effect contrast and returns,
 per row, the expected outcome in each counterfactual world. The simulator uses it with
-the true parameters (the truth); :mod:`carepaths.effects` uses it on every posterior
+the true parameters (the truth); :mod:`carepaths.counterfactual.effects` uses it on every posterior
 draw (the estimate); so truth and estimate are computed by the same code.
 
 Worlds (``x0`` the reference exposure, ``x1`` the contrasted one; ``M(x)`` the mediators
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from carepaths import equations
+from carepaths.structural import equations
 from carepaths.spec import Spec
 
 __all__ = ["Rows", "world_means", "WORLDS", "effects_from_worlds"]

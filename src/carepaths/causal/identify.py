@@ -1,7 +1,7 @@
 """Identification of the total, natural and interventional effects from the causal graph.
 
 DoWhy is imported in two modules of carepaths only: here, lazily (inside :func:`identify`
-and :func:`dowhy_model`), and :mod:`carepaths.dowhy_estimator`, at import time, because
+and :func:`dowhy_model`), and :mod:`carepaths.integrations.dowhy`, at import time, because
 its estimator subclasses DoWhy's; nothing else imports either, so ``import carepaths``
 does not load DoWhy. :func:`dowhy_model` hands carepaths' own graph to a
 ``dowhy.CausalModel`` for DoWhy's estimate/refute workflow (``docs/identification.md``).
@@ -53,8 +53,9 @@ from typing import TYPE_CHECKING, Self
 import networkx as nx
 
 from carepaths.exceptions import IdentificationError
-from carepaths.graph import CausalGraph
-from carepaths.spec import Spec, suggest_closest
+from carepaths.causal.dag import CausalDAG
+from carepaths.exceptions import suggest_closest
+from carepaths.spec import Spec
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -136,11 +137,11 @@ class Identification(Mapping[str, EffectIdentification]):
 
     Keys, in order: ``"TE"``, ``"NDE"``, ``"NIE"``, then ``"NIE[<mediator>]"`` (the natural
     indirect effect through that mediator alone) and then ``"IIE[<mediator>]"`` (the
-    interventional one) for each mediator in spec order. Build it with :func:`identify` or :meth:`CausalGraph.identify`.
+    interventional one) for each mediator in spec order. Build it with :func:`identify` or :meth:`carepaths.CausalGraph.identify`.
 
     Attributes
     ----------
-    graph : CausalGraph
+    graph : CausalDAG (a :class:`~carepaths.CausalGraph` is one)
         The graph the verdicts are about.
     dowhy_backdoor_sets : tuple of tuple of str
         The backdoor adjustment sets for the total effect that DoWhy finds among all
@@ -149,7 +150,7 @@ class Identification(Mapping[str, EffectIdentification]):
 
     def __init__(
         self,
-        graph: CausalGraph,
+        graph: CausalDAG,
         verdicts: list[EffectIdentification],
         dowhy_backdoor_sets: tuple[tuple[str, ...], ...],
     ) -> None:
@@ -378,7 +379,7 @@ _LABELS = {"X-Y": "exposure-outcome", "X-M": "exposure-mediator", "M-Y": "mediat
 class _Checker:
     """The verdicts for one causal graph."""
 
-    def __init__(self, graph: CausalGraph) -> None:
+    def __init__(self, graph: CausalDAG) -> None:
         self.graph = graph
         self.g = graph.dag
         self.x, self.y = graph.exposure, graph.outcome
@@ -593,7 +594,7 @@ class _Checker:
         return out
 
 
-def _dowhy_backdoor_sets(graph: CausalGraph) -> tuple[tuple[str, ...], ...]:
+def _dowhy_backdoor_sets(graph: CausalDAG) -> tuple[tuple[str, ...], ...]:
     """The backdoor sets of the total effect that DoWhy finds among observed variables."""
     from dowhy.causal_identifier.auto_identifier import BackdoorAdjustment, identify_backdoor
 
@@ -617,12 +618,12 @@ def _dowhy_backdoor_sets(graph: CausalGraph) -> tuple[tuple[str, ...], ...]:
 
 @functools.lru_cache(maxsize=64)
 def _identify_spec(spec: Spec) -> Identification:
-    graph = CausalGraph(spec)
+    graph = CausalDAG(spec)
     sets = _dowhy_backdoor_sets(graph)
     return Identification(graph, _Checker(graph).run(sets), sets)
 
 
-def identify(spec: Spec | CausalGraph) -> Identification:
+def identify(spec: Spec | CausalDAG) -> Identification:
     """Which effects the causal graph of ``spec`` identifies, and with which adjustment set.
 
     Parameters
@@ -641,16 +642,16 @@ def identify(spec: Spec | CausalGraph) -> Identification:
     Raises
     ------
     TypeError
-        If ``spec`` is neither a :class:`Spec` nor a :class:`CausalGraph`.
+        If ``spec`` is neither a :class:`Spec` nor a :class:`~carepaths.CausalGraph`.
 
     Examples
     --------
     >>> import carepaths
-    >>> from carepaths.identify import identify
+    >>> from carepaths.causal.identify import identify
     >>> identify(carepaths.load_spec("single_mediator"))["NIE"].identified
     True
     """
-    if isinstance(spec, CausalGraph):
+    if isinstance(spec, CausalDAG):
         spec = spec.spec
     if not isinstance(spec, Spec):
         raise TypeError(
@@ -660,14 +661,14 @@ def identify(spec: Spec | CausalGraph) -> Identification:
     return _identify_spec(spec)
 
 
-def dowhy_model(spec: Spec | CausalGraph, data: pd.DataFrame) -> CausalModel:
+def dowhy_model(spec: Spec | CausalDAG, data: pd.DataFrame) -> CausalModel:
     """A ``dowhy.CausalModel`` of the total effect, on the causal graph of ``spec``.
 
-    The graph is :attr:`CausalGraph.dag` (nodes and edges only). DoWhy marks as observed
+    The graph is ``CausalGraph.dag`` (nodes and edges only). DoWhy marks as observed
     the nodes that are columns of ``data``: the latent ``U[a,b]`` nodes of
     ``unmeasured_confounding`` and any ``[graph]`` variable missing from the data are
     unobserved. Treatment and outcome are the spec's exposure and outcome. Estimate with
-    :data:`carepaths.dowhy_estimator.METHOD_NAME` (see ``docs/identification.md``).
+    :data:`carepaths.integrations.dowhy.METHOD_NAME` (see ``docs/identification.md``).
 
     Parameters
     ----------
@@ -684,14 +685,14 @@ def dowhy_model(spec: Spec | CausalGraph, data: pd.DataFrame) -> CausalModel:
     Raises
     ------
     TypeError
-        If ``spec`` is neither a :class:`Spec` nor a :class:`CausalGraph`.
+        If ``spec`` is neither a :class:`Spec` nor a :class:`~carepaths.CausalGraph`.
     DataError
         If ``data`` is not a DataFrame or lacks a column the spec names.
 
     Examples
     --------
     >>> import carepaths
-    >>> from carepaths.identify import dowhy_model
+    >>> from carepaths.causal.identify import dowhy_model
     >>> spec = carepaths.load_spec("single_mediator")
     >>> frame = carepaths.simulate(spec, 100, 1, seed=1).data
     >>> dowhy_model(spec, frame).identify_effect().get_backdoor_variables() != []
@@ -701,14 +702,14 @@ def dowhy_model(spec: Spec | CausalGraph, data: pd.DataFrame) -> CausalModel:
 
     from carepaths.exceptions import DataError
 
-    graph = spec if isinstance(spec, CausalGraph) else None
+    graph = spec if isinstance(spec, CausalDAG) else None
     if graph is None:
         if not isinstance(spec, Spec):
             raise TypeError(
                 f"dowhy_model needs a carepaths.Spec or CausalGraph, got {type(spec).__name__}. "
                 "Load a spec with carepaths.load_spec('five_mechanisms')."
             )
-        graph = CausalGraph(spec)
+        graph = CausalDAG(spec)
     spec = graph.spec
     if not isinstance(data, pd.DataFrame):
         raise DataError(

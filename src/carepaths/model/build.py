@@ -1,8 +1,10 @@
 """Building the hierarchical mediation model in PyMC from a spec and a panel.
 
-One PyMC model per (spec, panel, priors); the linear predictors come from
-:mod:`carepaths.equations`, the single home of the structural equations. Constructing a
-:class:`MediationModel` builds the graph and never samples.
+One PyMC model per (spec, panel, priors). Its variables are the parameter set of
+:func:`carepaths.structural.parameters.parameter_dims`; the one translator
+(:func:`~carepaths.structural.parameters.structural_arrays`) turns them into the arrays
+of the structural equations (:mod:`carepaths.structural.equations`), the single home of
+the model. Constructing a :class:`MediationModel` builds the graph and never samples.
 
 Parameterisation (chosen for geometry, see ``benchmarks/README.md``):
 
@@ -22,16 +24,31 @@ Parameterisation (chosen for geometry, see ``benchmarks/README.md``):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from carepaths import equations
+from carepaths.checks.predictive import Checks, check_seed
+from carepaths.checks.predictive import prior_check as predictive_prior_check
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, DataError
-from carepaths.priors import Prior, prior_table, resolve_priors
+from carepaths.model.fit import Fit
+from carepaths.model.priors import Prior, prior_table, resolve_priors
 from carepaths.spec import Spec
+from carepaths.structural import equations
+from carepaths.structural.parameters import (
+    ParameterSet,
+    integrated_mediators,
+    parameter_coords,
+    parameter_dims,
+    person_arrays,
+    person_mode,
+    pytensor_ops,
+    split_slopes,
+    structural_arrays,
+)
 
 __all__ = ["MediationModel", "POOLED_PARAMS"]
 
@@ -51,9 +68,9 @@ def _bernoulli_logit(eta: Any, size: Any) -> Any:
 def _bernoulli_logit_logp(value: Any, eta: Any) -> Any:
     """log Bernoulli(value | logit_p = eta) = log sigmoid((2 value - 1) eta), for value in {0, 1}.
 
-    Value and derivative in one pass (:mod:`carepaths.logit_likelihood`).
+    Value and derivative in one pass (:mod:`carepaths.model._logit`).
     """
-    from carepaths.logit_likelihood import bernoulli_logit_logp
+    from carepaths.model._logit import bernoulli_logit_logp
 
     return bernoulli_logit_logp(value, eta)
 
@@ -94,24 +111,18 @@ class MediationModel:
         self.model = self._build()
 
     # ---------------------------------------------------------------------- tables
-    def prior_table(self):  # noqa: ANN201
+    def prior_table(self) -> Any:
         """The priors in use, with the reason for each default, as a DataFrame."""
         return prior_table(self.priors)
 
     # ---------------------------------------------------------------------- build
     def _stage_param(self, name: str, dims: tuple[str, ...]) -> Any:
+        """A stage parameter by its dims (parameter_dims); paths pooled across stages when asked."""
         import pymc as pm
-        import pytensor.tensor as pt
 
         prior = self.priors[name]
-        if name in POOLED_PARAMS and not self.spec.structure.stage_specific_paths:
-            # one path shared by every stage, repeated over the stage axis so that the
-            # equations index it by stage as always
-            shared = prior.create(name, dims=dims[:-1] or None)
-            n_stages = len(self.spec.stage_levels)
-            return pt.repeat(shared[..., None], n_stages, axis=-1)
-        if not self.spec.structure.pool_stages or name not in POOLED_PARAMS:
-            return prior.create(name, dims=dims)
+        if not self.spec.structure.pool_stages or name not in POOLED_PARAMS or "stage" not in dims:
+            return prior.create(name, dims=dims or None)
         mu = prior.create(f"mu_{name}", dims=dims[:-1] or None)
         tau = self.priors["tau"].create(f"tau_{name}", dims=dims[:-1] or None)
         if dims[:-1]:
@@ -126,23 +137,21 @@ class MediationModel:
         names = list(spec.mediator_names)
         K = len(names)
         normal = [k for k, m in enumerate(spec.mediators) if m.family == "normal"]
-        mode = spec.structure.person_effects
+        mode = person_mode(spec)
+        dims = parameter_dims(spec)
         coords: dict[str, Any] = {
-            "stage": list(spec.stage_levels),
-            "mediator": names,
-            "mediator_normal": [names[k] for k in normal],
-            "confounder": list(spec.confounder_terms),
+            **parameter_coords(spec),
             "obs": np.arange(self.panel.n_obs),
         }
         if mode != "none":
             coords["person"] = [str(p) for p in self.panel.persons]
-        if spec.mediator_edges:
-            coords["edge"] = [f"{a}->{b}" for a, b in spec.mediator_edges]
-        if mode == "slopes":
-            coords["slope"] = [f"a:{m}" for m in names] + [f"b:{m}" for m in names] + ["c"]
         if spec.columns.cluster is not None:
             # first-appearance order, as Panel's cluster_idx codes
             coords["cluster"] = [str(c) for c in dict.fromkeys(ds["cluster"].values.tolist())]
+        marginal = set(integrated_mediators(spec))
+        explicit = [k for k in range(K) if k not in marginal] if mode != "none" else []
+        if explicit:
+            coords["mediator_explicit"] = [names[k] for k in explicit]
 
         stage_idx = ds["stage_idx"].values
         person_idx = ds["person_idx"].values if mode != "none" else None
@@ -157,40 +166,21 @@ class MediationModel:
             X = pm.Data("X", ds["X_within" if split else "X"].values, dims="obs")
             X_between = pm.Data("X_between", ds["X_between"].values, dims="obs") if split else None
             C = pm.Data("C", ds["C"].values, dims=("obs", "confounder"))
-            params: dict[str, Any] = {
-                "alpha_m": self._stage_param("alpha_m", ("mediator", "stage")),
-                "a": self._stage_param("a", ("mediator", "stage")),
-                "b": self._stage_param("b", ("mediator", "stage")),
-                "c": self._stage_param("c", ("stage",)),
-                "beta0": self._stage_param("beta0", ("stage",)),
-            }
-            if split:
-                params["a_between"] = self.priors["a"].create("a_between", dims="mediator")
-                params["c_between"] = self.priors["c"].create("c_between")
-            ordinal = [k for k, m in enumerate(spec.mediators) if m.family == "ordinal"]
-            if ordinal:  # cutpoints carry an ordinal mediator's level: its first-stage
-                # intercept is fixed at 0 (alpha_m[k, first stage] is then prior-only)
-                params["alpha_m"] = pt.set_subtensor(params["alpha_m"][ordinal, 0], 0.0)
-            if spec.confounders:
-                params["gamma_m"] = self.priors["gamma_m"].create(
-                    "gamma_m", dims=("mediator", "confounder")
-                )
-                params["delta"] = self.priors["delta"].create("delta", dims="confounder")
-            else:
-                params["gamma_m"] = pt.zeros((K, 0))
-                params["delta"] = pt.zeros((0,))
-            d = pt.zeros((K, K))
-            if spec.mediator_edges:
-                d_edge = self.priors["d"].create("d_edge", dims="edge")
-                for e, (src, dst) in enumerate(spec.mediator_edges):
-                    d = pt.set_subtensor(d[names.index(dst), names.index(src)], d_edge[e])
-            params["d"] = d
 
-            # person effects -------------------------------------------------------
-            slope_a = slope_b = slope_c = 0.0
+            # the parameter set, by the names of structural.parameters.parameter_dims (the
+            # creation order fixes the sampler's parameter vector: keep it)
+            raw: dict[str, Any] = {name: self._stage_param(name, dims[name]) for name in ("alpha_m", "a", "b", "c", "beta0")}
+            if split:
+                raw["a_between"] = self.priors["a"].create("a_between", dims="mediator")
+                raw["c_between"] = self.priors["c"].create("c_between")
+            if spec.confounders:
+                raw["gamma_m"] = self.priors["gamma_m"].create("gamma_m", dims=dims["gamma_m"])
+                raw["delta"] = self.priors["delta"].create("delta", dims=dims["delta"])
+            if spec.mediator_edges:
+                raw["d_edge"] = self.priors["d"].create("d_edge", dims=dims["d_edge"])
             if mode == "slopes":
                 n_slopes = 2 * K + 1
-                chol, _, _ = pm.LKJCholeskyCov(
+                chol, corr, stds = pm.LKJCholeskyCov(
                     "chol_slope",
                     n=n_slopes,
                     eta=float(self.priors["lkj_eta"].params.get("eta", 2.0)),
@@ -199,69 +189,83 @@ class MediationModel:
                         shape=n_slopes,
                     ),
                     compute_corr=True,
-                    store_in_trace=True,
+                    store_in_trace=False,
                 )
+                raw["sd_slope"] = pm.Deterministic("sd_slope", stds, dims=dims["sd_slope"])
+                raw["corr_slope"] = pm.Deterministic("corr_slope", corr, dims=dims["corr_slope"])
                 z = pm.Normal("z_slope", 0.0, 1.0, dims=("person", "slope"))
-                slopes = pm.Deterministic("person_slope", z @ chol.T, dims=("person", "slope"))
-                per_row = slopes[person_idx]
-                slope_a, slope_b, slope_c = per_row[:, :K], per_row[:, K : 2 * K], per_row[:, 2 * K]
-            sd_u = self.priors["sd_u"].create("sd_u", dims="mediator") if mode != "none" else None
+                raw["person_slope"] = pm.Deterministic("person_slope", z @ chol.T, dims=("person", "slope"))
+            if mode != "none":
+                raw["sd_u"] = self.priors["sd_u"].create("sd_u", dims="mediator")
             # normal mediators' person intercepts are integrated out analytically (intercepts
             # mode); every other person intercept is explicit and non-centred
-            marginal = set(normal) if mode == "intercepts" else set()
-            u = 0.0
-            explicit = [k for k in range(K) if k not in marginal]
-            if mode != "none" and explicit:
-                model.add_coord("mediator_explicit", [names[k] for k in explicit])
-                z_u = pm.Normal("z_u", 0.0, 1.0, dims=("person", "mediator_explicit"))
-                u_explicit = (z_u * sd_u[explicit])[person_idx]
-                u = pt.zeros((self.panel.n_obs, K))
-                u = pt.set_subtensor(u[:, explicit], u_explicit)
+            if explicit:
+                raw["z_u"] = pm.Normal("z_u", 0.0, 1.0, dims=("person", "mediator_explicit"))
+            if normal:
+                raw["sigma_m"] = self.priors["sigma_m"].create("sigma_m", dims="mediator_normal")
+            for med in spec.mediators:
+                if med.family == "ordinal":
+                    n_cut = len(med.categories) - 1
+                    raw[f"cutpoints_{med.name}"] = pm.Normal(
+                        f"cutpoints_{med.name}",
+                        mu=np.linspace(-1.0, 1.0, n_cut),
+                        sigma=float(self.priors["cutpoints"].params.get("sigma", 1.5)),
+                        transform=pm.distributions.transforms.ordered,
+                        dims=dims[f"cutpoints_{med.name}"],
+                    )
+            if mode != "none":
+                raw["sd_v"] = self.priors["sd_v"].create("sd_v")
+                raw["z_v"] = pm.Normal("z_v", 0.0, 1.0, dims="person")
+            if spec.columns.cluster is not None:
+                raw["sd_cluster"] = self.priors["sd_cluster"].create("sd_cluster")
+                raw["z_cluster"] = pm.Normal("z_cluster", 0.0, 1.0, dims="cluster")
+            if spec.outcome.family == "normal":
+                raw["sigma_y"] = self.priors["sigma_y"].create("sigma_y")
+            if spec.outcome.family == "negative_binomial":
+                raw["phi"] = self.priors["phi"].create("phi")
+
+            # the one translator: every parameter rule (structural.parameters)
+            ops = pytensor_ops()
+            params = structural_arrays(spec, raw, ops)
+            persons = person_arrays(spec, raw, ops)
+
+            # person effects per row --------------------------------------------------
+            slope_a = slope_b = slope_c = 0.0
+            if mode == "slopes":
+                slope_a, slope_b, slope_c = split_slopes(persons["slopes"][person_idx], K)
+            u = persons["u"][person_idx] if explicit else 0.0
 
             # mediators ------------------------------------------------------------
             eta_m = [
                 None if k in marginal else equations.mediator_predictor(
                     params, k, x=X, C=C, stage_idx=stage_idx,
                     M=M_obs if spec.mediator_edges else None,
-                    person_intercept=u[:, k] if mode != "none" and explicit else 0.0,
+                    person_intercept=u[:, k] if explicit else 0.0,
                     person_slope=slope_a[:, k] if mode == "slopes" else 0.0,
                     x_between=X_between,
                 )
                 for k in range(K)
             ]
             if normal:
-                sigma_m = self.priors["sigma_m"].create("sigma_m", dims="mediator_normal")
                 if marginal:
-                    self._marginal_normal_mediators(params, normal, sigma_m, sd_u)
+                    self._marginal_normal_mediators(params, normal, raw["sigma_m"], raw["sd_u"])
                 else:
                     pm.Normal("M_normal", mu=pt.stack([eta_m[k] for k in normal], axis=1),
-                              sigma=sigma_m, observed=M_obs[:, normal],
+                              sigma=raw["sigma_m"], observed=M_obs[:, normal],
                               dims=("obs", "mediator_normal"))
             for k, med in enumerate(spec.mediators):
                 if med.family == "bernoulli":
                     pm.Bernoulli(f"M_{med.name}", logit_p=eta_m[k], observed=M_obs[:, k], dims="obs")
                 elif med.family == "ordinal":
-                    n_cut = len(med.categories) - 1
-                    cuts = pm.Normal(
-                        f"cutpoints_{med.name}",
-                        mu=np.linspace(-1.0, 1.0, n_cut),
-                        sigma=float(self.priors["cutpoints"].params.get("sigma", 1.5)),
-                        transform=pm.distributions.transforms.ordered,
-                        shape=n_cut,
-                    )
-                    pm.OrderedLogistic(f"M_{med.name}", eta=eta_m[k], cutpoints=cuts,
+                    pm.OrderedLogistic(f"M_{med.name}", eta=eta_m[k], cutpoints=raw[f"cutpoints_{med.name}"],
                                        observed=M_obs[:, k].astype(int), dims="obs")
 
             # outcome --------------------------------------------------------------
             v = 0.0
             if mode != "none":
-                sd_v = self.priors["sd_v"].create("sd_v")
-                z_v = pm.Normal("z_v", 0.0, 1.0, dims="person")
-                v = (sd_v * z_v)[_data("person_idx", person_idx)]
+                v = persons["v"][_data("person_idx", person_idx)]
             if spec.columns.cluster is not None:
-                sd_w = self.priors["sd_cluster"].create("sd_cluster")
-                z_w = pm.Normal("z_cluster", 0.0, 1.0, dims="cluster")
-                v = v + (sd_w * z_w)[ds["cluster_idx"].values]
+                v = v + persons["cluster"][ds["cluster_idx"].values]
             # the outcome's fixed part as one product with a constant design matrix: its
             # value and gradient cost two dense products instead of a gather by stage
             # per path (equations.outcome_design; the same equation, tested)
@@ -279,17 +283,15 @@ class MediationModel:
             if family == "bernoulli":
                 # PyMC's Bernoulli(logit_p) evaluates a switch of two softplus terms per
                 # row; the same log-density and its derivative in one pass with one exp
-                # per row is cheaper (carepaths.logit_likelihood, benchmarks/README)
+                # per row is cheaper (model._logit, benchmarks/README)
                 pm.CustomDist(
                     "Y", eta_y, dist=_bernoulli_logit, logp=_bernoulli_logit_logp,
                     observed=Y, dims="obs",
                 )
             elif family == "normal":
-                sigma_y = self.priors["sigma_y"].create("sigma_y")
-                pm.Normal("Y", mu=eta_y, sigma=sigma_y, observed=Y, dims="obs")
+                pm.Normal("Y", mu=eta_y, sigma=raw["sigma_y"], observed=Y, dims="obs")
             else:
-                phi = self.priors["phi"].create("phi")
-                pm.NegativeBinomial("Y", mu=pt.exp(eta_y), alpha=phi, observed=Y, dims="obs")
+                pm.NegativeBinomial("Y", mu=pt.exp(eta_y), alpha=raw["phi"], observed=Y, dims="obs")
         return model
 
     def _marginal_normal_mediators(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any) -> None:
@@ -342,13 +344,43 @@ class MediationModel:
         with self.model:
             return pm.sample_prior_predictive(draws=draws, random_seed=seed)
 
-    def prior_check(self, draws: int = 500, *, seed: int) -> Any:
+    def prior_draws(self, draws: int = 500, *, seed: int) -> ParameterSet:
+        """Draws of every parameter from the prior, translated (no data involved).
+
+        Parameters
+        ----------
+        draws : int
+            Prior draws.
+        seed : int
+            Random seed.
+
+        Returns
+        -------
+        ParameterSet
+            One chain of ``draws`` draws (``source="prior"``).
+        """
+        import pymc as pm
+
+        check_seed(seed)
+        if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
+            raise CarepathsError(f"draws must be a positive integer (prior draws), got {draws!r}.")
+        m = self.model
+        names = [v.name for v in m.free_RVs] + [v.name for v in m.deterministics]
+        with m, warnings.catch_warnings():
+            # the Potentials are the normal mediators' likelihood: ignoring them is what a
+            # prior draw of the parameters must do
+            warnings.filterwarnings("ignore", message=".*Potential.*")
+            prior = pm.sample_prior_predictive(draws=int(draws), var_names=names, random_seed=seed)
+        return ParameterSet.from_draws(self.spec, prior["prior"].to_dataset(), source="prior")
+
+    def prior_check(self, draws: int = 500, *, seed: int) -> Checks:
         """Prior predictive checks by stage, before any fitting.
 
-        Parameters are drawn from the priors, the panel is replicated from the structural
-        equations at the observed exposures, confounders and stages (new persons' effects
-        from the prior SDs), and the statistics of :mod:`carepaths.checks` are compared
-        with the data's: a flag here says the priors make the observed data implausible.
+        Parameters are drawn from the priors (:meth:`prior_draws`), the panel is
+        replicated from the structural equations at the observed exposures, confounders
+        and stages (the persons' effects drawn from the prior too), and the statistics of
+        :mod:`carepaths.checks.predictive` are compared with the data's: a flag here says
+        the priors make the observed data implausible.
 
         Parameters
         ----------
@@ -360,11 +392,9 @@ class MediationModel:
         Returns
         -------
         Checks
-            See :class:`carepaths.checks.Checks` (no LOO without a posterior).
+            See :class:`carepaths.checks.predictive.Checks` (no LOO without a posterior).
         """
-        from carepaths.checks import prior_check
-
-        return prior_check(self, draws=draws, seed=seed)
+        return predictive_prior_check(self.prior_draws(draws, seed=seed), self.panel, seed=seed)
 
     def fit(
         self,
@@ -377,8 +407,8 @@ class MediationModel:
         target_accept: float = 0.9,
         adaptation: str = "diag",
         progressbar: bool = False,
-    ) -> Any:
-        """Sample the posterior with NUTS and return a :class:`~carepaths.fit.Fit`.
+    ) -> Fit:
+        """Sample the posterior with NUTS and return a :class:`~carepaths.model.fit.Fit`.
 
         Only the posterior is sampled: no prior or posterior predictive draws are taken.
 
@@ -409,8 +439,6 @@ class MediationModel:
 
         import pymc as pm
 
-        from carepaths.fit import Fit
-
         if sampler not in ("nutpie", "pymc"):
             raise CarepathsError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}.")
         if sampler == "pymc":
@@ -426,7 +454,7 @@ class MediationModel:
             import nutpie
             from pymc.backends.arviz import patch_nutpie_idata
 
-            from carepaths.nutpie_compile import compile_model
+            from carepaths.model._nutpie import compile_model
 
             t0 = time.perf_counter()
             compiled = compile_model(self.model)

@@ -31,10 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carepaths.exceptions import CarepathsError
+from carepaths.exceptions import CarepathsError, suggest_closest
 from carepaths.intervals import interval_label
 
 __all__ = [
+    "ROLE_COLOURS",
+    "plot_causal_graph",
     "plot_stage_checks",
     "stage_checks_data",
     "plot_ppc_dist",
@@ -46,14 +48,113 @@ __all__ = [
 ]
 
 
-def _require_checks(checks: Any) -> None:
-    from carepaths.checks import Checks
+#: Fill colour of each node role of a causal graph (plots and DOT text alike).
+ROLE_COLOURS = {
+    "exposure": "#9ecae1",
+    "mediator": "#c7e9c0",
+    "outcome": "#fdae6b",
+    "confounder": "#d9d9d9",
+    "stage": "#dadaeb",
+    "other": "#ffffff",
+    "latent": "#ffffff",
+}
 
-    if not isinstance(checks, Checks):
+
+def _require_checks(checks: Any) -> None:
+    if not all(callable(getattr(checks, name, None)) for name in ("table", "select_rows", "statistic_draws")):
         raise CarepathsError(
             f"checks must be a carepaths Checks (from fit.check(seed=...) or "
             f"model.prior_check(seed=...)), got {type(checks).__name__}."
         )
+
+
+# ----------------------------------------------------------------------------- causal graph
+def plot_causal_graph(*, dag: Any, layout: Any, title: str = "", ax: Any = None) -> Any:
+    """Draw a causal graph with matplotlib (``CausalGraph.plot`` calls this).
+
+    Parameters
+    ----------
+    dag : networkx.DiGraph
+        Nodes with a ``role`` attribute (a key of :data:`ROLE_COLOURS`); edges with a
+        ``kind`` attribute (``"latent"`` and ``"graph"`` edges are dashed).
+    layout : dict of str to (float, float)
+        The position of every node (``CausalGraph.layout()``).
+    title : str
+        The axes title.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; by default a new figure (not registered with pyplot, so a
+        notebook shows it once, as the returned value).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the drawing. Each node is one text artist whose ``gid`` is
+        the node name.
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is given and is not a matplotlib Axes.
+    """
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    if ax is None:
+        fig = Figure(figsize=(9, 5.5), layout="constrained")
+        ax = fig.add_subplot()
+    elif not isinstance(ax, Axes):
+        raise TypeError(
+            f"plot(ax=...) needs a matplotlib Axes, got {type(ax).__name__}; pass e.g. "
+            "fig.add_subplot(), or leave ax out for a new figure."
+        )
+    fig = ax.get_figure(root=True)
+    pos = layout
+    for a, b, attrs in dag.edges(data=True):
+        dashed = attrs["kind"] in ("latent", "graph")
+        ax.annotate(
+            "",
+            xy=pos[b],
+            xytext=pos[a],
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "0.45" if dashed else "0.25",
+                "linestyle": "--" if dashed else "-",
+                "shrinkA": 14,
+                "shrinkB": 14,
+                "lw": 0.9,
+            },
+        )
+    for node, attrs in dag.nodes(data=True):
+        role = attrs["role"]
+        ax.text(
+            *pos[node],
+            "U" if role == "latent" else node,
+            ha="center",
+            va="center",
+            fontsize=9,
+            gid=node,
+            bbox={
+                "boxstyle": "circle" if role == "latent" else "round,pad=0.3",
+                "fc": ROLE_COLOURS[role],
+                "ec": "0.3",
+                "ls": "--" if role in ("latent", "other") else "-",
+            },
+        )
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.set_axis_off()
+    present = [r for r in ROLE_COLOURS if any(d["role"] == r for _, d in dag.nodes(data=True))]
+    ax.legend(
+        handles=[Patch(fc=ROLE_COLOURS[r], ec="0.3", label=r) for r in present],
+        loc="lower left",
+        fontsize=8,
+        frameon=False,
+    )
+    ax.set_title(title)
+    return fig
 
 
 # ----------------------------------------------------------------------------- per-stage panels
@@ -87,15 +188,13 @@ def stage_checks_data(
         ``lower``, ``upper``, ``p_value``, ``flag`` (the rows of ``checks.table()``),
         and ``counts`` / ``edges`` (the histogram of the replicated values, arrays).
     """
-    from carepaths.checks import select_rows, statistic_draws
-
     _require_checks(checks)
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise CarepathsError(f"bins must be a positive integer, got {bins!r}.")
-    rows = select_rows(checks, variable=variable, statistics=statistics, stages=stages)
+    rows = checks.select_rows(variable=variable, statistics=statistics, stages=stages)
     counts, edges = [], []
     for row in rows.itertuples():
-        values = statistic_draws(checks, variable=row.variable, statistic=row.statistic, stage=row.stage)
+        values = checks.statistic_draws(variable=row.variable, statistic=row.statistic, stage=row.stage)
         values = values[np.isfinite(values)]
         c, e = np.histogram(values, bins=bins) if values.size else (np.zeros(bins, int), np.linspace(0, 1, bins + 1))
         counts.append(c)
@@ -177,7 +276,6 @@ def _ppc_variables(checks: Any, variables: Sequence[str] | None) -> list[str]:
         return chosen
     for v in variables:
         if v not in names:
-            from carepaths.spec import suggest_closest
 
             raise CarepathsError(f"no variable {v!r}.{suggest_closest(str(v), names)} Variables: {', '.join(names)}.")
     return list(variables)

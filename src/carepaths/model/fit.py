@@ -22,14 +22,21 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from carepaths.checks.predictive import Checks, check_seed, compute_checks, thin
+from carepaths.counterfactual.comparison import Comparison, compare
+from carepaths.counterfactual.effects import Effects, compute_effects
 from carepaths.data import Panel
-from carepaths.exceptions import CarepathsError, CarepathsWarning
-from carepaths.priors import Prior
-from carepaths.spec import Spec
+from carepaths.exceptions import CarepathsError, ConvergenceWarning
+from carepaths.model.priors import Prior
+from carepaths.spec import Contrast, Spec
+from carepaths.structural.parameters import ParameterSet
 
 __all__ = ["Fit", "load_fit", "ConvergenceWarning", "CONVERGENCE_THRESHOLDS", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+#: Version 2 names the random-slope SDs and correlations ``sd_slope`` and ``corr_slope``
+#: (version 1: ``chol_slope_stds`` and ``chol_slope_corr``); version 1 files still load.
+FORMAT_VERSION = 2
+_RENAMED_IN_2 = {"chol_slope_stds": "sd_slope", "chol_slope_corr": "corr_slope"}
 CONVERGENCE_THRESHOLDS = {
     "max_r_hat": 1.01,
     "min_ess_bulk": 400.0,
@@ -39,10 +46,6 @@ CONVERGENCE_THRESHOLDS = {
     "max_tree_depth_hits": 0,
 }
 _PANEL_GROUP = "carepaths_panel"
-
-
-class ConvergenceWarning(CarepathsWarning):
-    """The sampler did not converge: every number from this fit is unreliable."""
 
 
 def spec_hash(spec: Spec) -> str:
@@ -56,7 +59,7 @@ def _population_vars(posterior: xr.Dataset) -> list[str]:
         name
         for name, var in posterior.data_vars.items()
         if not ({"person", "cluster"} & set(var.dims)) and not name.startswith("z_")
-        and not name.startswith("chol_slope")
+        and name != "chol_slope"
     ]
 
 
@@ -85,6 +88,7 @@ class Fit:
         self.spec = spec
         self.panel = panel
         self.priors = dict(priors)
+        self._params: ParameterSet | None = None
         self._checks = self._convergence_checks()
         if warn and not self.converged:
             warnings.warn(self.convergence_message(), ConvergenceWarning, stacklevel=3)
@@ -103,6 +107,8 @@ class Fit:
         for name in names:
             r, b, t = rhat[name], bulk[name], tail[name]
             for idx in np.ndindex(r.shape):
+                if np.isnan(r.values[idx]) and np.all(post[name].values[(..., *idx)] == post[name].values[(0, 0, *idx)]):
+                    continue  # a constant element (a correlation's diagonal) has no diagnostics
                 label = name + ("[" + ",".join(
                     str(r.coords[d].values[i]) if d in r.coords else str(i) for d, i in zip(r.dims, idx, strict=True)
                 ) + "]" if idx else "")
@@ -165,36 +171,41 @@ class Fit:
         )
 
     # ------------------------------------------------------------------ answers
+    def parameters(self) -> ParameterSet:
+        """The posterior draws translated for the structural equations (computed once)."""
+        if self._params is None:
+            self._params = ParameterSet.from_draws(self.spec, self.posterior["posterior"].to_dataset())
+        return self._params
+
     def effects(
         self,
-        contrast=None,  # noqa: ANN001 - Contrast | dict | None
+        contrast: Contrast | Mapping[str, object] | None = None,
         *,
         scale: str = "difference",
         by: str | None = "stage",
         population: str = "marginal",
         seed: int = 0,
-        estimands=None,  # noqa: ANN001 - sequence of str | None
-    ):  # noqa: ANN201 - returns carepaths.effects.Effects
+        estimands: list[str] | tuple[str, ...] | None = None,
+    ) -> Effects:
         """TE, NDE, NIE and per-mechanism effects by g-computation on every draw.
 
-        See :func:`carepaths.effects.compute_effects` for the parameters.
+        See :func:`carepaths.counterfactual.effects.compute_effects` for the parameters.
 
         Returns
         -------
         Effects
             ``.draws`` (xarray Dataset) and ``.summary()`` (DataFrame).
         """
-        from carepaths.effects import compute_effects
-
         return compute_effects(
-            self, contrast, scale=scale, by=by, population=population, seed=seed, estimands=estimands
+            self.parameters(), self.panel, contrast, scale=scale, by=by, population=population, seed=seed,
+            estimands=estimands, warning=self.convergence_message(),
         )
 
-    def check(self, *, seed: int, draws: int | None = None):  # noqa: ANN201 - returns carepaths.checks.Checks
+    def check(self, *, seed: int, draws: int | None = None) -> Checks:
         """Posterior predictive checks by stage, LOO and LOO-PIT.
 
-        See :func:`carepaths.checks.compute_checks` and the module docstring of
-        :mod:`carepaths.checks` for the statistics, p-values and flags.
+        See :func:`carepaths.checks.predictive.compute_checks` and the module docstring
+        of :mod:`carepaths.checks.predictive` for the statistics, p-values and flags.
 
         Parameters
         ----------
@@ -208,30 +219,33 @@ class Fit:
         Checks
             ``.table()``, ``.flagged``, ``.loo_summary()``, the replicated data and plots.
         """
-        from carepaths.checks import compute_checks
-
-        return compute_checks(self, seed=seed, draws=draws)
+        check_seed(seed)
+        post = self.posterior["posterior"].to_dataset()
+        post = post.isel(draw=thin(post.sizes["draw"], draws, "posterior draws per chain"))
+        params = ParameterSet.from_draws(self.spec, post)
+        return compute_checks(params, self.panel, post, seed=seed, warning=self.convergence_message())
 
     def compare(
         self,
-        interventions,  # noqa: ANN001 - list of Intervention (or lists of them)
+        interventions: list[object],
         *,
         population: str = "marginal",
         seed: int = 0,
         better: str = "higher",
-    ):  # noqa: ANN201 - returns carepaths.comparison.Comparison
+    ) -> Comparison:
         """Compare interventions with the status quo per stage, on every posterior draw.
 
-        See :func:`carepaths.comparison.compare` for the parameters.
+        See :func:`carepaths.counterfactual.comparison.compare` for the parameters.
 
         Returns
         -------
         Comparison
             ``.summary()``, ``.draws``, ``.plot()``.
         """
-        from carepaths.comparison import compare
-
-        return compare(self, interventions, population=population, seed=seed, better=better)
+        return compare(
+            self.parameters(), self.panel, interventions, population=population, seed=seed, better=better,
+            warning=self.convergence_message(),
+        )
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
@@ -292,7 +306,7 @@ def load_fit(path: str | Path) -> Fit:
     version = attrs.get("carepaths_format_version")
     if version is None:
         raise CarepathsError(f"{str(path)!r} was not written by carepaths (no format version).")
-    if int(version) != FORMAT_VERSION:
+    if int(version) not in (1, FORMAT_VERSION):
         raise CarepathsError(
             f"{str(path)!r} has carepaths format version {version}; this carepaths reads "
             f"version {FORMAT_VERSION}. Use the carepaths release that wrote it."
@@ -315,5 +329,9 @@ def load_fit(path: str | Path) -> Fit:
     panel = Panel.from_frame(frame, spec)
     posterior = tree.copy()
     del posterior[_PANEL_GROUP]
+    if int(version) == 1:
+        renamed = posterior["posterior"].to_dataset()
+        renamed = renamed.rename({k: v for k, v in _RENAMED_IN_2.items() if k in renamed})
+        posterior["posterior"] = xr.DataTree(renamed)
     posterior.attrs = {k: v for k, v in attrs.items() if not k.startswith("carepaths_")}
     return Fit(posterior=posterior, spec=spec, panel=panel, priors=priors)

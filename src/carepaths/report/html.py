@@ -1,10 +1,10 @@
-"""The self-contained HTML report of a fitted model, and the demo that writes one.
+"""The self-contained HTML report of a fitted model.
 
 :func:`build_report` turns a fit and its answers (effects, predictive checks, an
 intervention comparison) into one ``report.html`` whose figures are embedded as base64
 PNG (the file can be mailed or archived on its own) and writes every table beside it as
-CSV. :func:`run_demo` is what ``carepaths demo`` and ``make demo`` run: simulate the
-default five-mechanism panel, fit it, compute everything and build the report.
+CSV. :func:`carepaths.report.demo.run_demo` (``carepaths demo``, ``make demo``) builds
+one for the default five-mechanism panel.
 
 Sections of the report (``<h2>`` titles, in order; :data:`SECTIONS`)
 --------------------------------------------------------------------
@@ -37,34 +37,31 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 import re
 import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from carepaths.causal.graph import CausalGraph
+from carepaths.checks.predictive import Checks
+from carepaths.counterfactual.comparison import Comparison
+from carepaths.counterfactual.effects import Effects
 from carepaths.exceptions import CarepathsError
+from carepaths.figures import plot_effects_forest
 from carepaths.intervals import interval_label
+from carepaths.model.fit import Fit
+from carepaths.report.paradox import effect_stages, paradox_sentences, paradox_table
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from carepaths.effects import Effects
-    from carepaths.fit import Fit
-
 __all__ = [
     "Report",
     "SECTIONS",
-    "DEMO_DEFAULTS",
     "build_report",
-    "run_demo",
-    "paradox_table",
-    "paradox_sentences",
-    "format_probability",
     "figure_to_data_uri",
 ]
 
@@ -79,11 +76,6 @@ SECTIONS = (
     "Intervention comparison",
     "Files",
 )
-
-#: The settings of ``carepaths demo`` (and ``make demo``): the default panel and fit size.
-DEMO_DEFAULTS = {
-    "persons": 1000, "waves": 4, "draws": 2000, "tune": 1000, "chains": 2, "seed": 2026, "check_draws": 500,
-}
 
 #: Replicated data sets overlaid in the report's predictive-distribution figure.
 PPC_SAMPLES = 25
@@ -117,189 +109,6 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)
     paradox: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------- the paradox
-def _default_paradox_stages(stages: Sequence[str]) -> tuple[str, str]:
-    if len(stages) < 2:
-        raise CarepathsError(
-            "the paradox compares two stages; these effects have "
-            f"{list(stages) or 'none'}. Give the spec at least two stages."
-        )
-    return stages[0], stages[1]
-
-
-def _stages_of(effects: Effects) -> list[str]:
-    from carepaths.effects import POOLED
-
-    return [str(s) for s in effects.draws["stage"].values if str(s) != POOLED]
-
-
-def paradox_table(
-    effects: Effects, *, raises_in: str | None = None, lowers_in: str | None = None
-) -> pd.DataFrame:
-    """Per stage: the total effect and the posterior probability of each direction.
-
-    Parameters
-    ----------
-    effects : Effects
-        Effects by stage (``fit.effects(by="stage")``).
-    raises_in, lowers_in : str, optional
-        The stages in which the paradox says the exposure raises and lowers the outcome;
-        default the first and second stage of the spec (crisis and recovery for the
-        default spec).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``stage`` (every stage, without ``pooled``); columns ``mean``, ``lower``,
-        ``upper`` (the package interval of TE), ``P(raises)`` (``P(TE > null)``) and
-        ``P(lowers)`` (``P(TE < null)``). ``attrs["joint"]`` is the posterior probability
-        that TE is above the null in ``raises_in`` *and* below it in ``lowers_in`` (the
-        paradox as one event, from the joint draws); ``attrs`` also name the two stages,
-        the null and the interval.
-
-    Raises
-    ------
-    CarepathsError
-        If the effects have fewer than two stages or a named stage is not among them.
-    """
-    import numpy as np
-    import pandas as pd
-
-    from carepaths.intervals import interval_bounds
-
-    stages = _stages_of(effects)
-    default_up, default_down = _default_paradox_stages(stages)
-    up = raises_in or default_up
-    down = lowers_in or default_down
-    for name in (up, down):
-        if name not in stages:
-            raise CarepathsError(f"stage {name!r} is not in these effects; choose from {stages}.")
-    null = 0.0 if effects.scale == "difference" else 1.0
-    te = effects.draws["TE"]
-    rows = []
-    for stage in stages:
-        values = te.sel(stage=stage).values.reshape(-1)
-        lower, upper = interval_bounds(values)
-        rows.append((stage, values.mean(), lower, upper, np.mean(values > null), np.mean(values < null)))
-    table = pd.DataFrame(rows, columns=["stage", "mean", "lower", "upper", "P(raises)", "P(lowers)"])
-    table = table.set_index("stage")
-    joint = (te.sel(stage=up).values > null) & (te.sel(stage=down).values < null)
-    table.attrs.update(
-        joint=float(joint.mean()), raises_in=up, lowers_in=down, null=null,
-        interval=interval_label(), scale=effects.scale,
-    )
-    return table
-
-
-def format_probability(p: float, n_draws: int) -> str:
-    """A posterior probability for a sentence: two decimals, or a bound when every draw agrees.
-
-    Parameters
-    ----------
-    p : float
-        The probability (a share of draws).
-    n_draws : int
-        The number of draws it is a share of.
-
-    Returns
-    -------
-    str
-        ``"= 0.97"``; ``"> 0.999"`` when every one of 1,000 or more draws agrees (``"= 1"``
-        would claim certainty the draws cannot give) and ``"< 0.001"`` when none does;
-        with fewer draws the bound has two decimals (``"> 0.99"``). Probabilities within
-        0.005 of 0 or 1 get three decimals, so none prints as 0.00 or 1.00.
-    """
-    digits = 3 if n_draws >= 1000 else 2
-    bound = math.floor((1.0 - 1.0 / max(n_draws, 1)) * 10**digits) / 10**digits
-    if p >= 1.0:
-        return f"> {bound:.{digits}f}"
-    if p <= 0.0:
-        return f"< {1 - bound:.{digits}f}"
-    if 0.005 <= p < 0.995:
-        return f"= {p:.2f}"
-    near = f"{p:.3f}"  # two decimals would print 1.00 or 0.00
-    if near == "1.000":
-        return "> 0.999"
-    if near == "0.000":
-        return "< 0.001"
-    return f"= {near}"
-
-
-def _words(name: str) -> str:
-    return name.replace("_", " ")
-
-
-def paradox_sentences(
-    effects: Effects,
-    *,
-    exposure: str,
-    outcome: str,
-    raises_in: str | None = None,
-    lowers_in: str | None = None,
-) -> list[str]:
-    """The paradox in words, every number computed from the posterior draws.
-
-    Parameters
-    ----------
-    effects : Effects
-        Effects by stage.
-    exposure, outcome : str
-        Variable names for the sentences (underscores become spaces).
-    raises_in, lowers_in : str, optional
-        As in :func:`paradox_table`.
-
-    Returns
-    -------
-    list of str
-        First the two probabilities of the paradox, e.g. ``"P(support raises care use in
-        crisis) = 0.97; P(support lowers care use in recovery) = 0.93."`` (formatted by
-        :func:`format_probability`, so a probability every draw agrees on reads
-        ``> 0.999``); then the joint
-        probability and a verdict; then, per stage, the favoured direction with its
-        posterior mean and interval, and the mechanism with the largest indirect effect.
-    """
-    table = paradox_table(effects, raises_in=raises_in, lowers_in=lowers_in)
-    up, down = table.attrs["raises_in"], table.attrs["lowers_in"]
-    x, y = _words(exposure), _words(outcome)
-    p_up = table.loc[up, "P(raises)"]
-    p_down = table.loc[down, "P(lowers)"]
-    joint = table.attrs["joint"]
-    n = int(effects.draws["TE"].sizes["chain"] * effects.draws["TE"].sizes["draw"])
-    lines = [
-        (
-            f"P({x} raises {y} in {up}) {format_probability(p_up, n)}; "
-            f"P({x} lowers {y} in {down}) {format_probability(p_down, n)}."
-        ),
-    ]
-    if joint >= 0.9:
-        verdict = "the posterior supports the paradox"
-    elif joint <= 0.1:
-        verdict = "the posterior speaks against the paradox"
-    else:
-        verdict = "the posterior is not decisive about the paradox"
-    lines.append(
-        f"P({x} raises {y} in {up} and lowers it in {down}) {format_probability(joint, n)}: {verdict}."
-    )
-    summary = effects.summary()
-    for stage, row in table.iterrows():
-        direction, p = ("raises", row["P(raises)"]) if row["mean"] > table.attrs["null"] else ("lowers", row["P(lowers)"])
-        iie = summary.xs(stage, level="stage")
-        iie = iie[iie.index.str.startswith("IIE[")]
-        biggest = ""
-        if len(iie):
-            top = iie["mean"].abs().idxmax()
-            biggest = (
-                f" The largest indirect path is {top[4:-1]} "
-                f"({iie.loc[top, 'mean']:+.3f} [{iie.loc[top, 'lower']:+.3f}, {iie.loc[top, 'upper']:+.3f}])."
-            )
-        lines.append(
-            f"In {stage}, {x} most probably {direction} {y} (P {format_probability(p, n)}; total effect "
-            f"{row['mean']:+.3f}, {interval_label()} [{row['lower']:+.3f}, {row['upper']:+.3f}], "
-            f"{effects.scale.replace('_', ' ')}).{biggest}"
-        )
-    return lines
 
 
 # ----------------------------------------------------------------------------- HTML pieces
@@ -391,8 +200,8 @@ def build_report(
     fit: Fit,
     out: str | Path,
     effects: Effects,
-    checks: Any = None,
-    comparison: Any = None,
+    checks: Checks | None = None,
+    comparison: Comparison | None = None,
     truth: pd.DataFrame | None = None,
     title: str | None = None,
     data_note: str = "",
@@ -429,9 +238,6 @@ def build_report(
     -------
     Report
     """
-    from carepaths.graph import CausalGraph
-    from carepaths.plots import plot_effects_forest
-
     say = progress or (lambda _line: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -517,7 +323,7 @@ def build_report(
     # -- paradox
     parts.append("<h2>The support paradox</h2>")
     sentences: list[str] = []
-    if len(_stages_of(effects)) >= 2:
+    if len(effect_stages(effects)) >= 2:
         sentences = paradox_sentences(effects, exposure=x_name, outcome=y_name)
         ptable = paradox_table(effects)
         ptable.to_csv(out / "paradox.csv")
@@ -612,133 +418,3 @@ def build_report(
     )
     path.write_text(page, encoding="utf-8")
     return Report(path=path, files=files, converged=fit.converged, seconds=seconds, paradox=sentences)
-
-
-# ----------------------------------------------------------------------------- the demo
-def run_demo(
-    out: str | Path = "carepaths-demo",
-    *,
-    persons: int = DEMO_DEFAULTS["persons"],
-    waves: int = DEMO_DEFAULTS["waves"],
-    draws: int = DEMO_DEFAULTS["draws"],
-    tune: int = DEMO_DEFAULTS["tune"],
-    chains: int = DEMO_DEFAULTS["chains"],
-    seed: int = DEMO_DEFAULTS["seed"],
-    progress: Progress | None = None,
-    progressbar: bool = False,
-) -> Report:
-    """Simulate the default panel, fit it, compute every answer and write the report.
-
-    Steps: simulate ``persons x waves`` person-waves of the default five-mechanism spec
-    (seed ``seed``) and validate them; fit the model (``chains x draws`` after ``tune``
-    tuning steps); save the fit; effects by stage; posterior predictive checks; the
-    worked-example interventions compared; the report. Every table goes to ``out`` as
-    CSV, the fit as ``fit.nc``, the panel as ``panel.csv`` and the true effects of the
-    simulation as ``true_effects.csv``.
-
-    Parameters
-    ----------
-    out : str or path-like
-        Output folder (created when missing).
-    persons, waves : int
-        Panel size.
-    draws, tune, chains : int
-        Sampler settings (see :meth:`carepaths.MediationModel.fit`).
-    seed : int
-        Seed of the simulation, the sampler and every Monte Carlo step.
-    progress : callable, optional
-        Called with a line naming each step as it starts and its seconds when done.
-    progressbar : bool
-        Show the sampler's progress bar.
-
-    Returns
-    -------
-    Report
-        With ``seconds["total"]``, the whole demo's wall-clock time.
-
-    Raises
-    ------
-    CarepathsError
-        If a size or sampler setting is not a positive integer (``tune`` may be 0),
-        before anything is simulated or compiled.
-    """
-    from carepaths.model import MediationModel
-    from carepaths.simulation import simulate
-    from carepaths.spec import load_spec
-
-    for name, value, least in (("persons", persons, 1), ("waves", waves, 1), ("draws", draws, 1),
-                               ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise CarepathsError(f"{name} must be an integer >= {least}, got {value!r}.")
-    say = progress or (lambda _line: None)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-    t_total = time.perf_counter()
-    caught: list[str] = []
-
-    def step(number: int, name: str) -> float:
-        say(f"[{number}/7] {name} ...")
-        return time.perf_counter()
-
-    def done(key: str, t0: float) -> None:
-        seconds[key] = time.perf_counter() - t0
-        say(f"      {seconds[key]:.1f} s")
-
-    with warnings.catch_warnings(record=True) as recorded:
-        warnings.simplefilter("always")
-        t0 = step(1, f"Simulating the default panel: {persons} persons x {waves} waves (seed {seed})")
-        spec = load_spec("five_mechanisms")
-        sim = simulate(spec, persons, waves, seed=seed)
-        panel = sim.panel()
-        sim.data.to_csv(out / "panel.csv", index=False)
-        truth = sim.effects_table()
-        truth.to_csv(out / "true_effects.csv")
-        done("simulate", t0)
-
-        t0 = step(2, f"Fitting: {chains} chains x {draws} draws after {tune} tuning steps (compiling first)")
-        fit = MediationModel(spec, panel).fit(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar)
-        fit.save(out / "fit.nc")
-        done("fit", t0)
-        say("      converged" if fit.converged else "      NOT CONVERGED (see the report's banner)")
-
-        t0 = step(3, "Effects by stage (g-computation on every draw)")
-        effects = fit.effects(seed=seed)
-        done("effects", t0)
-
-        t0 = step(4, "Posterior predictive checks and LOO")
-        checks = fit.check(seed=seed, draws=min(draws, DEMO_DEFAULTS["check_draws"]))
-        done("checks", t0)
-
-        t0 = step(5, "Comparing the worked-example interventions")
-        from carepaths.interventions import worked_examples
-
-        comparison = fit.compare(worked_examples(spec), seed=seed)
-        done("compare", t0)
-
-        t0 = step(6, "Building the report")
-        note = (
-            f"Simulated with carepaths.simulate(seed={seed}); its true effects are known, so the "
-            "estimates can be checked against them."
-        )
-        report = build_report(
-            fit=fit, out=out, effects=effects, checks=checks, comparison=comparison, truth=truth,
-            title="carepaths demo: the default five-mechanism panel", data_note=note,
-            seconds=seconds, progress=None,
-        )
-        done("report", t0)
-    from carepaths.fit import ConvergenceWarning
-
-    seen: set[str] = set()
-    for w in recorded:  # each distinct warning once, to the caller; non-convergence once
-        text = str(w.message)
-        key = "convergence" if issubclass(w.category, ConvergenceWarning) else text
-        if key not in seen:
-            seen.add(key)
-            caught.append(text)
-            warnings.warn(text, w.category, stacklevel=2)
-    report.files.update(panel=out / "panel.csv", truth=out / "true_effects.csv", fit=out / "fit.nc")
-    report.seconds = {**seconds, "total": time.perf_counter() - t_total}
-    report.warnings = caught
-    say(f"[7/7] Wrote {report.path} in {report.seconds['total']:.0f} s")
-    return report

@@ -1,7 +1,7 @@
 """Causal effects by g-computation on every posterior draw, per stage and mechanism.
 
 For each posterior draw, :func:`compute_effects` evaluates the structural equations
-(:mod:`carepaths.gcomputation`, the same code the simulator's truth uses) under the
+(:mod:`carepaths.counterfactual.worlds`, the same code the simulator's truth uses) under the
 exposure contrast, averages the expected outcome of each counterfactual world over the
 rows of each stage (and over all rows: ``"pooled"``, weighted by the stage mix in the
 data), and contrasts the worlds: total (TE), natural direct (NDE) and indirect (NIE)
@@ -37,17 +37,26 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carepaths import gcomputation
-from carepaths.exceptions import CarepathsError
+from carepaths.causal.identify import identify
+from carepaths.counterfactual import worlds
+from carepaths.counterfactual.population import (
+    LINK_DTYPE,
+    POOLED,
+    Chunk,
+    RowData,
+    group_averaging,
+    map_chunks,
+)
+from carepaths.data import Panel
+from carepaths.exceptions import CarepathsError, ConvergenceWarning
 from carepaths.intervals import interval_bounds, interval_label
-from carepaths.parameters import PosteriorParams, posterior_params
-from carepaths.population import LINK_DTYPE, POOLED, Chunk, group_averaging, map_population_chunks
 from carepaths.spec import Contrast, Spec
+from carepaths.structural.parameters import ParameterSet
 
 __all__ = ["Effects", "compute_effects", "exposure_contrast", "SCALES", "POPULATIONS", "POOLED"]
 
 SCALES = ("difference", "risk_ratio", "odds_ratio")
-POPULATIONS = ("marginal", "conditional")
+POPULATIONS = ("marginal", "conditional")  # the populations an effect can average over
 EFFECTS = ("TE", "NDE", "NIE", "IIE", "interdependence")
 
 
@@ -144,16 +153,16 @@ def exposure_contrast(spec: Spec, contrast: Contrast | Mapping[str, Any] | None)
     )
 
 
-def _exposure_pair(fit: Any, contrast: Contrast) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def _exposure_pair(panel: Panel, contrast: Contrast) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Observed, reference and contrasted exposure on the model scale (+ a label)."""
-    spec, ds = fit.spec, fit.panel.dataset
+    spec, ds = panel.spec, panel.dataset
     split = spec.structure.center_exposure_within_person
     x_obs = ds["X_within" if split else "X"].values
     name = spec.exposure.name
     if contrast.kind == "shift_sd":
         # the model's continuous exposure is standardised by its sample SD: 1 SD = 1 unit
         return x_obs, x_obs, x_obs + float(contrast.size), f"{name} + {contrast.size:g} SD"
-    scaling = fit.panel.scaling.get(name)
+    scaling = panel.scaling.get(name)
     low, high = float(contrast.low), float(contrast.high)
     if scaling is not None:
         low, high = scaling.to_model(low), scaling.to_model(high)
@@ -165,7 +174,8 @@ def _exposure_pair(fit: Any, contrast: Contrast) -> tuple[np.ndarray, np.ndarray
 
 # ----------------------------------------------------------------------------- compute
 def compute_effects(
-    fit: Any,
+    params: ParameterSet,
+    panel: Panel,
     contrast: Contrast | Mapping[str, Any] | None = None,
     *,
     scale: str = "difference",
@@ -173,13 +183,18 @@ def compute_effects(
     population: str = "marginal",
     seed: int = 0,
     estimands: Sequence[str] | None = None,
+    warning: str = "",
 ) -> Effects:
     """Total, natural direct and indirect, and per-mechanism effects by g-computation.
 
+    :meth:`carepaths.Fit.effects` calls this with the fit's posterior.
+
     Parameters
     ----------
-    fit : Fit
-        A fitted model.
+    params : ParameterSet
+        Posterior draws (:meth:`carepaths.Fit.parameters`).
+    panel : Panel
+        The data the model was fitted to: the rows the effects average over.
     contrast : Contrast or dict, optional
         The exposure contrast; default the spec's (``exposure.contrast``).
     scale : {"difference", "risk_ratio", "odds_ratio"}
@@ -197,6 +212,10 @@ def compute_effects(
         must be identified by the spec's causal graph: ask only for ``["TE"]`` when the
         graph identifies the total effect alone (e.g. with unmeasured mediator-outcome
         confounding).
+    warning : str
+        Why these draws are not to be trusted (the fit did not converge), or empty: it
+        is issued as a :class:`~carepaths.exceptions.ConvergenceWarning` and carried
+        by the result.
 
     Returns
     -------
@@ -211,7 +230,7 @@ def compute_effects(
         On an unknown scale, population or ``by``, or a ratio scale for a non-binary
         outcome.
     """
-    spec = fit.spec
+    spec = panel.spec
     if scale not in SCALES:
         raise CarepathsError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}.")
     if scale != "difference" and spec.outcome.family != "bernoulli":
@@ -231,19 +250,18 @@ def compute_effects(
         )
     wanted = _estimands(spec, estimands)
     contrast = exposure_contrast(spec, contrast)
-    x_obs, x0, x1, label = _exposure_pair(fit, contrast)
-    params = posterior_params(fit)
+    x_obs, x0, x1, label = _exposure_pair(panel, contrast)
     from threadpoolctl import threadpool_limits
 
     # the matrix products here are small (rows x confounders x a chunk of draws): a
     # multi-threaded BLAS spends more on thread hand-offs than on arithmetic (measured
     # 10x slower on 2 cores), so they run single-threaded
     with threadpool_limits(limits=1, user_api="blas"):
-        means = _world_stage_means(fit, params, x_obs, x0, x1, population, np.random.default_rng(seed))
-    _, groups = group_averaging(spec, fit.panel)
+        means = _world_stage_means(params, panel, x0, x1, population, np.random.default_rng(seed))
+    _, groups = group_averaging(spec, panel.dataset["stage_idx"].values)
     if by is None:
         means, groups = means[:, -1:], [POOLED]
-    draws = {k: v for k, v in _contrast_worlds(spec, fit.panel, means, scale).items() if k in (*wanted, "Y0", "Y1")}
+    draws = {k: v for k, v in _contrast_worlds(spec, panel, means, scale).items() if k in (*wanted, "Y0", "Y1")}
     coords = {
         "chain": np.arange(params.chains), "draw": np.arange(params.draws),
         "stage": groups, "mechanism": list(spec.mediator_names),
@@ -256,23 +274,19 @@ def compute_effects(
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(
         scale=scale, contrast=label, population=population, seed=seed,
-        outcome=spec.outcome.name, converged=int(fit.converged),
+        outcome=spec.outcome.name, converged=int(not warning),
         interval=interval_label(),
     )
     message = ""
-    if not fit.converged:
-        message = "These effects come from a fit that did NOT converge: " + fit.convergence_message()
-        from carepaths.fit import ConvergenceWarning
-
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+    if warning:
+        message = "These effects come from a fit that did NOT converge: " + warning
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
         ds.attrs["warning"] = message
-    return Effects(draws=ds, converged=fit.converged, warning=message)
+    return Effects(draws=ds, converged=not warning, warning=message)
 
 
 def _estimands(spec: Spec, estimands: Sequence[str] | None) -> tuple[str, ...]:
     """The effects to report, each checked against the causal graph (IdentificationError)."""
-    from carepaths.identify import identify
-
     wanted = tuple(EFFECTS) if estimands is None else tuple(estimands)
     unknown = [e for e in wanted if e not in EFFECTS]
     if unknown or not wanted:
@@ -289,7 +303,7 @@ def _estimands(spec: Spec, estimands: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _world_stage_means(
-    fit: Any, params: PosteriorParams, x_obs: np.ndarray, x0: np.ndarray, x1: np.ndarray,
+    params: ParameterSet, panel: Panel, x0: np.ndarray, x1: np.ndarray,
     population: str, rng: np.random.Generator,
 ) -> np.ndarray:
     """Expected outcome per draw, group (stages, then pooled) and world.
@@ -297,25 +311,27 @@ def _world_stage_means(
     Worlds: x0_m0, x1_m0, x1_m1, x1_g0, then swap[k] for each mediator.
     Returns array (sample, group, world); one group (pooled) when there are no stages.
     """
-    K = len(fit.spec.mediators)
-    averaging, _ = group_averaging(fit.spec, fit.panel)
+    spec = panel.spec
+    K = len(spec.mediators)
+    rows = RowData.from_panel(panel)
+    averaging, _ = group_averaging(spec, rows.stage_idx)
     x0, x1 = x0[:, None], x1[:, None]
 
     def stage_means(chunk: Chunk) -> np.ndarray:  # (draw, group, world)
-        worlds = gcomputation.world_means(
-            fit.spec, chunk.params, chunk.rows, x0, x1, chunk.latents, chunk.systems, dtype=LINK_DTYPE
+        means = worlds.world_means(
+            spec, chunk.params, chunk.rows, x0, x1, chunk.latents, chunk.systems, dtype=LINK_DTYPE
         )
-        per_world = [*(worlds[name] for name in gcomputation.WORLDS), *worlds["swap"]]
+        per_world = [*(means[name] for name in worlds.WORLDS), *means["swap"]]
         # (group, obs) @ (obs, draw) in double precision -> (draw, group, world)
         return np.stack([(averaging @ w.astype(float, copy=False)).T for w in per_world], axis=-1)
 
-    out = np.empty((params.n_samples, averaging.shape[0], len(gcomputation.WORLDS) + K))
-    for draws, means in map_population_chunks(fit, params, x_obs, population, rng, stage_means, systems=True):
-        out[draws] = means
+    out = np.empty((params.n_samples, averaging.shape[0], len(worlds.WORLDS) + K))
+    for draws, chunk_means in map_chunks(params, rows, population, rng, stage_means, systems=True):
+        out[draws] = chunk_means
     return out
 
 
-def _contrast_worlds(spec: Spec, panel: Any, means: np.ndarray, scale: str) -> dict[str, np.ndarray]:
+def _contrast_worlds(spec: Spec, panel: Panel, means: np.ndarray, scale: str) -> dict[str, np.ndarray]:
     """Effects on the requested scale from world means (sample, group, world)."""
     K = len(spec.mediators)
     y00, y10, y11, g0 = (means[..., j] for j in range(4))

@@ -11,8 +11,8 @@ import it only to use DoWhy; ``import carepaths`` does not load it.
 DoWhy loads the class by the dotted method name :data:`METHOD_NAME`; the spec and the
 fit settings travel in ``method_params``::
 
-    from carepaths.identify import dowhy_model
-    from carepaths.dowhy_estimator import METHOD_NAME
+    from carepaths.causal.identify import dowhy_model
+    from carepaths.integrations.dowhy import METHOD_NAME
 
     model = dowhy_model(spec, frame)  # a dowhy.CausalModel on carepaths' own graph
     estimand = model.identify_effect()
@@ -65,12 +65,12 @@ import pandas as pd
 from dowhy.causal_estimator import CausalEstimate, CausalEstimator
 from dowhy.causal_identifier import IdentifiedEstimand
 
+from carepaths.counterfactual.effects import POOLED, POPULATIONS, Effects
 from carepaths.data import Panel
-from carepaths.effects import POOLED, POPULATIONS, Effects
 from carepaths.exceptions import CarepathsError, CarepathsWarning, SpecError
-from carepaths.fit import Fit
 from carepaths.intervals import INTERVAL_KIND, INTERVAL_PROB
-from carepaths.model import MediationModel
+from carepaths.model.build import MediationModel
+from carepaths.model.fit import Fit
 from carepaths.spec import Contrast, Spec
 
 __all__ = [
@@ -84,7 +84,7 @@ __all__ = [
 
 #: The ``method_name`` that makes DoWhy 0.14 load :class:`BayesianMediationEstimator`
 #: (the identification method, then the class's dotted path).
-METHOD_NAME = "backdoor.carepaths.dowhy_estimator.BayesianMediationEstimator"
+METHOD_NAME = "backdoor.carepaths.integrations.dowhy.BayesianMediationEstimator"
 
 #: Posterior draws per chain when ``draws`` is not given (as :meth:`MediationModel.fit`).
 DEFAULT_DRAWS = 1000
@@ -126,7 +126,7 @@ def _one(names: Any, what: str) -> str:
         raise CarepathsError(
             f"carepaths estimates the effect of one exposure on one outcome, but the DoWhy "
             f"estimand has {what} {names}. Build the CausalModel with a single {what} "
-            "(carepaths.identify.dowhy_model does)."
+            "(carepaths.causal.identify.dowhy_model does)."
         )
     return str(names[0])
 
@@ -158,7 +158,7 @@ class BayesianMediationEstimator(CausalEstimator):
     priors : mapping, optional
         Prior overrides, as for :class:`~carepaths.model.MediationModel`.
     population : {"marginal", "conditional"}, optional
-        The g-computation population (:func:`~carepaths.effects.compute_effects`);
+        The g-computation population (:func:`~carepaths.counterfactual.effects.compute_effects`);
         ``"marginal"`` by default.
     contrast : Contrast or dict, optional
         The exposure contrast. By default DoWhy's ``control_value`` and
@@ -324,7 +324,7 @@ class BayesianMediationEstimator(CausalEstimator):
             raise CarepathsError(
                 f"the DoWhy estimand's outcome is {outcome!r} but the spec's outcome is "
                 f"{self.spec.outcome.name!r}: build the CausalModel with "
-                f"outcome={self.spec.outcome.name!r} (carepaths.identify.dowhy_model does)."
+                f"outcome={self.spec.outcome.name!r} (carepaths.causal.identify.dowhy_model does)."
             )
         return treatment, outcome
 
@@ -402,7 +402,7 @@ class BayesianMediationEstimator(CausalEstimator):
                 raise CarepathsError(
                     f"the estimand adjusts for {v!r}, which the spec names as the exposure, a "
                     "mediator or the outcome: a model cannot adjust for those. Build the "
-                    "CausalModel from the spec's graph (carepaths.identify.dowhy_model)."
+                    "CausalModel from the spec's graph (carepaths.causal.identify.dowhy_model)."
                 )
             if v not in frame.columns:
                 raise CarepathsError(

@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carepaths.exceptions import CarepathsError
+from carepaths.counterfactual.interventions import intervention_means, model_transform, validate
+from carepaths.counterfactual.population import LINK_DTYPE, Chunk, RowData, group_averaging, map_chunks
+from carepaths.data import Panel
+from carepaths.exceptions import CarepathsError, ConvergenceWarning
 from carepaths.intervals import interval_bounds, interval_label
-from carepaths.interventions import intervention_means, model_transform, validate
-from carepaths.population import LINK_DTYPE, Chunk, group_averaging, map_population_chunks
+from carepaths.structural.parameters import ParameterSet
 
 __all__ = ["Comparison", "compare"]
 
@@ -151,18 +153,25 @@ class Comparison:
 
 
 def compare(
-    fit: Any,
+    params: ParameterSet,
+    panel: Panel,
     interventions: Sequence[Any],
     *,
     population: str = "marginal",
     seed: int = 0,
     better: str = "higher",
+    warning: str = "",
 ) -> Comparison:
     """Compare interventions with the status quo on every posterior draw, per stage.
 
+    :meth:`carepaths.Fit.compare` calls this with the fit's posterior.
+
     Parameters
     ----------
-    fit : Fit
+    params : ParameterSet
+        Posterior draws (:meth:`carepaths.Fit.parameters`).
+    panel : Panel
+        The data the model was fitted to.
     interventions : list
         :class:`~carepaths.interventions.Intervention` objects; an entry that is itself a
         list applies its interventions together (named "a + b").
@@ -172,6 +181,8 @@ def compare(
         Seed of the Monte Carlo noise; same fit and seed, same numbers.
     better : {"higher", "lower"}
         Which direction of the outcome counts as better (default: more care use).
+    warning : str
+        Why these draws are not to be trusted (the fit did not converge), or empty.
 
     Returns
     -------
@@ -185,24 +196,20 @@ def compare(
     """
     from threadpoolctl import threadpool_limits
 
-    from carepaths.parameters import posterior_params
-
-    spec, panel = fit.spec, fit.panel
+    spec = panel.spec
     if better not in ("higher", "lower"):
         raise CarepathsError(f"better must be 'higher' or 'lower', got {better!r}.")
     if population not in ("marginal", "conditional"):
         raise CarepathsError(f"population must be 'marginal' or 'conditional', got {population!r}.")
     entries = validate(spec, interventions)
-    ds = panel.dataset
-    stage_idx = ds["stage_idx"].values
-    split = spec.structure.center_exposure_within_person
-    x_obs = ds["X_within" if split else "X"].values
-    x_between = ds["X_between"].values[:, None] if split else None
+    rows = RowData.from_panel(panel)
+    stage_idx = rows.stage_idx
+    x_obs = rows.x
+    x_between = None if rows.x_between is None else rows.x_between[:, None]
     transforms = [
         {iv.target: _transform(spec, panel, iv, stage_idx) for iv in parts} for _, parts in entries
     ]
-    averaging, groups = group_averaging(spec, panel)
-    params = posterior_params(fit)
+    averaging, groups = group_averaging(spec, stage_idx)
     n_entries = len(entries) + 1
     expected = np.empty((params.n_samples, n_entries, len(groups)))
     rng = np.random.default_rng(seed)
@@ -219,7 +226,7 @@ def compare(
         return np.stack([(averaging @ m.astype(float, copy=False)).T for m in means], axis=1)
 
     with threadpool_limits(limits=1, user_api="blas"):
-        for draws, means in map_population_chunks(fit, params, x_obs, population, rng, chunk_means):
+        for draws, means in map_chunks(params, rows, population, rng, chunk_means):
             expected[draws] = means
     if spec.outcome.family == "normal":
         expected = panel.scaling[spec.outcome.name].to_original(expected)
@@ -236,16 +243,14 @@ def compare(
     out.attrs.update(outcome=spec.outcome.name, population=population, seed=seed,
                      per_1000=int(spec.outcome.family != "normal"), interval=interval_label())
     message = ""
-    if not fit.converged:
-        from carepaths.fit import ConvergenceWarning
-
-        message = "This comparison comes from a fit that did NOT converge: " + fit.convergence_message()
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+    if warning:
+        message = "This comparison comes from a fit that did NOT converge: " + warning
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
     descriptions = {label: "; ".join(iv.describe() for iv in parts) for label, parts in entries}
-    return Comparison(draws=out, descriptions=descriptions, better=better, converged=fit.converged, warning=message)
+    return Comparison(draws=out, descriptions=descriptions, better=better, converged=not warning, warning=message)
 
 
-def _transform(spec: Any, panel: Any, iv: Any, stage_idx: np.ndarray) -> Any:
+def _transform(spec: Any, panel: Panel, iv: Any, stage_idx: np.ndarray) -> Any:
     scaling = panel.scaling.get(iv.target)
     loc, scale = (scaling.loc, scaling.scale) if scaling is not None else (0.0, 1.0)
     mask = None

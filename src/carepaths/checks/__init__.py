@@ -1,0 +1,1 @@
+"""Prior and posterior predictive checks by stage, LOO and LOO-PIT."""

@@ -1,0 +1,1 @@
+"""What a person reads: the HTML report, the support paradox in words, and the demo."""

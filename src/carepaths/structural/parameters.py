@@ -1,0 +1,393 @@
+"""The one translator from a parameter set to the arrays the structural equations take.
+
+A *parameter set* is a posterior draw, a prior draw or the simulator's truth. All three
+use the same names, the model's own (:func:`parameter_dims` lists them for a spec), and
+all three reach the equations (:mod:`carepaths.structural.equations`) through
+:func:`structural_arrays`, for NumPy arrays and PyTensor tensors alike. The PyMC build,
+the population sampler, the simulator and the predictive checks never rewrite a rule:
+
+* an ordinal mediator's intercept in the first stage is 0 (its cutpoints carry the level);
+* a path shared across stages (``structure.stage_specific_paths = false``) is one number
+  per mediator, repeated over the stage axis;
+* the mediator edges ``d_edge`` (one per ``mediator_edges`` pair) fill the (mediator,
+  parent) matrix ``d``, zero elsewhere;
+* ``sigma_m`` exists for normal mediators only and ``cutpoints_<m>`` for each ordinal
+  mediator; the equations take them padded with NaN over every mediator;
+* the random slopes are ordered ``a:<m>`` for every mediator, ``b:<m>`` for every
+  mediator, then ``c`` (:func:`split_slopes`), with covariance
+  ``cov_slope = sd_slope sd_slope' * corr_slope`` (:func:`slope_covariance`).
+
+:class:`ParameterSet` holds translated draws with a leading sample axis and hands chunks
+of them to the batched equations (draw axis last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from carepaths.spec import Spec
+
+__all__ = [
+    "ParameterSet",
+    "parameter_dims",
+    "parameter_coords",
+    "structural_arrays",
+    "person_arrays",
+    "split_slopes",
+    "slope_covariance",
+    "slope_names",
+    "person_mode",
+    "integrated_mediators",
+    "NUMPY",
+]
+
+
+# ----------------------------------------------------------------------------- registry
+def person_mode(spec: Spec) -> str:
+    """The model's person effects: ``"none"``, ``"intercepts"`` or ``"slopes"``."""
+    return spec.structure.person_effects if spec.columns.person else "none"
+
+
+def integrated_mediators(spec: Spec) -> tuple[int, ...]:
+    """Mediators whose person intercepts the model integrates out (normal ones, intercepts mode)."""
+    if person_mode(spec) != "intercepts":
+        return ()
+    return tuple(k for k, m in enumerate(spec.mediators) if m.family == "normal")
+
+
+def slope_names(spec: Spec) -> list[str]:
+    """Labels of the random slopes, in their order: ``a:<m>``..., ``b:<m>``..., ``c``."""
+    names = list(spec.mediator_names)
+    return [f"a:{m}" for m in names] + [f"b:{m}" for m in names] + ["c"]
+
+
+def parameter_dims(spec: Spec) -> dict[str, tuple[str, ...]]:
+    """Every population-level parameter the spec's model has, with its dims.
+
+    These are the names of a parameter set everywhere: the PyMC model's variables, the
+    simulator's truth (:func:`carepaths.simulation.default_params`) and the rows of
+    ``fit.summary()``. Stage-pooling hyperparameters (``mu_*``, ``tau_*``) and the
+    standardised person effects (``z_*``) are the PyMC model's own and not listed.
+    """
+    staged = spec.structure.stage_specific_paths
+    mode = person_mode(spec)
+    dims: dict[str, tuple[str, ...]] = {
+        "alpha_m": ("mediator", "stage"),
+        "a": ("mediator", "stage") if staged else ("mediator",),
+        "b": ("mediator", "stage") if staged else ("mediator",),
+        "c": ("stage",) if staged else (),
+        "beta0": ("stage",),
+    }
+    if spec.confounders:
+        dims["gamma_m"] = ("mediator", "confounder")
+        dims["delta"] = ("confounder",)
+    if spec.mediator_edges:
+        dims["d_edge"] = ("edge",)
+    if any(m.family == "normal" for m in spec.mediators):
+        dims["sigma_m"] = ("mediator_normal",)
+    for m in spec.mediators:
+        if m.family == "ordinal":
+            dims[f"cutpoints_{m.name}"] = (f"cut_{m.name}",)
+    if spec.outcome.family == "normal":
+        dims["sigma_y"] = ()
+    if spec.outcome.family == "negative_binomial":
+        dims["phi"] = ()
+    if spec.structure.center_exposure_within_person:
+        dims["a_between"] = ("mediator",)
+        dims["c_between"] = ()
+    if mode != "none":
+        dims["sd_u"] = ("mediator",)
+        dims["sd_v"] = ()
+    if mode == "slopes":
+        dims["sd_slope"] = ("slope",)
+        dims["corr_slope"] = ("slope", "slope_other")
+    if spec.columns.cluster is not None:
+        dims["sd_cluster"] = ()
+    return dims
+
+
+def parameter_coords(spec: Spec) -> dict[str, list[str]]:
+    """Coordinates of every dim in :func:`parameter_dims`."""
+    names = list(spec.mediator_names)
+    coords: dict[str, list[str]] = {
+        "mediator": names,
+        "stage": list(spec.stage_levels),
+        "confounder": list(spec.confounder_terms),
+        "edge": [f"{a}->{b}" for a, b in spec.mediator_edges],
+        "mediator_normal": [m.name for m in spec.mediators if m.family == "normal"],
+        "slope": slope_names(spec),
+        "slope_other": slope_names(spec),
+    }
+    for m in spec.mediators:
+        if m.family == "ordinal":
+            cats = list(m.categories)
+            coords[f"cut_{m.name}"] = [f"{lo}|{hi}" for lo, hi in zip(cats[:-1], cats[1:], strict=True)]
+    return coords
+
+
+# ----------------------------------------------------------------------------- backends
+@dataclass(frozen=True)
+class _Ops:
+    """The few array operations the rules need, for one backend.
+
+    ``batch`` says whether arrays may carry leading sample axes (NumPy) or not (the
+    PyTensor model graph); indices are then written relative to the trailing axes.
+    """
+
+    set: Callable[[Any, tuple, Any], Any]
+    zeros: Callable[[tuple[int, ...]], Any]
+    full: Callable[[tuple[int, ...], float], Any]
+    repeat_last: Callable[[Any, int], Any]
+    stack_last: Callable[[list[Any]], Any]
+    batch_shape: Callable[[Any], tuple[int, ...]]
+    person_axis: Callable[[Any, int], Any]
+
+
+def _np_set(array: Any, index: tuple, value: Any) -> np.ndarray:
+    out = np.array(array, dtype=float, copy=True)
+    out[(Ellipsis, *index)] = value
+    return out
+
+
+NUMPY = _Ops(
+    set=_np_set,
+    zeros=lambda shape: np.zeros(shape),
+    full=lambda shape, value: np.full(shape, value),
+    repeat_last=lambda a, n: np.repeat(np.asarray(a, dtype=float)[..., None], n, axis=-1),
+    stack_last=lambda arrays: np.stack(arrays, axis=-1),
+    batch_shape=lambda a: np.shape(a),
+    person_axis=lambda a, trailing: np.expand_dims(a, np.ndim(a) - trailing),
+)
+
+
+def pytensor_ops() -> _Ops:
+    """The PyTensor backend (no sample axes: one symbolic parameter set)."""
+    import pytensor.tensor as pt
+
+    return _Ops(
+        set=lambda a, index, value: pt.set_subtensor(a[index], value),
+        zeros=lambda shape: pt.zeros(shape),
+        full=lambda shape, value: pt.fill(pt.zeros(shape), value),
+        repeat_last=lambda a, n: pt.repeat(pt.shape_padright(a), n, axis=-1),
+        stack_last=lambda arrays: pt.stack(arrays, axis=-1),
+        batch_shape=lambda a: (),
+        person_axis=lambda a, trailing: a,  # no sample axes: broadcasting does it
+    )
+
+
+# ----------------------------------------------------------------------------- the rules
+def structural_arrays(spec: Spec, raw: Mapping[str, Any], ops: _Ops = NUMPY) -> dict[str, Any]:
+    """The equations' arrays from a parameter set: every rule of the module docstring, once.
+
+    Parameters
+    ----------
+    spec : Spec
+    raw : mapping
+        The parameter set by the names of :func:`parameter_dims` (NumPy arrays with any
+        number of leading sample axes, or PyTensor tensors without).
+    ops : backend
+        :data:`NUMPY` (default) or :func:`pytensor_ops`.
+
+    Returns
+    -------
+    dict
+        ``alpha_m``, ``a``, ``b`` (..., mediator, stage); ``c``, ``beta0`` (..., stage);
+        ``gamma_m`` (..., mediator, confounder); ``delta`` (..., confounder); ``d``
+        (..., mediator, parent); ``sigma_m`` (..., mediator); ``cutpoints`` (...,
+        mediator, cut); ``sigma_y``, ``phi`` (...); with the within/between split
+        ``a_between`` (..., mediator) and ``c_between`` (...). Values a family does not
+        have are NaN.
+    """
+    K, S, J = len(spec.mediators), len(spec.stage_levels), len(spec.confounder_terms)
+    batch = ops.batch_shape(raw["beta0"])[:-1]
+    out: dict[str, Any] = {"beta0": raw["beta0"]}
+    staged = spec.structure.stage_specific_paths
+    for name in ("a", "b", "c"):
+        out[name] = raw[name] if staged else ops.repeat_last(raw[name], S)
+    alpha = raw["alpha_m"]
+    ordinal = [k for k, m in enumerate(spec.mediators) if m.family == "ordinal"]
+    if ordinal:
+        alpha = ops.set(alpha, (ordinal, 0), 0.0)
+    out["alpha_m"] = alpha
+    out["gamma_m"] = raw["gamma_m"] if J else ops.zeros((*batch, K, 0))
+    out["delta"] = raw["delta"] if J else ops.zeros((*batch, 0))
+    names = list(spec.mediator_names)
+    d = ops.zeros((*batch, K, K))
+    for e, (src, dst) in enumerate(spec.mediator_edges):
+        d = ops.set(d, (names.index(dst), names.index(src)), raw["d_edge"][..., e])
+    out["d"] = d
+    normal = [k for k, m in enumerate(spec.mediators) if m.family == "normal"]
+    sigma_m = ops.full((*batch, K), np.nan)
+    if normal:
+        sigma_m = ops.set(sigma_m, (normal,), raw["sigma_m"])
+    out["sigma_m"] = sigma_m
+    n_cut = max([len(m.categories) - 1 for m in spec.mediators if m.family == "ordinal"], default=1)
+    cutpoints = ops.full((*batch, K, n_cut), np.nan)
+    for k in ordinal:
+        med = spec.mediators[k]
+        cutpoints = ops.set(cutpoints, (k, slice(0, len(med.categories) - 1)), raw[f"cutpoints_{med.name}"])
+    out["cutpoints"] = cutpoints
+    for name in ("sigma_y", "phi"):
+        out[name] = raw[name] if name in raw else ops.full(batch, np.nan)
+    if spec.structure.center_exposure_within_person:
+        out["a_between"], out["c_between"] = raw["a_between"], raw["c_between"]
+    return out
+
+
+def slope_covariance(sd_slope: Any, corr_slope: Any) -> Any:
+    """Covariance of the random slopes from their SDs and correlation (NumPy, batched)."""
+    sd = np.asarray(sd_slope, dtype=float)
+    return np.asarray(corr_slope, dtype=float) * sd[..., :, None] * sd[..., None, :]
+
+
+def split_slopes(slopes: Any, n_mediators: int, *, axis: int = -1) -> tuple[Any, Any, Any]:
+    """A person's slope deviations ``(a_i, b_i, c_i)`` from the stacked slopes.
+
+    ``slopes`` holds ``a:<m>`` for every mediator, then ``b:<m>``, then ``c`` along
+    ``axis`` (:func:`slope_names`).
+    """
+    K = n_mediators
+    moved = np.moveaxis(slopes, axis, 0) if isinstance(slopes, np.ndarray) else None
+    if moved is None:  # a PyTensor tensor: slopes on the last axis
+        return slopes[..., :K], slopes[..., K : 2 * K], slopes[..., 2 * K]
+    a_i, b_i, c_i = moved[:K], moved[K : 2 * K], moved[2 * K]
+    return np.moveaxis(a_i, 0, axis), np.moveaxis(b_i, 0, axis), c_i
+
+
+def person_arrays(spec: Spec, raw: Mapping[str, Any], ops: _Ops = NUMPY) -> dict[str, Any]:
+    """The observed persons' effects from the model's standardised ones (posterior only).
+
+    Returns whichever apply: ``v`` (..., person) outcome intercepts; ``u`` (..., person,
+    mediator) mediator intercepts, 0 for the integrated-out ones
+    (:func:`integrated_mediators`); ``slopes`` (..., person, slope); ``cluster``
+    (..., cluster) cluster intercepts of the outcome.
+    """
+    out: dict[str, Any] = {}
+    mode = person_mode(spec)
+    K = len(spec.mediators)
+    if mode != "none":
+        out["v"] = ops.person_axis(raw["sd_v"], 0) * raw["z_v"]
+        explicit = [k for k in range(K) if k not in integrated_mediators(spec)]
+        if explicit:
+            shape = (*ops.batch_shape(raw["z_v"]), K) if ops is NUMPY else (raw["z_v"].shape[0], K)
+            sd = raw["sd_u"][..., explicit]
+            out["u"] = ops.set(ops.zeros(shape), (slice(None), explicit), raw["z_u"] * ops.person_axis(sd, 1))
+        else:
+            out["u"] = ops.zeros((*ops.batch_shape(raw["z_v"]), K)) if ops is NUMPY else 0.0
+    if mode == "slopes":
+        out["slopes"] = raw["person_slope"]
+    if spec.columns.cluster is not None:
+        out["cluster"] = ops.person_axis(raw["sd_cluster"], 0) * raw["z_cluster"]
+    return out
+
+
+# ----------------------------------------------------------------------------- draws
+@dataclass(frozen=True)
+class ParameterSet:
+    """Translated draws of a parameter set, stacked over (chain, draw) into one sample axis.
+
+    Build it with :meth:`from_draws` (posterior or prior draws) or :meth:`from_truth`
+    (one known parameter set).
+
+    Attributes
+    ----------
+    spec : Spec
+    chains, draws : int
+        Sizes of the chain and draw dims (samples = chains * draws, chain-major).
+    fixed : dict of str to array
+        The equations' arrays (:func:`structural_arrays`) with a leading sample axis.
+    person : dict of str to array
+        With a leading sample axis, whichever the model has: the population SDs ``sd_u``
+        (sample, mediator), ``sd_v`` (sample,), ``sd_cluster`` (sample,), ``cov_slope``
+        (sample, slope, slope); for the observed persons (posterior only) ``v``
+        (sample, person), ``u`` (sample, person, mediator), ``slopes`` (sample, person,
+        slope), ``cluster`` (sample, cluster) (:func:`person_arrays`).
+    source : {"posterior", "prior", "truth"}
+        Where the draws come from.
+    """
+
+    spec: Spec
+    chains: int
+    draws: int
+    fixed: dict[str, np.ndarray]
+    person: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = "posterior"
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples (chains x draws)."""
+        return self.chains * self.draws
+
+    @property
+    def has_observed_persons(self) -> bool:
+        """Whether the set holds the observed persons' effects (a posterior does)."""
+        return "v" in self.person or "cluster" in self.person
+
+    def sample(self, i: int) -> dict[str, np.ndarray]:
+        """The equations' arrays of sample ``i`` (no sample axis)."""
+        return {name: value[i] for name, value in self.fixed.items()}
+
+    def batch(self, draws: slice) -> dict[str, np.ndarray]:
+        """The equations' arrays of a slice of samples, draw axis last (the batched layout)."""
+        return {name: _draws_last(value[draws]) for name, value in self.fixed.items()}
+
+    @classmethod
+    def from_draws(cls, spec: Spec, draws: Any, *, source: str = "posterior") -> ParameterSet:
+        """Translate draws of the model's variables (posterior or prior).
+
+        Parameters
+        ----------
+        spec : Spec
+            The spec the model was built from.
+        draws : xarray.Dataset
+            The model's variables with ``chain`` and ``draw`` dims: a fit's posterior
+            group, or prior draws of the free variables (one chain).
+        source : {"posterior", "prior"}
+            Which of the two they are.
+        """
+        chains, n_draws = int(draws.sizes["chain"]), int(draws.sizes["draw"])
+        n = chains * n_draws
+
+        def get(name: str) -> np.ndarray:
+            values = np.asarray(draws[name].values, dtype=float)
+            return values.reshape(n, *values.shape[2:])
+
+        raw = {name: get(name) for name in parameter_dims(spec)}
+        for name in ("z_v", "z_u", "person_slope", "z_cluster"):
+            if name in draws:
+                raw[name] = get(name)
+        person = _population_person(spec, raw)
+        if "z_v" in raw or "z_cluster" in raw:
+            person.update(person_arrays(spec, raw))
+        return cls(spec=spec, chains=chains, draws=n_draws, fixed=structural_arrays(spec, raw), person=person,
+                   source=source)
+
+    @classmethod
+    def from_truth(cls, spec: Spec, truth: Mapping[str, Any]) -> ParameterSet:
+        """One known parameter set (the simulator's truth) as a set of one sample.
+
+        ``truth`` maps every name of :func:`parameter_dims` to an array of its dims;
+        other entries (the simulator's own exposure, confounder and stage parameters)
+        are ignored.
+        """
+        raw = {name: np.asarray(truth[name], dtype=float)[None] for name in parameter_dims(spec)}
+        return cls(spec=spec, chains=1, draws=1, fixed=structural_arrays(spec, raw),
+                   person=_population_person(spec, raw), source="truth")
+
+
+def _population_person(spec: Spec, raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    person: dict[str, np.ndarray] = {}
+    for name in ("sd_u", "sd_v", "sd_cluster"):
+        if name in raw:
+            person[name] = raw[name]
+    if "sd_slope" in raw:
+        person["cov_slope"] = slope_covariance(raw["sd_slope"], raw["corr_slope"])
+    return person
+
+
+def _draws_last(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(values, 0, -1))
