@@ -10,9 +10,11 @@ compile directory).
 from __future__ import annotations
 
 import ctypes
+import re
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -24,23 +26,51 @@ from carepaths.model._nutpie import compile_model, nutpie_supported, record_word
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
 
-def test_installed_nutpie_takes_the_fast_path():
-    # If this fails after a nutpie upgrade, every fit silently pays nutpie's slow wrapper
-    # again (25-30 s): re-check nutpie_compile against the new nutpie and extend
-    # SUPPORTED_NUTPIE.
-    assert nutpie_supported()
+def test_locked_nutpie_takes_the_fast_path(monkeypatch):
+    """The nutpie that uv.lock installs is supported, and compile_model uses the fast callbacks.
 
-
-def test_unsupported_nutpie_falls_back_to_the_stock_compiler(monkeypatch):
+    If this fails after a nutpie upgrade, every fit pays nutpie's slow wrapper again
+    (25-30 s): re-check carepaths.model._nutpie against the new nutpie, extend
+    SUPPORTED_NUTPIE and the bound in pyproject.toml.
+    """
     import nutpie
 
     import carepaths.model._nutpie as nc
 
+    assert nutpie_supported(), f"nutpie {nutpie.__version__} is not in SUPPORTED_NUTPIE {nc.SUPPORTED_NUTPIE}"
+    seen = []
+
+    def fake_compile(model, **kw):
+        import nutpie.compile_pymc as stock
+
+        seen.append((stock._make_c_logp_func, stock._make_c_expand_func, kw))
+        return "compiled"
+
+    monkeypatch.setattr(nutpie, "compile_pymc_model", fake_compile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no SlowCompileWarning on the fast path
+        assert compile_model(object()) == "compiled"
+    [(logp, expand, kw)] = seen
+    assert logp is nc._make_logp_callback and expand is nc._make_expand_callback
+    assert kw == {"backend": "numba", "cache": True}
+
+
+def test_unsupported_nutpie_falls_back_and_warns_once(monkeypatch):
+    import nutpie
+
+    import carepaths.model._nutpie as nc
+    from carepaths.exceptions import SlowCompileWarning
+
     calls = []
     monkeypatch.setattr(nc, "nutpie_supported", lambda: False)
+    monkeypatch.setattr(nc, "_warned", False)
     monkeypatch.setattr(nutpie, "compile_pymc_model", lambda model, **kw: calls.append(kw) or "stock")
-    assert compile_model(object()) == "stock"
-    assert calls == [{"backend": "numba"}]
+    with pytest.warns(SlowCompileWarning, match=rf"nutpie {re.escape(nutpie.__version__)} .*25-30 s more per fit"):
+        assert compile_model(object()) == "stock"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second fit of the process does not warn again
+        assert compile_model(object()) == "stock"
+    assert calls == [{"backend": "numba"}, {"backend": "numba"}]
 
 
 def test_record_layout_finds_each_address_and_shape():

@@ -19,6 +19,7 @@ __all__ = [
     "DroppedRowsWarning",
     "ConvergenceWarning",
     "ParetoKWarning",
+    "SlowCompileWarning",
     "suggest_closest",
 ]
 
@@ -76,6 +77,10 @@ class ConvergenceWarning(CarepathsWarning):
 
 class ParetoKWarning(CarepathsWarning):
     """PSIS-LOO is unreliable for some rows: their Pareto k exceeds 0.7."""
+
+
+class SlowCompileWarning(CarepathsWarning):
+    """The installed nutpie cannot take carepaths' fast compile path: every fit compiles slower."""
 
 
 def suggest_closest(word: str, options: tuple[str, ...] | list[str]) -> str:

@@ -24,7 +24,9 @@ The callbacks return what the PyTensor function returns, bit for bit
 and checks that a callback compiled in a process and one loaded from cache compute the
 same bits; when this was written, draws also matched those of nutpie's own wrapper).
 If the installed nutpie does not have the private functions this relies on,
-:func:`compile_model` falls back to ``nutpie.compile_pymc_model`` unchanged.
+:func:`compile_model` falls back to ``nutpie.compile_pymc_model`` unchanged and warns once
+per process (:class:`~carepaths.exceptions.SlowCompileWarning`), naming the version and
+the cost.
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ from typing import Any
 
 import numpy as np
 
-#: nutpie versions whose private compile functions this module was written against.
+from carepaths.exceptions import SlowCompileWarning
+
+#: nutpie versions whose private compile functions this module was written against
+#: (pyproject.toml bounds nutpie to them).
 SUPPORTED_NUTPIE = ("0.16.",)
+_warned = False
 
 _LOGP_SRC = """
 def carepaths_logp_cfunc(dim, x_, out_, logp_, user_data_):
@@ -120,7 +126,18 @@ def compile_model(model) -> Any:
     """
     import nutpie
 
+    global _warned
     if not nutpie_supported():
+        if not _warned:  # once per process: every later fit pays the same
+            _warned = True
+            warnings.warn(
+                f"nutpie {nutpie.__version__} is not a version carepaths' fast compile path supports "
+                f"({', '.join(v + 'x' for v in SUPPORTED_NUTPIE)}): every fit compiles with nutpie's own "
+                "wrapper, about 25-30 s more per fit and per process. Install a supported nutpie "
+                "(the versions pyproject.toml allows) to get the fast path back.",
+                SlowCompileWarning,
+                stacklevel=3,
+            )
         return nutpie.compile_pymc_model(model, backend="numba")
     with _fast_callbacks():
         return nutpie.compile_pymc_model(model, backend="numba", cache=True)
