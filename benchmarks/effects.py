@@ -14,7 +14,7 @@ Measured in the same run:
   the one-time import of DoWhy by the identification step;
 * baseline: the same g-computation one posterior draw at a time (the straightforward
   vectorised NumPy version: vectorised over rows, a Python loop over draws), with the
-  same equations (:func:`carepaths.gcomputation.world_means`).
+  same equations (:func:`carepaths.counterfactual.worlds.world_means`).
 
 Run: ``.venv/bin/python benchmarks/effects.py [--repeats 3]``
 """
@@ -48,8 +48,9 @@ def reference_fit():  # noqa: ANN201
 
 def baseline_effects(fit) -> np.ndarray:  # noqa: ANN001
     """Marginal-population world means one draw at a time (no batching)."""
-    from carepaths.structural import equations
     from carepaths.counterfactual import worlds as gcomputation
+    from carepaths.structural import equations
+
     spec, ds = fit.spec, fit.panel.dataset
     p = fit.parameters()
     rng = np.random.default_rng(0)
