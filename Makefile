@@ -34,12 +34,18 @@ demo: $(STAMP)
 test: $(STAMP) docs chromium
 	$(VENV)/bin/python -m pytest
 
-# The documentation site (mkdocs.yml) into site/, strict: a broken link, a missing page
-# or a docstring mkdocstrings cannot render fails the build. Never add --quiet: it drops
-# the warnings before --strict counts them, so a broken build passes. NO_MKDOCS_2_WARNING
-# hides mkdocs-material's end-of-life banner on every build (noted in pyproject.toml).
+# The documentation site (docs/conf.py: Sphinx, pydata-sphinx-theme, myst-nb) into site/,
+# strict: -W makes every warning an error (a broken link or reference to carepaths, a page
+# outside the toctree, a docstring that does not parse, a notebook that raises), and
+# --keep-going reports them all before failing. -E reads every page afresh (an incremental
+# build would not repeat the warnings of unchanged pages, so a broken site could pass).
+# The notebooks are executed at build time and cached in .jupyter_cache/ (keyed on the
+# notebook and on src/, models/ and uv.lock: docs/notebook_cache.py), so a second build,
+# and tests/test_notebooks.py after it, reuse the results. site/ is emptied first so that
+# a page whose source is gone (a removed module) does not linger in it.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	rm -rf site
+	$(VENV)/bin/sphinx-build -W --keep-going -E -b html -d build/doctrees docs site
 
 # Debian's chromium for the headless-browser tests (tests/browser.py). Idempotent: does
 # nothing when `chromium` is on PATH. Needs root (or sudo) and apt; where it cannot
@@ -61,4 +67,4 @@ chromium:
 	fi
 
 clean:
-	rm -rf $(VENV) .tools carepaths-demo site
+	rm -rf $(VENV) .tools carepaths-demo site build/doctrees build/jupyter_execute docs/api/generated .jupyter_cache

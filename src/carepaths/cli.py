@@ -4,7 +4,7 @@ Commands
 --------
 ``carepaths demo [--out DIR] [--persons N] [--waves T] [--draws D] [--tune T] [--chains C] [--seed S]``
     Simulate the default five-mechanism panel, fit it, and write ``report.html`` with
-    every table as CSV and the fit as netCDF (:func:`carepaths.report.run_demo`).
+    every table as CSV and the fit as netCDF (:func:`carepaths.report.demo.run_demo`).
 ``carepaths simulate SPEC OUT.csv [--persons N] [--waves T] [--seed S]``
     Write a synthetic panel for a spec to CSV, and its true effects beside it.
 ``carepaths validate SPEC DATA.csv [--dropna]``
@@ -187,7 +187,7 @@ def _effects(args: argparse.Namespace) -> int:
 
 
 def parse_intervention(text: str) -> Any:
-    """An :class:`~carepaths.interventions.Intervention` from ``NAME:TARGET:KEY=VALUE[:...]``.
+    """An :class:`~carepaths.counterfactual.interventions.Intervention` from ``NAME:TARGET:KEY=VALUE[:...]``.
 
     Keys: ``set``, ``shift``, ``scale`` (exactly one) and ``stages`` (comma-separated).
     Example: ``family:discouragement:shift=-0.5:stages=recovery,maintenance``.

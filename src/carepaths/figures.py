@@ -6,7 +6,7 @@ the :class:`matplotlib.figure.Figure` it drew (it never shows or saves it); and 
 draws, so tests and reports can check them without reading pixels. Intervals are the
 package's one definition (:mod:`carepaths.intervals`).
 
-Predictive checks (:class:`carepaths.checks.Checks`):
+Predictive checks (:class:`carepaths.checks.predictive.Checks`):
 
 * :func:`plot_stage_checks` — one panel per statistic and stage: the replicated
   statistic's distribution, its interval, the observed value and the p-value;
@@ -14,7 +14,7 @@ Predictive checks (:class:`carepaths.checks.Checks`):
   (ArviZ-plots ``plot_ppc_dist``);
 * :func:`plot_loo_pit` — the LOO-PIT ECDF of the outcome (ArviZ-plots ``plot_loo_pit``).
 
-Effects (:class:`carepaths.effects.Effects`):
+Effects (:class:`carepaths.counterfactual.effects.Effects`):
 
 * :func:`plot_effects_forest` — the effect decomposition by stage as a forest plot: TE,
   NDE, NIE, each mechanism's interventional indirect effect and the interdependence

@@ -13,7 +13,9 @@ import numpy as np
 
 __all__ = ["INTERVAL_KIND", "INTERVAL_PROB", "interval_label", "interval_bounds"]
 
+#: The kind of every interval: equal-tailed (quantiles of the draws).
 INTERVAL_KIND = "equal-tailed"
+#: The probability every interval holds.
 INTERVAL_PROB = 0.95
 
 

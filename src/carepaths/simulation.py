@@ -1,7 +1,7 @@
 """Synthetic panels with known true parameters and true effects.
 
 :func:`simulate` draws a long-format panel from the structural model in ``DESIGN.md``
-(through :mod:`carepaths.equations`, the same equations the fitted model uses): stages
+(through :mod:`carepaths.structural.equations`, the same equations the fitted model uses): stages
 follow a Markov chain across waves; confounders, the exposure, each mediator by its
 family and the outcome by its family are drawn in causal order, with person effects as
 the spec's ``structure.person_effects`` says. It also returns the true population

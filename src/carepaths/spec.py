@@ -878,7 +878,7 @@ class Spec:
         Confounders and the stage (when ``columns.stage`` is set) point into the exposure,
         every mediator and the outcome; the exposure into every mediator and the outcome;
         ``mediator_edges``; every mediator into the outcome. Latent common causes
-        (``unmeasured_confounding``) are added by :class:`carepaths.graph.CausalGraph`.
+        (``unmeasured_confounding``) are added by :class:`carepaths.causal.graph.CausalGraph`.
         """
         return (*self._implied_edges(), *self.graph_edges)
 

@@ -173,7 +173,7 @@ def compare(
     panel : Panel
         The data the model was fitted to.
     interventions : list
-        :class:`~carepaths.interventions.Intervention` objects; an entry that is itself a
+        :class:`~carepaths.counterfactual.interventions.Intervention` objects; an entry that is itself a
         list applies its interventions together (named "a + b").
     population : {"marginal", "conditional"}
         New persons or the observed persons (as in :meth:`Fit.effects`).
@@ -191,7 +191,7 @@ def compare(
     Raises
     ------
     CarepathsError
-        On invalid interventions (see :func:`carepaths.interventions.validate`) or
+        On invalid interventions (see :func:`carepaths.counterfactual.interventions.validate`) or
         arguments.
     """
     from threadpoolctl import threadpool_limits

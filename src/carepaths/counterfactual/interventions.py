@@ -270,7 +270,7 @@ def intervention_means(
         The person-mean exposure when the exposure is split: a transform of the exposure
         acts on the total (within + between) and the within part follows.
     dtype : numpy dtype, optional
-        Precision of the inverse link (:func:`carepaths.equations.inverse_link`).
+        Precision of the inverse link (:func:`carepaths.structural.equations.inverse_link`).
 
     Returns
     -------

@@ -106,7 +106,7 @@ def world_means(
     ----------
     spec : Spec
     params : mapping
-        Parameters in the naming of :mod:`carepaths.equations` (one draw).
+        Parameters in the naming of :mod:`carepaths.structural.equations` (one draw).
     rows : Rows
         Covariates, stages and person effects of the rows.
     x0, x1 : array (obs,)
@@ -119,7 +119,7 @@ def world_means(
         effects. Required when the spec has mediator edges; without edges the joint
         system is used (see the module docstring).
     dtype : numpy dtype, optional
-        Precision of the inverse link (:func:`carepaths.equations.inverse_link`):
+        Precision of the inverse link (:func:`carepaths.structural.equations.inverse_link`):
         posterior effects pass ``numpy.float32`` for speed; the default is double.
 
     Returns
@@ -127,7 +127,7 @@ def world_means(
     dict of str to array
         ``x0_m0``, ``x1_m0``, ``x1_m1``, ``x1_g0`` (obs,) and ``swap`` (mediator, obs):
         expected outcomes (probability, count or value on the model scale). With batched
-        parameters (a trailing draw axis, see :mod:`carepaths.equations`) every array
+        parameters (a trailing draw axis, see :mod:`carepaths.structural.equations`) every array
         has the draw axis last.
     """
     K = len(spec.mediators)

@@ -1,7 +1,7 @@
 """carepaths' Bayesian mediation model as a DoWhy estimator of the total effect.
 
 :class:`BayesianMediationEstimator` is a DoWhy (0.14) ``CausalEstimator``: DoWhy hands it
-a data frame, it fits the carepaths model (:class:`~carepaths.model.MediationModel`) on
+a data frame, it fits the carepaths model (:class:`~carepaths.model.build.MediationModel`) on
 it and returns the posterior mean of the pooled total effect on the difference scale,
 ``fit.effects(...).draws["TE"]`` at stage ``"pooled"``, as DoWhy's estimate; the
 posterior interval is the confidence interval. DoWhy's refuters then run on the total
@@ -156,7 +156,7 @@ class BayesianMediationEstimator(CausalEstimator):
     seed : int, optional
         Sampler seed, :data:`DEFAULT_SEED` (0) by default; every refit uses it.
     priors : mapping, optional
-        Prior overrides, as for :class:`~carepaths.model.MediationModel`.
+        Prior overrides, as for :class:`~carepaths.model.build.MediationModel`.
     population : {"marginal", "conditional"}, optional
         The g-computation population (:func:`~carepaths.counterfactual.effects.compute_effects`);
         ``"marginal"`` by default.
@@ -514,7 +514,7 @@ class BayesianMediationEstimator(CausalEstimator):
         dowhy.causal_estimator.CausalEstimate
             ``value`` is the posterior mean of ``TE`` at stage ``"pooled"`` (difference
             scale). Also ``posterior_sd`` (its posterior SD) and ``effects`` (the
-            carepaths :class:`~carepaths.effects.Effects`, per stage and mechanism).
+            carepaths :class:`~carepaths.counterfactual.effects.Effects`, per stage and mechanism).
 
         Raises
         ------

@@ -25,7 +25,7 @@ each parameter carries a trailing draw axis (``a`` (mediator, stage, draw), ``c`
 (stage, draw), ``delta`` (confounder, draw), ``cutpoints`` (mediator, cut, draw), ...),
 the exposure is a column (obs, 1), per-row person effects carry the draw axis last
 ((obs, draw), (obs, mediator, draw)) and mediators are (obs, mediator, draw). Results
-then have the draw axis last. :mod:`carepaths.effects` uses this to evaluate chunks of
+then have the draw axis last. :mod:`carepaths.counterfactual.effects` uses this to evaluate chunks of
 draws in a few large array operations.
 
 Parameter names (the ``params`` mapping; ``xarray`` dims in brackets):
