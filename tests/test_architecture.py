@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "carepaths"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("carepaths.exceptions", "carepaths.intervals"),
     ("carepaths.figures", "carepaths.results"),
-    ("carepaths.spec",),
+    ("carepaths.spec", "carepaths.prior_rules"),
     ("carepaths.data",),
     ("carepaths.causal",),
     ("carepaths.structural",),
