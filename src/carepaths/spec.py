@@ -26,17 +26,21 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
     [[confounders]]  name, kind = "numeric" | "categorical", levels, reference, ...
     [structure] pool_stages, person_effects = "none" | "intercepts" | "slopes",
                 center_exposure_within_person, stage_specific_paths
+    [priors.<name>]  distribution = "Normal", params = { mu = 0.0, sigma = 0.3 }: a prior
+                override by name (:mod:`carepaths.prior_rules` has the names and the checks)
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from carepaths.exceptions import SpecError, suggest_closest
+from carepaths.prior_rules import check_prior, check_prior_name
 
 __all__ = [
     "Columns",
@@ -45,6 +49,7 @@ __all__ = [
     "Exposure",
     "Mediator",
     "Outcome",
+    "PriorSettings",
     "Spec",
     "Structure",
     "load_spec",
@@ -572,6 +577,71 @@ class Structure:
         return out
 
 
+class PriorSettings(Mapping[str, tuple[str, Mapping[str, float]]]):
+    """The spec's ``[priors]`` table: prior name -> (distribution, parameters).
+
+    Plain, validated data (the spec sits below the model and holds no PyMC object):
+    ``spec.priors["a"] == ("Normal", {"mu": 0.0, "sigma": 0.3})``. Immutable and hashable
+    like the rest of the spec. ``carepaths.MediationModel`` turns each entry into a
+    :class:`carepaths.Prior`; a ``priors=`` argument overrides it.
+    """
+
+    __slots__ = ("_entries",)
+
+    PRIOR_KEYS = ("distribution", "params")
+
+    def __init__(self, entries: Mapping[str, tuple[str, Mapping[str, float]]] | None = None) -> None:
+        self._entries = {
+            str(name): (str(dist), MappingProxyType({str(k): float(v) for k, v in params.items()}))
+            for name, (dist, params) in (entries or {}).items()
+        }
+
+    @classmethod
+    def from_dict(cls, value: Any, spec: Spec) -> PriorSettings:
+        """Validate the ``[priors]`` table against ``spec`` (names) and PyMC (distributions)."""
+        if not isinstance(value, Mapping):
+            raise SpecError(
+                f"spec key 'priors' must be a table of priors by name, got {value!r}. Write "
+                '[priors.a] with distribution = "Normal" and params = { mu = 0.0, sigma = 0.3 }.'
+            )
+        entries: dict[str, tuple[str, dict[str, float]]] = {}
+        for name, entry in value.items():
+            path = f"priors.{name}"
+            check_prior_name(name, spec, where=f"spec key {path!r}")
+            _check_keys(entry, path, cls.PRIOR_KEYS)
+            distribution = _str(_require(entry, "distribution", path), f"{path}.distribution")
+            params = entry.get("params", {})
+            if not isinstance(params, Mapping):
+                raise SpecError(
+                    f"spec key '{path}.params' must be a table of parameter = number, e.g. "
+                    f"params = {{ mu = 0.0, sigma = 0.3 }}, got {params!r}."
+                )
+            entries[name] = check_prior(distribution, params, name=name, where=f"spec key {path!r}")
+        return cls(entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{name: {"distribution": ..., "params": {...}}}`` (``params`` left out when empty)."""
+        return {
+            name: {"distribution": dist, **({"params": dict(params)} if params else {})}
+            for name, (dist, params) in self._entries.items()
+        }
+
+    def __getitem__(self, name: str) -> tuple[str, Mapping[str, float]]:
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __hash__(self) -> int:
+        return hash(frozenset((n, d, frozenset(p.items())) for n, (d, p) in self._entries.items()))
+
+    def __repr__(self) -> str:
+        return f"PriorSettings({ {n: (d, dict(p)) for n, (d, p) in self._entries.items()} !r})"
+
+
 # --------------------------------------------------------------------------- the spec
 @dataclass(frozen=True)
 class Spec:
@@ -600,6 +670,7 @@ class Spec:
     name: str | None = None
     description: str | None = None
     graph_edges: tuple[tuple[str, str], ...] = ()
+    priors: PriorSettings = field(default_factory=PriorSettings)
 
     KEYS = (
         "name",
@@ -614,6 +685,7 @@ class Spec:
         "confounders",
         "structure",
         "graph",
+        "priors",
     )
     GRAPH_KEYS = ("edges",)
 
@@ -686,6 +758,8 @@ class Spec:
         )
         spec._check_names()
         spec._check_edges()
+        if "priors" in d:  # names are checked against the model the rest of the spec implies
+            spec = replace(spec, priors=PriorSettings.from_dict(d["priors"], spec))
         return spec
 
     @classmethod
@@ -937,6 +1011,7 @@ class Spec:
             "confounders": [c.to_dict() for c in self.confounders] or None,
             "structure": self.structure.to_dict(),
             "graph": {"edges": [list(e) for e in self.graph_edges]} if self.graph_edges else None,
+            "priors": self.priors.to_dict() or None,
         }
         return _drop_none(out)
 
@@ -998,6 +1073,14 @@ class Spec:
             f"Person effects: {self.structure.person_effects}"
             + (" (exposure centred within person)" if self.structure.center_exposure_within_person else "")
         )
+        if self.priors:
+            lines.append(
+                "Priors set in the spec: "
+                + "; ".join(
+                    f"{n} ~ {d}({', '.join(f'{k}={v:g}' for k, v in p.items())})"
+                    for n, (d, p) in self.priors.items()
+                )
+            )
         return "\n".join(lines)
 
 
