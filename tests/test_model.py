@@ -10,6 +10,7 @@ import carepaths
 from carepaths.structural.parameters import ParameterSet
 from carepaths import ConvergenceWarning, MediationModel, Prior, Spec, SpecError
 from carepaths.model.fit import load_fit
+from carepaths.model.priors import prior_table
 from helpers import mock_fit
 
 
@@ -177,9 +178,9 @@ def test_prior_override_takes_effect():
 
 
 def test_unknown_prior_name_lists_valid_names():
-    with pytest.raises(SpecError, match=r"unknown prior name 'bb'.*Did you mean 'b'.*Valid names"):
+    with pytest.raises(SpecError, match=r"unknown prior name 'bb'.*Did you mean 'b'.*Valid prior names"):
         _model(_spec(), priors={"bb": Prior("Normal", mu=0, sigma=1)})
-    with pytest.raises(SpecError, match="exists for other specs"):
+    with pytest.raises(SpecError, match="no prior 'phi': it exists only with outcome.family"):
         _model(_spec(), priors={"phi": Prior("Gamma", alpha=2, beta=1)})
 
 
@@ -190,7 +191,8 @@ def test_prior_dict_round_trip():
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    return _model(_spec(person_effects="intercepts"), n_persons=25)
+    # b's default given as an argument: the same model, with one prior whose source is "argument"
+    return _model(_spec(person_effects="intercepts"), n_persons=25, priors={"b": Prior("Normal", mu=0.0, sigma=0.5)})
 
 
 @pytest.fixture(scope="module")
@@ -218,12 +220,15 @@ def test_forced_non_convergence_warns_and_flags(tiny_fit):
     assert "NOT CONVERGED" in repr(tiny_fit)
 
 
-def test_save_load_round_trip_is_exact(tiny_fit, tmp_path):
+def test_save_load_round_trip_is_exact(tiny_model, tiny_fit, tmp_path):
     path = tiny_fit.save(tmp_path / "fit.nc")
     with pytest.warns(ConvergenceWarning):
         loaded = load_fit(path)
     assert loaded.spec == tiny_fit.spec
     assert loaded.priors == tiny_fit.priors
+    # each prior's source (default / spec / argument) survives save and load
+    assert prior_table(loaded)["source"].to_dict() == tiny_model.prior_sources
+    assert tiny_model.prior_sources["b"] == "argument" and tiny_model.prior_sources["a"] == "default"
     for name, var in tiny_fit.posterior["posterior"].data_vars.items():
         np.testing.assert_array_equal(loaded.posterior["posterior"][name].values, var.values)
     assert loaded.panel.dataset.equals(tiny_fit.panel.dataset)

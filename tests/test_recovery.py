@@ -98,7 +98,10 @@ def test_recovery_binary_and_ordinal_mediators():
             {"name": "discouragement", "family": "ordinal", "categories": [1, 2, 3, 4]},
         ]
     )
-    fit, truth = _fit(spec, 400, 4, seed=104)
+    # 2000 draws: with the cutpoints' prior the table's Normal(0, 1.5) (issue 12), 1500 draws
+    # at this seed gave max R-hat 1.0107 on sd_u[encouragement] (ESS 468), a chance miss of
+    # the 1.01 threshold (sampler seed 105 on the same data passes); 2000 draws give 1.0067
+    fit, truth = _fit(spec, 400, 4, seed=104, draws=2000)
     _check_paths(fit, truth)
 
 

@@ -24,6 +24,7 @@ Parameterisation (chosen for geometry, see ``benchmarks/README.md``):
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -35,7 +36,7 @@ from carepaths.checks.predictive import prior_check as predictive_prior_check
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, DataError
 from carepaths.model.fit import Fit
-from carepaths.model.priors import Prior, prior_table, resolve_priors
+from carepaths.model.priors import SOURCES_ATTR, Prior, prior_table, resolve_prior_sources
 from carepaths.spec import Spec
 from carepaths.structural import equations
 from carepaths.structural.parameters import (
@@ -85,7 +86,9 @@ class MediationModel:
     panel : Panel
         Data validated against the same spec (``Panel.from_frame(df, spec)``).
     priors : mapping of str to Prior, optional
-        Overrides of the default priors by name (see :attr:`priors` for the table in use).
+        Overrides by name (a :class:`~carepaths.model.priors.Prior` or its dict form). They
+        win over the spec's ``[priors]`` table, which wins over the defaults; each takes
+        full effect (distribution and every parameter) or raises ``SpecError``.
 
     Attributes
     ----------
@@ -93,6 +96,9 @@ class MediationModel:
         The PyMC model (conditioned on the data).
     priors : dict of str to Prior
         The priors in use.
+    prior_sources : dict of str to str
+        Where each came from: ``"default"``, ``"spec"`` or ``"argument"``
+        (:meth:`prior_table` shows both).
     """
 
     def __init__(
@@ -107,13 +113,22 @@ class MediationModel:
             )
         self.spec = spec
         self.panel = panel
-        self.priors = resolve_priors(spec, priors)
+        self.priors, self.prior_sources = resolve_prior_sources(spec, priors)
         self.model = self._build()
 
     # ---------------------------------------------------------------------- tables
     def prior_table(self) -> Any:
-        """The priors in use, with the reason for each default, as a DataFrame."""
-        return prior_table(self.priors)
+        """The priors in use as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per prior name: ``prior`` (the distribution and parameters in use),
+            ``source`` (``"default"``, ``"spec"`` for the spec's ``[priors]`` table,
+            ``"argument"`` for ``priors=``) and ``reason`` (the default's reason; empty
+            for an override).
+        """
+        return prior_table(self.priors, self.prior_sources)
 
     # ---------------------------------------------------------------------- build
     def _stage_param(self, name: str, dims: tuple[str, ...]) -> Any:
@@ -180,14 +195,13 @@ class MediationModel:
                 raw["d_edge"] = self.priors["d"].create("d_edge", dims=dims["d_edge"])
             if mode == "slopes":
                 n_slopes = 2 * K + 1
+                # the whole sd_slope prior is the SDs' distribution; lkj_eta's one
+                # parameter, eta, is the LKJ shape (prior_rules refuses anything else)
                 chol, corr, stds = pm.LKJCholeskyCov(
                     "chol_slope",
                     n=n_slopes,
-                    eta=float(self.priors["lkj_eta"].params.get("eta", 2.0)),
-                    sd_dist=pm.HalfNormal.dist(
-                        sigma=float(self.priors["sd_slope"].params.get("sigma", 0.3)),
-                        shape=n_slopes,
-                    ),
+                    eta=self.priors["lkj_eta"].params["eta"],
+                    sd_dist=self.priors["sd_slope"].dist(shape=n_slopes),
                     compute_corr=True,
                     store_in_trace=False,
                 )
@@ -205,12 +219,13 @@ class MediationModel:
                 raw["sigma_m"] = self.priors["sigma_m"].create("sigma_m", dims="mediator_normal")
             for med in spec.mediators:
                 if med.family == "ordinal":
+                    # the cutpoints prior for each cutpoint, restricted to increasing
+                    # values by the ordered transform; the initial point is increasing
                     n_cut = len(med.categories) - 1
-                    raw[f"cutpoints_{med.name}"] = pm.Normal(
+                    raw[f"cutpoints_{med.name}"] = self.priors["cutpoints"].create(
                         f"cutpoints_{med.name}",
-                        mu=np.linspace(-1.0, 1.0, n_cut),
-                        sigma=float(self.priors["cutpoints"].params.get("sigma", 1.5)),
                         transform=pm.distributions.transforms.ordered,
+                        initval=np.linspace(-1.0, 1.0, n_cut),
                         dims=dims[f"cutpoints_{med.name}"],
                     )
             if mode != "none":
@@ -338,7 +353,12 @@ class MediationModel:
 
     # ---------------------------------------------------------------------- use
     def sample_prior_predictive(self, draws: int = 500, *, seed: int) -> Any:
-        """Draws from the prior (and prior predictive of the outcome) as a DataTree."""
+        """Draws from the prior (and prior predictive of the outcome) as a DataTree.
+
+        PyMC's raw forward draws: an ordinal mediator's cutpoints come unordered here
+        (PyMC ignores the ordered transform when drawing); :meth:`prior_draws` sorts them,
+        which is the model's prior.
+        """
         import pymc as pm
 
         with self.model:
@@ -371,7 +391,7 @@ class MediationModel:
             # prior draw of the parameters must do
             warnings.filterwarnings("ignore", message=".*Potential.*")
             prior = pm.sample_prior_predictive(draws=int(draws), var_names=names, random_seed=seed)
-        return ParameterSet.from_draws(self.spec, prior["prior"].to_dataset(), source="prior")
+        return ParameterSet.from_draws(self.spec, _ordered_cutpoints(prior["prior"].to_dataset()), source="prior")
 
     def prior_check(self, draws: int = 500, *, seed: int) -> Checks:
         """Prior predictive checks by stage, before any fitting.
@@ -468,7 +488,24 @@ class MediationModel:
             patch_nutpie_idata(posterior, self.model, sampling_time=t2 - t1)
             timings = {"compile_seconds": t1 - t0, "sampling_seconds": t2 - t1}
         posterior.attrs.update({k: float(v) for k, v in timings.items()})
+        # where each prior came from; a string attribute, so Fit.save / load_fit keep it
+        posterior.attrs[SOURCES_ATTR] = json.dumps(self.prior_sources)
         return Fit(posterior=posterior, spec=self.spec, panel=self.panel, priors=self.priors)
+
+
+def _ordered_cutpoints(draws: Any) -> Any:
+    """Prior draws with each draw's cutpoints sorted.
+
+    PyMC draws the cutpoints forward from their prior without the ordered transform, so
+    a draw is unordered; the model's prior is that prior restricted to increasing values,
+    which for independent, identically distributed cutpoints is the law of the sorted
+    draw (the order statistics).
+    """
+    for name in list(draws.data_vars):
+        if name.startswith("cutpoints_"):
+            var = draws[name]
+            draws[name] = var.copy(data=np.sort(var.values, axis=-1))
+    return draws
 
 
 def _compound_symmetric_normal(
