@@ -260,6 +260,54 @@ class Panel:
         """Number of distinct persons (rows when the spec has no person column)."""
         return len(self.persons)
 
+    def unit_sd(self, names: str | Any) -> Any:
+        """The original-units size of one model-scale unit of each variable.
+
+        The SD the panel standardised the variable by (a continuous exposure, normal
+        mediators, numeric confounders, a normal outcome); 1 for every variable kept on
+        its own or link scale (binary and ordinal variables, counts, the centred
+        indicators of a categorical confounder).
+
+        Parameters
+        ----------
+        names : str or array-like of str
+            Column names or confounder terms (``"prior_care[yes]"``).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            One SD per name, in the shape of ``names``.
+        """
+        def sd(name: Any) -> float:
+            scaling = self.scaling.get(str(name))
+            return float(scaling.scale) if scaling is not None else 1.0
+
+        if isinstance(names, str):
+            return sd(names)
+        return np.vectorize(sd, otypes=[float])(np.asarray(names, dtype=object))
+
+    def path_scale(self, parent: str | Any, child: str | Any) -> Any:
+        """The one rule between a path on the model scale and on the original scale.
+
+        A coefficient of ``parent`` in the equation of ``child`` is
+        ``model = original * sd(parent) / sd(child)`` (:meth:`unit_sd`: per SD of a
+        standardised variable, per unit otherwise), so the factor returned converts an
+        original-scale path to the model scale and dividing by it converts back. Binary,
+        ordinal and count variables keep their link scale (their SD is 1). Arrays of
+        names broadcast.
+
+        Parameters
+        ----------
+        parent, child : str or array-like of str
+            Variable names (or confounder terms).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            ``sd(parent) / sd(child)``.
+        """
+        return self.unit_sd(parent) / self.unit_sd(child)
+
     def stage_counts(self) -> pd.Series:
         """Rows per stage, in the spec's stage order."""
         idx = self.dataset["stage_idx"].to_numpy()

@@ -47,6 +47,7 @@ from carepaths.counterfactual.interventions import intervention_means, model_tra
 from carepaths.counterfactual.population import POOLED, Chunk, RowData, map_chunks
 from carepaths.data import Panel
 from carepaths.exceptions import SimulationError, suggest_closest
+from carepaths.results import flatten_variables, stack_variables
 from carepaths.spec import Spec
 from carepaths.structural import equations
 from carepaths.structural.parameters import (
@@ -460,23 +461,21 @@ class Simulation:
     seed: int
 
     def effects_table(self) -> pd.DataFrame:
-        """The true effects as a tidy table: one row per stage and effect."""
-        rows = []
-        for stage in self.effects["stage"].values:
-            for name in EFFECT_NAMES:
-                rows.append(
-                    (stage, name, float(self.effects[name].sel(stage=stage)),
-                     float(self.effects[f"{name}_mc_se"].sel(stage=stage)))
-                )
-            for mech in self.effects["mechanism"].values:
-                sel = {"stage": stage, "mechanism": mech}
-                rows.append(
-                    (stage, f"IIE[{mech}]", float(self.effects["IIE"].sel(sel)),
-                     float(self.effects["IIE_mc_se"].sel(sel)))
-                )
-        return pd.DataFrame(rows, columns=["stage", "effect", "true", "mc_se"]).set_index(
-            ["stage", "effect"]
-        )
+        """The true effects as a tidy table: one row per stage and effect.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(stage, effect)`` (per stage: TE, NDE, NIE, interdependence, then
+            ``IIE[<mechanism>]`` for each mechanism); columns ``true`` and ``mc_se``.
+        """
+        names = [*EFFECT_NAMES, "IIE"]
+        true = flatten_variables(self.effects[names], keep=("stage",), sample_dims=())
+        se = self.effects[[f"{n}_mc_se" for n in names]].rename({f"{n}_mc_se": n for n in names})
+        se = flatten_variables(se, keep=("stage",), sample_dims=())
+        table = stack_variables(true, by=("stage",), name="effect").rename(columns={"value": "true"})
+        table["mc_se"] = stack_variables(se, by=("stage",), name="effect")["value"]
+        return table
 
     @property
     def truth(self) -> ParameterSet:
@@ -490,36 +489,33 @@ class Simulation:
         outcome by their sample SDs (``panel.scaling``), so a path per unit on the
         generating scale becomes ``a * sd(X) / sd(M_k)``, ``b * sd(M_k) / sd(Y)``,
         ``c * sd(X) / sd(Y)`` and ``d[k, j] * sd(M_j) / sd(M_k)`` (binary, ordinal and count
-        variables keep their link scale: their SD factor is 1). Person-slope SDs scale
-        like their paths. The paths are the translator's arrays (by stage, also when they
-        are shared across stages).
+        variables keep their link scale: their SD factor is 1): the one rule
+        :meth:`carepaths.Panel.path_scale`, which ``fit.summary()`` applies the other way.
+        Person-slope SDs scale like their paths. The paths are the translator's arrays (by
+        stage, also when they are shared across stages).
         """
         spec = self.spec
-
-        def sd(name: str) -> float:
-            return panel.scaling[name].scale if name in panel.scaling else 1.0
-
-        sx = sd(spec.exposure.name)
-        sy = sd(spec.outcome.name)
-        sm = np.array([sd(m) for m in spec.mediator_names])
+        x, y = spec.exposure.name, spec.outcome.name
+        meds = np.asarray(spec.mediator_names, dtype=object)
+        to_x, to_y, x_to_y = panel.path_scale(x, meds), panel.path_scale(meds, y), panel.path_scale(x, y)
         arrays = self.truth.sample(0)
         names, stages = list(spec.mediator_names), list(spec.stage_levels)
         coords = {"mediator": names, "parent": names, "stage": stages}
         out = xr.Dataset(
             {
-                "a": (("mediator", "stage"), arrays["a"] * (sx / sm)[:, None]),
-                "b": (("mediator", "stage"), arrays["b"] * (sm / sy)[:, None]),
-                "c": ("stage", arrays["c"] * (sx / sy)),
-                "d": (("mediator", "parent"), arrays["d"] * sm[None, :] / sm[:, None]),
+                "a": (("mediator", "stage"), arrays["a"] * to_x[:, None]),
+                "b": (("mediator", "stage"), arrays["b"] * to_y[:, None]),
+                "c": ("stage", arrays["c"] * x_to_y),
+                "d": (("mediator", "parent"), arrays["d"] * panel.path_scale(meds[None, :], meds[:, None])),
             },
             coords=coords,
         )
         if spec.structure.center_exposure_within_person:
-            out["a_between"] = ("mediator", arrays["a_between"] * sx / sm)
-            out["c_between"] = arrays["c_between"] * sx / sy
-        K = len(sm)
+            out["a_between"] = ("mediator", arrays["a_between"] * to_x)
+            out["c_between"] = arrays["c_between"] * x_to_y
+        K = len(meds)
         if "sd_slope" in self.params:
-            slope_factor = np.r_[sx / sm, sm / sy, sx / sy]
+            slope_factor = np.r_[to_x, to_y, x_to_y]
             sd_slope = self.params["sd_slope"].values * slope_factor
             out["sd_slope"] = ("slope", sd_slope)
             out["cov_slope"] = (("slope", "slope_other"), slope_covariance(sd_slope, self.params["corr_slope"].values))

@@ -17,6 +17,7 @@ import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,9 +28,11 @@ from carepaths.counterfactual.comparison import Comparison, compare
 from carepaths.counterfactual.effects import Effects, compute_effects
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning
+from carepaths.intervals import interval_label
 from carepaths.model.priors import Prior
+from carepaths.results import diagnose, element_label, flatten_variables, stack_variables, summarize
 from carepaths.spec import Contrast, Spec
-from carepaths.structural.parameters import ParameterSet
+from carepaths.structural.parameters import ParameterSet, parameter_coords, parameter_dims
 
 __all__ = ["Fit", "load_fit", "ConvergenceWarning", "CONVERGENCE_THRESHOLDS", "FORMAT_VERSION"]
 
@@ -63,10 +66,94 @@ def _population_vars(posterior: xr.Dataset) -> list[str]:
     ]
 
 
-def _e_bfmi(energy: np.ndarray) -> np.ndarray:
-    """E-BFMI per chain: mean squared energy change over the energy variance."""
-    diff = np.diff(energy, axis=1)
-    return (diff**2).mean(axis=1) / energy.var(axis=1)
+def _sd_location(panel: Panel, name: str) -> tuple[float, float]:
+    """Original units of one model-scale unit of ``name``, and its model-scale zero."""
+    scaling = panel.scaling.get(name)
+    return (scaling.scale, scaling.loc) if scaling is not None else (1.0, 0.0)
+
+
+def _parameter_terms(spec: Spec, panel: Panel) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per parameter of :func:`parameter_dims`: each element's words and its original scale.
+
+    Returns, by name, arrays in the parameter's dims: the description, and ``mult`` and
+    ``add`` with ``original = add + mult * model``. Paths follow the one rule of
+    :meth:`carepaths.Panel.path_scale` (``original = model / path_scale(parent, child)``);
+    SDs of a variable's residual or person effects scale with that variable's SD; the
+    intercepts of a normal variable are its mean at the average row (``add`` = the
+    variable's mean); link-scale parameters (logit and log intercepts, cutpoints,
+    dispersion, correlations) are the same on both scales.
+    """
+    x, y = spec.exposure.name, spec.outcome.name
+    coords = parameter_coords(spec)
+    sd_y, loc_y = _sd_location(panel, y) if spec.outcome.family == "normal" else (1.0, 0.0)
+
+    def per_path(parent: str, child: str) -> float:
+        return float(1.0 / panel.path_scale(parent, child))
+
+    slope_paths = {f"a:{m}": (x, m) for m in spec.mediator_names}
+    slope_paths.update({f"b:{m}": (m, y) for m in spec.mediator_names})
+    slope_paths["c"] = (x, y)
+
+    def arrow(path: tuple[str, str]) -> str:
+        return f"{path[0]} -> {path[1]}"
+
+    # each rule: element values (by dim) -> (description, mult, add)
+    rules: dict[str, Any] = {
+        "alpha_m": lambda m, s: (f"intercept of {m} ({s})", *_sd_location(panel, m)),
+        "a": lambda m, s=None: (f"{x} -> {m}" + (f" ({s})" if s else ""), per_path(x, m), 0.0),
+        "b": lambda m, s=None: (f"{m} -> {y}" + (f" ({s})" if s else ""), per_path(m, y), 0.0),
+        "c": lambda s=None: (f"{x} -> {y}, direct" + (f" ({s})" if s else ""), per_path(x, y), 0.0),
+        "beta0": lambda s: (f"intercept of {y} ({s})", sd_y, loc_y),
+        "gamma_m": lambda m, c: (f"{c} -> {m}", per_path(c, m), 0.0),
+        "delta": lambda c: (f"{c} -> {y}", per_path(c, y), 0.0),
+        "d_edge": lambda e: (arrow(tuple(e.split("->"))), per_path(*e.split("->")), 0.0),
+        "sigma_m": lambda m: (f"residual SD of {m}", panel.unit_sd(m), 0.0),
+        "sigma_y": lambda: (f"residual SD of {y}", sd_y, 0.0),
+        "phi": lambda: (f"dispersion of {y}", 1.0, 0.0),
+        "a_between": lambda m: (f"person-mean {x} -> {m}", per_path(x, m), 0.0),
+        "c_between": lambda: (f"person-mean {x} -> {y}", per_path(x, y), 0.0),
+        "sd_u": lambda m: (f"SD of person intercepts of {m}", panel.unit_sd(m), 0.0),
+        "sd_v": lambda: (f"SD of person intercepts of {y}", sd_y, 0.0),
+        "sd_slope": lambda k: (f"SD of person slopes {arrow(slope_paths[k])}", per_path(*slope_paths[k]), 0.0),
+        "corr_slope": lambda k, j: (
+            f"correlation of person slopes {arrow(slope_paths[k])} and {arrow(slope_paths[j])}", 1.0, 0.0),
+        "sd_cluster": lambda: (f"SD of cluster intercepts of {y}", sd_y, 0.0),
+    }
+    for m in spec.mediators:
+        if m.family == "ordinal":
+            rules[f"cutpoints_{m.name}"] = lambda cut, name=m.name: (
+                f"cutpoint of {name} between {cut.split('|')[0]} and {cut.split('|')[1]}", 1.0, 0.0)
+    out = {}
+    for name, dims in parameter_dims(spec).items():
+        shape = tuple(len(coords[d]) for d in dims)
+        desc, mult, add = np.empty(shape, dtype=object), np.empty(shape), np.empty(shape)
+        for index in np.ndindex(shape):
+            values = [coords[d][i] for d, i in zip(dims, index, strict=True)]
+            desc[index], mult[index], add[index] = rules[name](*values)
+        out[name] = (desc, mult, add)
+    return out
+
+
+def _summary_elements(
+    spec: Spec, names: list[str], dims: Mapping[str, tuple[str, ...]], coords: Mapping[str, list[str]]
+) -> list[str]:
+    """The element labels ``fit.summary()`` lists, in parameter order.
+
+    Left out: an ordinal mediator's first-stage intercept (fixed at 0 by the translator)
+    and the diagonal and upper triangle of ``corr_slope``.
+    """
+    ordinal = {m.name for m in spec.mediators if m.family == "ordinal"}
+    first_stage = spec.stage_levels[0]
+    out = []
+    for name in names:
+        for index in np.ndindex(*(len(coords[d]) for d in dims[name])):
+            values = [coords[d][i] for d, i in zip(dims[name], index, strict=True)]
+            if name == "alpha_m" and values[0] in ordinal and values[1] == first_stage:
+                continue
+            if name == "corr_slope" and index[0] <= index[1]:
+                continue
+            out.append(element_label(name, values))
+    return out
 
 
 class Fit:
@@ -95,33 +182,40 @@ class Fit:
 
     # ------------------------------------------------------------------ diagnostics
     def parameter_diagnostics(self) -> pd.DataFrame:
-        """R-hat, bulk and tail ESS for every population-level parameter element."""
-        import arviz as az
+        """R-hat, bulk and tail ESS for every population-level parameter element.
 
+        Computed by ``arviz_stats`` (rank-normalised split R-hat, bulk and tail ESS) on
+        every posterior variable without person or cluster dims (the stage-pooling
+        hyperparameters included); constant elements (a correlation's diagonal) have no
+        diagnostics and are left out.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``parameter`` (``a[encouragement, crisis]``); columns ``r_hat``,
+            ``ess_bulk``, ``ess_tail``.
+        """
         post = self.posterior["posterior"].to_dataset()
         names = _population_vars(post)
-        rhat = az.rhat(post[names])
-        bulk = az.ess(post[names], method="bulk")
-        tail = az.ess(post[names], method="tail")
-        rows = []
-        for name in names:
-            r, b, t = rhat[name], bulk[name], tail[name]
-            for idx in np.ndindex(r.shape):
-                if np.isnan(r.values[idx]) and np.all(post[name].values[(..., *idx)] == post[name].values[(0, 0, *idx)]):
-                    continue  # a constant element (a correlation's diagonal) has no diagnostics
-                label = name + ("[" + ",".join(
-                    str(r.coords[d].values[i]) if d in r.coords else str(i) for d, i in zip(r.dims, idx, strict=True)
-                ) + "]" if idx else "")
-                rows.append((label, float(r.values[idx]), float(b.values[idx]), float(t.values[idx])))
-        return pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"]).set_index("parameter")
+        diagnostics = flatten_variables(diagnose(post[names]), sample_dims=("diagnostic",))
+        draws = flatten_variables(post[names])
+        constant = [
+            name for name, d in diagnostics.data_vars.items()
+            if np.isnan(d.sel(diagnostic="r_hat")) and bool((draws[name] == draws[name].isel(chain=0, draw=0)).all())
+        ]
+        table = stack_variables(diagnostics.drop_vars(constant), by=(), name="parameter", column="diagnostic")
+        table.columns.name = None
+        return table
 
     def _convergence_checks(self) -> pd.DataFrame:
+        import arviz_stats as azs
+
         params = self.parameter_diagnostics()
         stats = self.posterior["sample_stats"].to_dataset()
         divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
         depth_var = next((v for v in ("maxdepth_reached", "reached_max_treedepth") if v in stats), None)
         depth_hits = int(stats[depth_var].sum()) if depth_var else 0
-        e_bfmi = float(np.min(_e_bfmi(stats["energy"].values))) if "energy" in stats else np.nan
+        e_bfmi = float(azs.bfmi(stats[["energy"]])["energy"].min()) if "energy" in stats else np.nan
         t = CONVERGENCE_THRESHOLDS
         rows = [
             ("max R-hat", float(params["r_hat"].max()), f"<= {t['max_r_hat']}", params["r_hat"].max() <= t["max_r_hat"]),
@@ -133,6 +227,79 @@ class Fit:
         ]
         table = pd.DataFrame(rows, columns=["check", "value", "threshold", "ok"]).set_index("check")
         table["ok"] = table["ok"].astype(bool)
+        return table
+
+    def summary(self, *, scale: str = "both") -> pd.DataFrame:
+        """The coefficient table: every population-level parameter, named by the spec.
+
+        One row per parameter element and scale, as ``summary(lm)`` or brms give it: every
+        path (``a[encouragement, crisis]``: support -> encouragement in crisis, ``b``,
+        ``c``, ``d_edge``), confounder coefficient (``gamma_m``, ``delta[prior_care[yes]]``),
+        intercept, cutpoint (``cutpoints_alt_coping[1|2]``), residual and person-effect SD
+        and correlation of the model (:func:`carepaths.structural.parameters.parameter_dims`;
+        an ordinal mediator's first-stage intercept is fixed at 0 and not listed, the
+        stage-pooling hyperparameters are in :meth:`parameter_diagnostics`).
+
+        Scales: ``standardised`` is the model's own (per SD of a standardised continuous
+        exposure, normal mediator or numeric confounder, in SDs of a normal mediator or
+        outcome); ``original`` is per unit of each variable in its own units, by the rule
+        of :meth:`carepaths.Panel.path_scale` (a path is divided by ``sd(parent) /
+        sd(child)``), SDs times their variable's SD, and a normal variable's intercept its
+        mean at the average row (predictors at their means, binary and ordinal mediators
+        at 0). Binary, ordinal and count variables keep their link scale (log-odds,
+        log-rate), where both scales agree.
+
+        Parameters
+        ----------
+        scale : {"both", "original", "standardised"}
+            Which rows to return.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(parameter, scale)``; columns ``description`` (the path or term in
+            words), ``mean``, ``sd``, ``lower``, ``upper`` (the package interval,
+            :mod:`carepaths.intervals`), ``r_hat``, ``ess_bulk``, ``ess_tail`` (by
+            ``arviz_stats``; the same on both scales, which are affine transforms of each
+            other). ``attrs``: ``interval``, ``converged``.
+
+        Raises
+        ------
+        CarepathsError
+            On an unknown ``scale``.
+        """
+        if scale not in ("both", "original", "standardised"):
+            raise CarepathsError(f"scale must be 'both', 'original' or 'standardised', got {scale!r}.")
+        post = self.posterior["posterior"].to_dataset()
+        terms = _parameter_terms(self.spec, self.panel)
+        names = [n for n in terms if n in post]
+        model = post[names]
+        dims = {n: model[n].dims[2:] for n in names}
+        original = xr.Dataset({
+            n: xr.DataArray(terms[n][2], dims=dims[n]) + xr.DataArray(terms[n][1], dims=dims[n]) * model[n]
+            for n in names
+        })
+        keep = _summary_elements(self.spec, names, dims, parameter_coords(self.spec))
+        frames = {}
+        for label, draws in (("standardised", model), ("original", original)):
+            stats = flatten_variables(summarize(draws), sample_dims=("summary",))
+            frames[label] = stack_variables(stats[keep], by=(), name="parameter", column="summary")
+        diag = flatten_variables(diagnose(model), sample_dims=("diagnostic",))
+        diag = stack_variables(diag[keep], by=(), name="parameter", column="diagnostic")
+        coords = parameter_coords(self.spec)
+        desc = pd.Series({
+            element_label(n, [coords[d][i] for d, i in zip(dims[n], idx, strict=True)]): terms[n][0][idx]
+            for n in names for idx in np.ndindex(terms[n][0].shape)
+        })
+        scales = ["standardised", "original"] if scale == "both" else [scale]
+        table = pd.concat({s: frames[s] for s in scales}, names=["scale", "parameter"]).swaplevel()
+        table = table.loc[[(p, s) for p in keep for s in scales]]
+        table.columns.name = None
+        table.insert(0, "description", desc.reindex(table.index.get_level_values("parameter")).to_numpy())
+        for col in diag.columns:
+            table[col] = diag[col].reindex(table.index.get_level_values("parameter")).to_numpy()
+        table.attrs.update(interval=interval_label(), converged=self.converged,
+                           scales="standardised: the model's scale; original: per unit of each variable")
         return table
 
     def diagnostics(self) -> pd.DataFrame:
