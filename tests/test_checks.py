@@ -198,18 +198,23 @@ def test_bad_input_is_refused(prior_checks):
         model.prior_check(draws=10, seed="one")
     from carepaths import figures as plots
 
+    data = {"table": checks.table(), "draws": checks.draws}
     with pytest.raises(CarepathsError, match="no variable 'care_us'.*Did you mean 'care_use'"):
-        plots.stage_checks_data(checks=checks, variable="care_us")
+        plots.stage_checks_data(**data, variable="care_us")
     with pytest.raises(CarepathsError, match="no statistic 'dispersion'"):
-        plots.stage_checks_data(checks=checks, statistics=["dispersion"])
+        plots.stage_checks_data(**data, statistics=["dispersion"])
     with pytest.raises(CarepathsError, match="no stage 'remission'"):
-        plots.stage_checks_data(checks=checks, stages=["remission"])
-    with pytest.raises(CarepathsError, match="checks must be a carepaths Checks"):
-        plots.plot_stage_checks(checks=checks.table())
+        plots.stage_checks_data(**data, stages=["remission"])
+    with pytest.raises(CarepathsError, match="draws must be the replicated statistics"):
+        plots.plot_stage_checks(table=checks.table(), draws=checks)  # data, never the result object
+    with pytest.raises(CarepathsError, match="table must be a predictive-check table"):
+        plots.plot_stage_checks(table=checks.observed, draws=checks.draws)
     with pytest.raises(CarepathsError, match="prior check has no LOO-PIT"):
-        plots.loo_pit_data(checks=checks)
+        plots.loo_pit_data(loo_data=checks.loo_data)
+    with pytest.raises(CarepathsError, match="prior check has no LOO-PIT"):
+        checks.plot_loo_pit()
     with pytest.raises(TypeError):
-        plots.plot_stage_checks(checks)  # keyword-only
+        plots.plot_stage_checks(checks.table(), checks.draws)  # keyword-only
 
 
 def test_prior_stage_plot_and_twin(prior_checks):
@@ -221,7 +226,7 @@ def test_prior_stage_plot_and_twin(prior_checks):
 
     matplotlib.use("Agg")
     _, checks = prior_checks
-    data = plots.stage_checks_data(checks=checks, variable="encouragement")
+    data = plots.stage_checks_data(table=checks.table(), draws=checks.draws, variable="encouragement")
     table = checks.table().xs("encouragement", level="variable")
     for row in data.itertuples():
         t = table.loc[(row.statistic, row.stage, "all")]
@@ -229,8 +234,9 @@ def test_prior_stage_plot_and_twin(prior_checks):
             (t["observed"], t["lower"], t["upper"], t["p_value"])
         )
         assert row.counts.sum() == checks.draws.sizes["sample"]
-    fig = plots.plot_stage_checks(checks=checks, variable="encouragement")
+    fig = plots.plot_stage_checks(table=checks.table(), draws=checks.draws, variable="encouragement")
     assert isinstance(fig, Figure) and len(fig.axes) == len(data)
+    assert [ax.get_title() for ax in fig.axes] == [f"{r.stage}: p = {r.p_value:.3f}" for r in data.itertuples()]
     plt.close(fig)
 
 
@@ -345,35 +351,36 @@ def test_plots_return_figures_and_twins_match_the_table(fits):
     table = checks.table()
 
     # per-stage panels
-    data = plots.stage_checks_data(checks=checks, statistics=["mean", "exposure_slope"])
+    data = plots.stage_checks_data(table=table, draws=checks.draws, statistics=["mean", "exposure_slope"])
     assert list(dict.fromkeys(data["stage"])) == ["crisis", "recovery", "maintenance", "all"]
     for row in data.itertuples():
         t = table.loc[("care_use", row.statistic, row.stage, "all")]
         assert (row.observed, row.mean, row.lower, row.upper, row.p_value, row.flag) == pytest.approx(
             (t["observed"], t["mean"], t["lower"], t["upper"], t["p_value"], t["flag"])
         )
-    fig = plots.plot_stage_checks(checks=checks, statistics=["mean", "exposure_slope"])
+    fig = plots.plot_stage_checks(table=table, draws=checks.draws, statistics=["mean", "exposure_slope"])
     assert isinstance(fig, Figure) and len(fig.axes) == 8
     plt.close(fig)
 
     # distributions (ArviZ plot_ppc_dist): the binary outcome is left out by default
-    dist = plots.ppc_dist_data(checks=checks)
+    dist = plots.ppc_dist_data(replicated=checks.replicated)
     assert set(dist["variable"]) == set(checks.draws["variable"].values) - {"care_use"}
     for row in dist.itertuples():
         t = table.loc[(row.variable, "mean", row.stage, "all")]
         assert row.observed_mean == pytest.approx(t["observed"], rel=1e-10)
         assert row.predictive_mean == pytest.approx(t["mean"], rel=1e-10)
-    fig = plots.plot_ppc_dist(checks=checks, variables=["encouragement", "discouragement"], num_samples=10)
+    fig = plots.plot_ppc_dist(replicated=checks.replicated, variables=["encouragement", "discouragement"],
+                              num_samples=10)
     assert isinstance(fig, Figure)
     plt.close(fig)
 
     # LOO-PIT (ArviZ plot_loo_pit): the twin's values are the ones the plot computes
-    pit = plots.loo_pit_data(checks=checks)
+    pit = plots.loo_pit_data(loo_data=checks.loo_data)
     assert len(pit) == N_PERSONS * N_WAVES and pit["loo_pit"].between(0, 1).all()
     again = az.loo_pit(checks.loo_data, var_names=["care_use"], pareto_pit=True)["care_use"].values
     np.testing.assert_allclose(pit["loo_pit"], again)
     assert (pit["pareto_k"] > PARETO_K_LIMIT).sum() == checks.loo_summary()[f"n_k_over_{PARETO_K_LIMIT}"]
-    fig = plots.plot_loo_pit(checks=checks)
+    fig = plots.plot_loo_pit(loo_data=checks.loo_data)
     assert isinstance(fig, Figure)
     plt.close(fig)
     # the Checks delegates return the same kind of object

@@ -1,4 +1,4 @@
-"""carepaths.plots: each figure draws exactly what its data twin returns.
+"""carepaths.figures: each figure draws exactly what its data twin returns.
 
 The effects here are synthetic draws with known summaries (no fit needed), so the
 tests are fast and the expected numbers are exact.
@@ -6,6 +6,8 @@ tests are fast and the expected numbers are exact.
 
 from __future__ import annotations
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +18,8 @@ from carepaths.counterfactual.effects import Effects
 from carepaths.exceptions import CarepathsError
 from carepaths.intervals import interval_bounds, interval_label
 from carepaths.figures import effects_forest_data, plot_effects_forest
+
+matplotlib.use("Agg")
 
 STAGES = ["crisis", "recovery", "maintenance", "pooled"]
 MECHS = ["encouragement", "discouragement"]
@@ -49,7 +53,7 @@ def effects() -> Effects:
 
 
 def test_forest_data_matches_the_summary_and_the_package_interval(effects):
-    data = effects_forest_data(effects=effects)
+    data = effects_forest_data(draws=effects.draws)
     assert list(dict.fromkeys(data.index.get_level_values("stage"))) == STAGES
     rows = list(dict.fromkeys(data.index.get_level_values("effect")))
     assert rows[:3] == ["TE", "NDE", "NIE"] and "IIE[encouragement]" in rows
@@ -59,21 +63,33 @@ def test_forest_data_matches_the_summary_and_the_package_interval(effects):
     assert got["mean"] == pytest.approx(te.mean())
     assert (got["lower"], got["upper"]) == pytest.approx((lower, upper))
     assert data.attrs["interval"] == interval_label() and data.attrs["null"] == 0.0
-    # rows are numbered top to bottom within each stage
-    assert data.xs("crisis", level="stage")["row"].tolist() == list(range(len(rows)))
+    # the same numbers as the summary table (one ArviZ summary behind both), exactly
+    summary = effects.summary()
+    pd.testing.assert_frame_equal(data[["mean", "lower", "upper"]], summary.loc[data.index, ["mean", "lower", "upper"]])
+    # rows are drawn by effect, then stage, numbered from the top
+    assert list(data.index[:4]) == [(s, "TE") for s in STAGES]
+    assert data["row"].tolist() == list(range(len(data)))
 
 
-def test_forest_draws_one_panel_per_stage_at_the_twin_numbers(effects):
-    fig = plot_effects_forest(effects=effects, stages=["crisis", "recovery"], which=["TE", "NIE"])
+def _points(fig: Figure) -> list[tuple[float, float]]:
+    """(x, y) of every point-estimate marker on the forest axes (ArviZ draws them as scatters)."""
+    from matplotlib.collections import PathCollection
+
+    forest = fig.axes[-1]
+    return [tuple(c.get_offsets()[0]) for c in forest.collections if isinstance(c, PathCollection)]
+
+
+def test_forest_is_arviz_plots_drawing_the_twin_numbers(effects):
+    fig = plot_effects_forest(draws=effects.draws, stages=["crisis", "recovery"], which=["TE", "NIE"])
     assert isinstance(fig, Figure)
-    axes = fig.axes
-    assert [ax.get_title() for ax in axes] == ["crisis", "recovery"]
-    data = effects_forest_data(effects=effects, stages=["crisis", "recovery"], which=["TE", "NIE"])
-    # the markers of the first panel sit at the posterior means, in row order
-    points = [line for line in axes[0].get_lines() if line.get_marker() == "o"]
-    xs = [float(np.ravel(p.get_xdata())[0]) for p in points]
-    assert xs == pytest.approx(data.xs("crisis", level="stage")["mean"].tolist())
+    data = effects_forest_data(draws=effects.draws, stages=["crisis", "recovery"], which=["TE", "NIE"])
+    # the markers sit at the posterior means; top to bottom in the twin's row order
+    xs = [x for x, _ in sorted(_points(fig), key=lambda p: -p[1])]
+    assert xs == pytest.approx(data["mean"].tolist(), rel=1e-12)
     assert interval_label() in fig.get_suptitle()
+    labels = {t.get_text() for ax in fig.axes for t in ax.texts}
+    assert {"TE", "NIE", "crisis", "recovery"} <= labels
+    plt.close(fig)
 
 
 def test_forest_with_truth_adds_the_true_values(effects):
@@ -81,26 +97,33 @@ def test_forest_with_truth_adds_the_true_values(effects):
         {"true": [0.09, -0.11]},
         index=pd.MultiIndex.from_tuples([("crisis", "TE"), ("recovery", "TE")], names=["stage", "effect"]),
     )
-    data = effects_forest_data(effects=effects, truth=truth, which=["TE"])
+    data = effects_forest_data(draws=effects.draws, truth=truth, which=["TE"])
     assert data.loc[("crisis", "TE"), "true"] == 0.09
     assert np.isnan(data.loc[("pooled", "TE"), "true"])
-    fig = plot_effects_forest(effects=effects, truth=truth, which=["TE"])
+    fig = plot_effects_forest(draws=effects.draws, truth=truth, which=["TE"])
     crosses = [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "x"]
-    assert len(crosses) == 2
+    assert sorted(float(np.ravel(c.get_xdata())[0]) for c in crosses) == [-0.11, 0.09]
+    plt.close(fig)
 
 
 def test_not_converged_effects_are_marked_on_the_figure():
-    fig = plot_effects_forest(effects=synthetic_effects(converged=False))
+    fig = synthetic_effects(converged=False).plot()
     assert any("NOT CONVERGED" in t.get_text() for t in fig.texts)
+    plt.close(fig)
 
 
 def test_plot_functions_are_keyword_only(effects):
     with pytest.raises(TypeError):
-        plot_effects_forest(effects)  # noqa: the figure functions take keywords only
+        plot_effects_forest(effects.draws)  # noqa: the figure functions take keywords only
+
+
+def test_figures_take_data_not_result_objects(effects):
+    with pytest.raises(CarepathsError, match="draws must be effect draws"):
+        effects_forest_data(draws=effects)
 
 
 def test_unknown_stage_or_effect_is_a_clear_error(effects):
     with pytest.raises(CarepathsError, match="choose from"):
-        effects_forest_data(effects=effects, stages=["relapse"])
+        effects_forest_data(draws=effects.draws, stages=["relapse"])
     with pytest.raises(CarepathsError, match=r"IIE\[encouragement\]"):
-        effects_forest_data(effects=effects, which=["IIE[typo]"])
+        effects_forest_data(draws=effects.draws, which=["IIE[typo]"])

@@ -1,25 +1,36 @@
-"""Figures of carepaths results.
+"""Every figure of carepaths.
 
-Conventions, for every plot here: all arguments are keyword-only; the function returns
-the :class:`matplotlib.figure.Figure` it drew (it never shows or saves it); and it has a
-*data twin*, ``<name>_data`` with the same arguments, that returns the numbers the plot
-draws, so tests and reports can check them without reading pixels. Intervals are the
-package's one definition (:mod:`carepaths.intervals`).
+Conventions, for every figure here: all arguments are keyword-only; the function returns
+the :class:`matplotlib.figure.Figure` it drew (it never shows or saves it; where ArviZ-plots
+draws it, the figure of ArviZ's ``PlotCollection``); it takes data (Datasets, DataTrees,
+DataFrames, a networkx graph), never a result object, so every result can call it from
+its ``.plot()``; and each has a *data twin*, ``<name>_data`` with the same arguments,
+that returns the numbers the figure draws, so tests and reports can check them without
+reading pixels. Intervals are the package's one definition (:mod:`carepaths.intervals`),
+passed to ArviZ explicitly.
 
-Predictive checks (:class:`carepaths.checks.predictive.Checks`):
+Drawn by ArviZ-plots (``arviz_plots``):
 
-* :func:`plot_stage_checks` — one panel per statistic and stage: the replicated
-  statistic's distribution, its interval, the observed value and the p-value;
+* :func:`plot_effects_forest` — the effect decomposition (TE, NDE, NIE, each mechanism's
+  interventional indirect effect, the interdependence remainder) by stage, as a forest
+  plot (``plot_forest``), optionally with known true effects
+  (:meth:`carepaths.Effects.plot`);
+* :func:`plot_comparison` — each intervention's change against the status quo by stage,
+  as a forest plot (``plot_forest``; :meth:`carepaths.Comparison.plot`);
 * :func:`plot_ppc_dist` — replicated vs observed distributions of each variable by stage
-  (ArviZ-plots ``plot_ppc_dist``);
-* :func:`plot_loo_pit` — the LOO-PIT ECDF of the outcome (ArviZ-plots ``plot_loo_pit``).
+  (``plot_ppc_dist``; :meth:`carepaths.Checks.plot_ppc`);
+* :func:`plot_loo_pit` — the LOO-PIT ECDF of the outcome (``plot_loo_pit``;
+  :meth:`carepaths.Checks.plot_loo_pit`).
 
-Effects (:class:`carepaths.counterfactual.effects.Effects`):
+carepaths' own matplotlib, where ArviZ-plots has no such figure:
 
-* :func:`plot_effects_forest` — the effect decomposition by stage as a forest plot: TE,
-  NDE, NIE, each mechanism's interventional indirect effect and the interdependence
-  remainder, posterior mean and interval, one panel per stage (optionally with known
-  true effects).
+* :func:`plot_causal_graph` — the causal graph of a spec (ArviZ draws no graphs);
+* :func:`plot_stage_checks` — one panel per check statistic and stage: the replicated
+  statistic's histogram, its interval, the observed value and the predictive p-value,
+  red when flagged (:meth:`carepaths.Checks.plot`). ArviZ's ``plot_ppc_tstat`` computes
+  one reduction over all observations of a variable; these statistics are computed per
+  stage and wave and from several columns at once (the exposure slope within a stage,
+  the SD of person means), and the panel shows the p-value and flag of the check table.
 """
 
 from __future__ import annotations
@@ -30,12 +41,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from carepaths.exceptions import CarepathsError, suggest_closest
-from carepaths.intervals import interval_label
+from carepaths.intervals import INTERVAL_PROB, arviz_interval, interval_label
+from carepaths.results import (
+    NOT_CONVERGED,
+    flatten_variables,
+    select_check_rows,
+    stack_variables,
+    summarize,
+)
 
 __all__ = [
     "ROLE_COLOURS",
+    "EFFECT_ORDER",
     "plot_causal_graph",
     "plot_stage_checks",
     "stage_checks_data",
@@ -45,6 +65,8 @@ __all__ = [
     "loo_pit_data",
     "plot_effects_forest",
     "effects_forest_data",
+    "plot_comparison",
+    "comparison_data",
 ]
 
 
@@ -59,13 +81,12 @@ ROLE_COLOURS = {
     "latent": "#ffffff",
 }
 
+#: The effect variables of effect draws, in table and figure order (``IIE`` is split by
+#: mechanism into ``IIE[<mechanism>]``).
+EFFECT_ORDER = ("TE", "NDE", "NIE", "IIE", "interdependence")
 
-def _require_checks(checks: Any) -> None:
-    if not all(callable(getattr(checks, name, None)) for name in ("table", "select_rows", "statistic_draws")):
-        raise CarepathsError(
-            f"checks must be a carepaths Checks (from fit.check(seed=...) or "
-            f"model.prior_check(seed=...)), got {type(checks).__name__}."
-        )
+#: The ArviZ group holding the pointwise LOO results that :func:`loo_pit_data` reads.
+LOO_POINTWISE = "loo_pointwise"
 
 
 # ----------------------------------------------------------------------------- causal graph
@@ -158,9 +179,26 @@ def plot_causal_graph(*, dag: Any, layout: Any, title: str = "", ax: Any = None)
 
 
 # ----------------------------------------------------------------------------- per-stage panels
+def _check_inputs(table: Any, draws: Any) -> None:
+    if not isinstance(draws, xr.DataArray) or not {"variable", "statistic", "stage", "wave"} <= set(draws.coords):
+        raise CarepathsError(
+            "draws must be the replicated statistics of a predictive check (checks.draws: a "
+            f"DataArray with dims check and sample), got {type(draws).__name__}."
+        )
+
+
+def _statistic_draws(draws: xr.DataArray, row: Any) -> np.ndarray:
+    mask = (
+        (draws["variable"].values == row.variable) & (draws["statistic"].values == row.statistic)
+        & (draws["stage"].values == row.stage) & (draws["wave"].values == row.wave)
+    )
+    return draws.values[np.flatnonzero(mask)[0]]
+
+
 def stage_checks_data(
     *,
-    checks: Any,
+    table: pd.DataFrame,
+    draws: xr.DataArray,
     variable: str | None = None,
     statistics: Sequence[str] | None = None,
     stages: Sequence[str] | None = None,
@@ -170,7 +208,10 @@ def stage_checks_data(
 
     Parameters
     ----------
-    checks : Checks
+    table : pandas.DataFrame
+        The check table, ``checks.table()``.
+    draws : xarray.DataArray
+        The replicated statistics, ``checks.draws``.
     variable : str, optional
         Outcome (default) or a mediator.
     statistics : sequence of str, optional
@@ -187,14 +228,21 @@ def stage_checks_data(
         Columns ``variable``, ``statistic``, ``stage``, ``observed``, ``mean``,
         ``lower``, ``upper``, ``p_value``, ``flag`` (the rows of ``checks.table()``),
         and ``counts`` / ``edges`` (the histogram of the replicated values, arrays).
+        ``attrs``: ``kind`` and ``interval``.
+
+    Raises
+    ------
+    CarepathsError
+        On an unknown variable, statistic or stage, bad ``bins``, or inputs that are not
+        a check table and its draws.
     """
-    _require_checks(checks)
+    _check_inputs(table, draws)
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise CarepathsError(f"bins must be a positive integer, got {bins!r}.")
-    rows = checks.select_rows(variable=variable, statistics=statistics, stages=stages)
+    rows = select_check_rows(table, variable=variable, statistics=statistics, stages=stages)
     counts, edges = [], []
     for row in rows.itertuples():
-        values = checks.statistic_draws(variable=row.variable, statistic=row.statistic, stage=row.stage)
+        values = _statistic_draws(draws, row)
         values = values[np.isfinite(values)]
         c, e = np.histogram(values, bins=bins) if values.size else (np.zeros(bins, int), np.linspace(0, 1, bins + 1))
         counts.append(c)
@@ -202,12 +250,14 @@ def stage_checks_data(
     rows = rows.drop(columns="wave")
     rows["counts"] = counts
     rows["edges"] = edges
+    rows.attrs.update(kind=table.attrs.get("kind", ""), interval=interval_label())
     return rows
 
 
 def plot_stage_checks(
     *,
-    checks: Any,
+    table: pd.DataFrame,
+    draws: xr.DataArray,
     variable: str | None = None,
     statistics: Sequence[str] | None = None,
     stages: Sequence[str] | None = None,
@@ -215,14 +265,16 @@ def plot_stage_checks(
 ) -> Any:
     """Observed statistic against its predictive distribution, one panel per stage.
 
-    Rows of panels are statistics, columns are stages. Each panel shows the histogram of
-    the replicated statistic, its interval (shaded), the observed value (vertical line)
-    and the predictive p-value; a flagged check has a red line and title.
+    carepaths' own matplotlib (ArviZ's ``plot_ppc_tstat`` reduces all observations of a
+    variable at once; these statistics are per stage and wave, and the panels show the
+    check table's p-values and flags). Rows of panels are statistics, columns are
+    stages. Each panel shows the histogram of the replicated statistic, its interval
+    (shaded), the observed value (vertical line) and the predictive p-value; a flagged
+    check has a red line and title.
 
     Parameters
     ----------
-    checks : Checks
-    variable, statistics, stages, bins
+    table, draws, variable, statistics, stages, bins
         As in :func:`stage_checks_data`.
 
     Returns
@@ -231,7 +283,8 @@ def plot_stage_checks(
     """
     import matplotlib.pyplot as plt
 
-    data = stage_checks_data(checks=checks, variable=variable, statistics=statistics, stages=stages, bins=bins)
+    data = stage_checks_data(table=table, draws=draws, variable=variable, statistics=statistics,
+                             stages=stages, bins=bins)
     stats = list(dict.fromkeys(data["statistic"]))
     stage_cols = list(dict.fromkeys(data["stage"]))
     fig, axes = plt.subplots(
@@ -253,20 +306,30 @@ def plot_stage_checks(
         ax.set_yticks([])
     for ax in axes[~used]:  # a statistic without that stage (e.g. between_person: "all" only)
         ax.set_visible(False)
-    kind = checks.kind
     fig.suptitle(
-        f"{data['variable'].iloc[0]}: {kind} predictive checks by stage "
+        f"{data['variable'].iloc[0]}: {data.attrs['kind']} predictive checks by stage "
         f"(shaded: {interval_label()}; line: observed)", fontsize=10,
     )
     return fig
 
 
 # ----------------------------------------------------------------------------- distributions
-def _ppc_variables(checks: Any, variables: Sequence[str] | None) -> list[str]:
-    tree = checks.replicated
-    names = list(tree["observed_data"].to_dataset().data_vars)
+def _predictive_group(replicated: Any) -> str:
+    if not isinstance(replicated, xr.DataTree) or "observed_data" not in replicated.children:
+        raise CarepathsError(
+            "replicated must be the replicated data of a predictive check (checks.replicated: a "
+            f"DataTree with a posterior_predictive or prior_predictive group), got {type(replicated).__name__}."
+        )
+    for group in ("posterior_predictive", "prior_predictive"):
+        if group in replicated.children:
+            return group
+    raise CarepathsError("replicated has no posterior_predictive or prior_predictive group.")
+
+
+def _ppc_variables(replicated: xr.DataTree, variables: Sequence[str] | None) -> list[str]:
+    observed = replicated["observed_data"].to_dataset()
+    names = [str(v) for v in observed.data_vars]
     if variables is None:
-        observed = tree["observed_data"].to_dataset()
         chosen = [v for v in names if not np.isin(observed[v].values, (0.0, 1.0)).all()]
         if not chosen:
             raise CarepathsError(
@@ -276,20 +339,24 @@ def _ppc_variables(checks: Any, variables: Sequence[str] | None) -> list[str]:
         return chosen
     for v in variables:
         if v not in names:
-
             raise CarepathsError(f"no variable {v!r}.{suggest_closest(str(v), names)} Variables: {', '.join(names)}.")
     return list(variables)
 
 
-def _ppc_tree(checks: Any, variables: list[str]) -> Any:
-    """The replicated data relabelled so that ArviZ facets by stage, in stage order."""
-    import xarray as xr
+def _stage_order(replicated: xr.DataTree) -> list[str]:
+    """The stages in the spec's order (the tree's ``stages`` attribute), else as they appear."""
+    stages = replicated.attrs.get("stages")
+    if stages is None:
+        stages = dict.fromkeys(replicated["observed_data"].to_dataset()["stage"].values.tolist())
+    return [str(s) for s in stages]
 
-    group = f"{checks.kind}_predictive"
-    tree = checks.replicated
-    predictive = tree[group].to_dataset()[variables]
-    observed = tree["observed_data"].to_dataset()[variables]
-    stages = list(dict.fromkeys(_stage_order(checks)))
+
+def _ppc_tree(replicated: xr.DataTree, variables: list[str]) -> tuple[xr.DataTree, int]:
+    """The replicated data relabelled so that ArviZ facets by stage, in stage order."""
+    group = _predictive_group(replicated)
+    predictive = replicated[group].to_dataset()[variables]
+    observed = replicated["observed_data"].to_dataset()[variables]
+    stages = _stage_order(replicated)
     labels = np.array([f"{stages.index(s) + 1}: {s}" for s in predictive["stage"].values])
     drop = [c for c in ("stage", "person") if c in predictive.coords]
     predictive = predictive.drop_vars(drop).assign_coords(obs=labels)
@@ -297,17 +364,13 @@ def _ppc_tree(checks: Any, variables: list[str]) -> Any:
     return xr.DataTree.from_dict({group: predictive, "observed_data": observed}), len(stages)
 
 
-def _stage_order(checks: Any) -> list[str]:
-    stages = [s for s in checks.table().index.get_level_values("stage") if s != "all"]
-    return stages or ["all"]
-
-
-def ppc_dist_data(*, checks: Any, variables: Sequence[str] | None = None) -> pd.DataFrame:
+def ppc_dist_data(*, replicated: xr.DataTree, variables: Sequence[str] | None = None) -> pd.DataFrame:
     """The data :func:`plot_ppc_dist` hands to ArviZ, summarised per variable and stage.
 
     Parameters
     ----------
-    checks : Checks
+    replicated : xarray.DataTree
+        The replicated data of a predictive check, ``checks.replicated``.
     variables : sequence of str, optional
         Default every non-binary variable (mediators, and the outcome unless binary).
 
@@ -319,15 +382,14 @@ def ppc_dist_data(*, checks: Any, variables: Sequence[str] | None = None) -> pd.
         of the stage's rows; the plot overlays a random subset of draws), equal to the
         ``observed`` and ``mean`` of the ``mean`` statistic in ``checks.table()``.
     """
-    _require_checks(checks)
-    chosen = _ppc_variables(checks, variables)
-    group = f"{checks.kind}_predictive"
-    predictive = checks.replicated[group].to_dataset()
-    observed = checks.replicated["observed_data"].to_dataset()
+    group = _predictive_group(replicated)
+    chosen = _ppc_variables(replicated, variables)
+    predictive = replicated[group].to_dataset()
+    observed = replicated["observed_data"].to_dataset()
     stage_of_row = observed["stage"].values
     rows = []
     for v in chosen:
-        for stage in list(dict.fromkeys(_stage_order(checks))):
+        for stage in _stage_order(replicated):
             mask = stage_of_row == stage if stage != "all" else np.ones(len(stage_of_row), bool)
             rows.append((v, stage, int(mask.sum()), float(observed[v].values[mask].mean()),
                          float(predictive[v].values[..., mask].mean())))
@@ -336,7 +398,7 @@ def ppc_dist_data(*, checks: Any, variables: Sequence[str] | None = None) -> pd.
 
 def plot_ppc_dist(
     *,
-    checks: Any,
+    replicated: xr.DataTree,
     variables: Sequence[str] | None = None,
     kind: str = "kde",
     num_samples: int = 50,
@@ -348,7 +410,8 @@ def plot_ppc_dist(
 
     Parameters
     ----------
-    checks : Checks
+    replicated : xarray.DataTree
+        ``checks.replicated``.
     variables : sequence of str, optional
         As in :func:`ppc_dist_data`.
     kind : {"kde", "ecdf", "hist"}
@@ -359,21 +422,23 @@ def plot_ppc_dist(
     Returns
     -------
     matplotlib.figure.Figure
+        The figure of ArviZ's PlotCollection.
     """
     import arviz_plots as azp
 
-    _require_checks(checks)
+    group = _predictive_group(replicated)
     if kind not in ("kde", "ecdf", "hist"):
         raise CarepathsError(f"kind must be 'kde', 'ecdf' or 'hist', got {kind!r}.")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise CarepathsError(f"num_samples must be a positive integer, got {num_samples!r}.")
-    chosen = _ppc_variables(checks, variables)
-    tree, n_stages = _ppc_tree(checks, chosen)
-    n_samples = checks.draws.sizes["sample"]
+    chosen = _ppc_variables(replicated, variables)
+    tree, n_stages = _ppc_tree(replicated, chosen)
+    sizes = replicated[group].sizes
+    n_samples = int(sizes["chain"] * sizes["draw"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # ArviZ's discrete/binary advice
         pc = azp.plot_ppc_dist(
-            tree, group=f"{checks.kind}_predictive", backend="matplotlib", kind=kind,
+            tree, group=group, backend="matplotlib", kind=kind,
             num_samples=min(num_samples, n_samples), cols=["__variable__", "obs"], col_wrap=n_stages,
             figure_kwargs={"layout": "constrained", "figsize": (3.2 * n_stages, 2.4 * len(chosen))},
         )
@@ -381,8 +446,23 @@ def plot_ppc_dist(
 
 
 # ----------------------------------------------------------------------------- LOO-PIT
-def loo_pit_data(*, checks: Any) -> pd.DataFrame:
+def _loo_outcome(loo_data: Any) -> str:
+    if not isinstance(loo_data, xr.DataTree) or LOO_POINTWISE not in loo_data.children:
+        raise CarepathsError(
+            "a prior check has no LOO-PIT: run fit.check(seed=...) on a fitted model and pass "
+            "its checks.loo_data."
+        )
+    return str(next(iter(loo_data["observed_data"].to_dataset().data_vars)))
+
+
+def loo_pit_data(*, loo_data: xr.DataTree) -> pd.DataFrame:
     """The LOO-PIT values :func:`plot_loo_pit` draws the ECDF of, with each row's Pareto k.
+
+    Parameters
+    ----------
+    loo_data : xarray.DataTree
+        ``checks.loo_data`` of a posterior check: what LOO was computed from, with the
+        group ``loo_pointwise`` (LOO-PIT and Pareto k of every row, and its stage).
 
     Returns
     -------
@@ -395,68 +475,131 @@ def loo_pit_data(*, checks: Any) -> pd.DataFrame:
     CarepathsError
         For a prior check (no posterior, no LOO).
     """
-    _require_checks(checks)
-    if checks.loo_pit is None:
-        raise CarepathsError("a prior check has no LOO-PIT: run fit.check(seed=...) on a fitted model.")
+    _loo_outcome(loo_data)
+    pointwise = loo_data[LOO_POINTWISE].to_dataset()
     return pd.DataFrame({
-        "stage": checks.replicated["observed_data"].to_dataset()["stage"].values,
-        "loo_pit": np.asarray(checks.loo_pit.values, dtype=float),
-        "pareto_k": np.asarray(checks.loo.pareto_k).reshape(-1),
+        "stage": pointwise["stage"].values,
+        "loo_pit": np.asarray(pointwise["loo_pit"].values, dtype=float),
+        "pareto_k": np.asarray(pointwise["pareto_k"].values, dtype=float),
     })
 
 
-def plot_loo_pit(*, checks: Any, coverage: bool = False) -> Any:
+def plot_loo_pit(*, loo_data: xr.DataTree, coverage: bool = False) -> Any:
     """ECDF of the outcome's LOO-PIT values against uniformity (ArviZ-plots ``plot_loo_pit``).
 
     Parameters
     ----------
-    checks : Checks
-        From ``fit.check``.
+    loo_data : xarray.DataTree
+        ``checks.loo_data`` of a posterior check.
     coverage : bool
         Plot the coverage of central predictive intervals instead of the PIT ECDF.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure of ArviZ's PlotCollection.
     """
     import arviz_plots as azp
 
-    loo_pit_data(checks=checks)  # validates
+    outcome = _loo_outcome(loo_data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        pc = azp.plot_loo_pit(checks.loo_data, var_names=[checks.outcome], coverage=bool(coverage), backend="matplotlib")
+        pc = azp.plot_loo_pit(loo_data, var_names=[outcome], coverage=bool(coverage), backend="matplotlib")
     return pc.viz["figure"].item()
 
 
-# ----------------------------------------------------------------------------- effects by stage
-def _levels(summary: pd.DataFrame, level: str, wanted: Sequence[str] | None) -> list[str]:
-    available = [str(v) for v in dict.fromkeys(summary.index.get_level_values(level))]
+# ----------------------------------------------------------------------------- forest plots
+def _levels(values: Sequence[str], what: str, wanted: Sequence[str] | None) -> list[str]:
+    available = [str(v) for v in values]
     if wanted is None:
         return available
     unknown = [w for w in wanted if w not in available]
     if unknown:
-        raise CarepathsError(f"{level} {unknown} not in these effects; choose from {available}.")
+        raise CarepathsError(f"{what} {unknown} not in these draws; choose from {available}.")
     return list(wanted)
+
+
+def _forest(
+    rows: xr.Dataset, *, stages: list[str], title: str, xlabel: str, null: float, converged: bool,
+    truth: pd.Series | None = None,
+) -> Any:
+    """ArviZ-plots' forest of ``rows`` (one variable per row group, dims chain, draw, stage).
+
+    Rows are grouped by variable, each with one line per stage (alternately shaded); the
+    thick bar is the 50% and the thin bar the package interval, the point the mean. A
+    dashed line marks ``null``; ``truth`` (indexed by (stage, variable)) adds crosses.
+    """
+    import textwrap
+
+    import arviz_plots as azp
+
+    n_rows = len(rows.data_vars) * len(stages)
+    names = {str(v): textwrap.fill(str(v), 24) for v in rows.data_vars}  # long labels on several lines
+    rows = rows.rename(names)
+    pc = azp.plot_forest(
+        rows, combined=True, backend="matplotlib", coords={"stage": stages},
+        labels=["__variable__", "stage"], shade_label="stage" if len(stages) > 1 else None,
+        point_estimate="mean", ci_kind=arviz_interval()["ci_kind"], ci_probs=(0.5, INTERVAL_PROB),
+        figure_kwargs={"figsize": (9.0, 0.27 * n_rows + 1.6), "width_ratios": [1.3, 2.0]},
+    )
+    fig = pc.viz["figure"].item()
+    ax = pc.get_target(None, {"column": "forest"})
+    ax.axvline(null, color="0.4", lw=0.9, ls="--", zorder=1)
+    ax.set_xlabel(xlabel, fontsize=9)
+    if truth is not None:
+        y = pc.get_aes_as_dataset("y")
+        for name, label in names.items():
+            for stage in stages:
+                value = truth.get((stage, name), np.nan)
+                if np.isfinite(value):
+                    ax.plot([value], [float(y[label].sel(stage=stage))], "x", color="#2ca02c", ms=8, mew=2, zorder=5)
+    fig.suptitle(title, fontsize=9)
+    if not converged:
+        fig.text(0.5, 0.5, f"{NOT_CONVERGED}: these numbers are unreliable", color="#c00000",
+                 fontsize=14, ha="center", va="center", alpha=0.6, rotation=12)
+    return fig
+
+
+def _forest_data(rows: xr.Dataset, stages: list[str]) -> pd.DataFrame:
+    """The mean and package interval of each row of :func:`_forest`, in drawing order."""
+    summary = summarize(rows.sel(stage=stages))
+    table = stack_variables(summary, by=("stage",), name="effect", column="summary")
+    order = [(stage, str(effect)) for effect in rows.data_vars for stage in stages]
+    out = table.loc[order, ["mean", "lower", "upper"]].copy()
+    out["row"] = np.arange(len(out))
+    return out
+
+
+def _effect_rows(draws: xr.Dataset, which: Sequence[str] | None) -> xr.Dataset:
+    if not isinstance(draws, xr.Dataset) or "stage" not in draws.dims:
+        raise CarepathsError(
+            f"draws must be effect draws (effects.draws: a Dataset with a stage dim), got {type(draws).__name__}."
+        )
+    rows = flatten_variables(draws[[n for n in EFFECT_ORDER if n in draws]], keep=("stage",))
+    return rows[_levels(list(rows.data_vars), "effects", which)]
 
 
 def effects_forest_data(
     *,
-    effects: Any,
+    draws: xr.Dataset,
     stages: Sequence[str] | None = None,
     which: Sequence[str] | None = None,
     truth: pd.DataFrame | None = None,
     outcome: str | None = None,
+    converged: bool | None = None,
 ) -> pd.DataFrame:
-    """The numbers :func:`plot_effects_forest` draws: one row per stage and effect.
+    """The numbers :func:`plot_effects_forest` draws: one row per effect and stage.
 
     Parameters
     ----------
-    effects : Effects
-        From :meth:`carepaths.Fit.effects`.
+    draws : xarray.Dataset
+        Effect draws, ``effects.draws`` (:meth:`carepaths.Fit.effects`): ``TE``, ``NDE``,
+        ``NIE``, ``interdependence`` (chain, draw, stage) and ``IIE`` (chain, draw, stage,
+        mechanism), with attrs ``scale``, ``contrast`` and ``population``.
     stages : sequence of str, optional
-        Stages (panels) in order; default every stage of the effects, ``"pooled"`` last.
+        Stages in order; default every stage of the draws, ``"pooled"`` last.
     which : sequence of str, optional
-        Effects (rows) in order, e.g. ``["TE", "NDE", "NIE"]``; default all of them:
+        Effects (row groups) in order, e.g. ``["TE", "NDE", "NIE"]``; default all of them:
         TE, NDE, NIE, each mechanism's interventional indirect effect ``IIE[...]`` and
         the interdependence remainder.
     truth : pandas.DataFrame, optional
@@ -464,100 +607,164 @@ def effects_forest_data(
         :meth:`carepaths.Simulation.effects_table` returns them; drawn as crosses.
     outcome : str, optional
         The outcome's name, for the title only.
+    converged : bool, optional
+        Whether the draws come from a converged fit; default the draws' ``converged``
+        attribute (true when absent). Unconverged effects are marked NOT CONVERGED.
 
     Returns
     -------
     pandas.DataFrame
-        Index ``(stage, effect)`` in drawing order; columns ``mean``, ``lower``,
-        ``upper`` (the package interval), ``row`` (y position, 0 at the top) and, with
-        ``truth``, ``true``. ``attrs``: ``scale``, ``contrast``, ``population``, ``null``
-        (0 for differences, 1 for ratios), ``interval`` and ``converged``.
+        Index ``(stage, effect)`` in drawing order (by effect, then stage); columns
+        ``mean``, ``lower``, ``upper`` (the package interval, the numbers of
+        ``effects.summary()``), ``row`` (position, 0 at the top) and, with ``truth``,
+        ``true``. ``attrs``: ``scale``, ``contrast``, ``population``, ``null`` (0 for
+        differences, 1 for ratios), ``interval``, ``converged`` and ``outcome``.
 
     Raises
     ------
     CarepathsError
-        If a requested stage or effect is not in the effects, or ``truth`` has no
-        ``true`` column.
+        If a requested stage or effect is not in the draws, or ``truth`` has no ``true``
+        column.
     """
-    summary = effects.summary()
-    stage_list = _levels(summary, "stage", stages)
-    rows = _levels(summary, "effect", which)
-    data = summary.loc[[(s, e) for s in stage_list for e in rows], ["mean", "lower", "upper"]].copy()
-    data["row"] = np.tile(np.arange(len(rows)), len(stage_list))
+    rows = _effect_rows(draws, which)
+    stage_list = _levels(draws["stage"].values, "stages", stages)
+    data = _forest_data(rows, stage_list)
     if truth is not None:
         if "true" not in truth.columns:
             raise CarepathsError("truth needs a 'true' column indexed by (stage, effect).")
         data["true"] = truth["true"].reindex(data.index).to_numpy(dtype=float)
+    scale = str(draws.attrs.get("scale", "difference"))
     data.attrs.update(
-        scale=effects.scale,
-        contrast=summary.attrs.get("contrast", ""),
-        population=summary.attrs.get("population", ""),
-        null=0.0 if effects.scale == "difference" else 1.0,
+        scale=scale,
+        contrast=str(draws.attrs.get("contrast", "")),
+        population=str(draws.attrs.get("population", "")),
+        null=0.0 if scale == "difference" else 1.0,
         interval=interval_label(),
-        converged=bool(effects.converged),
-        outcome=outcome or "the outcome",
+        converged=bool(draws.attrs.get("converged", True)) if converged is None else bool(converged),
+        outcome=outcome or str(draws.attrs.get("outcome", "the outcome")),
     )
     return data
 
 
 def plot_effects_forest(
     *,
-    effects: Any,
+    draws: xr.Dataset,
     stages: Sequence[str] | None = None,
     which: Sequence[str] | None = None,
     truth: pd.DataFrame | None = None,
     outcome: str | None = None,
+    converged: bool | None = None,
 ) -> Any:
-    """Forest plot of the effect decomposition, one panel per stage.
+    """Forest plot of the effect decomposition by stage (ArviZ-plots ``plot_forest``).
 
-    Each row is an effect: a point at the posterior mean and a bar over the package
-    interval; the dashed vertical line is no effect (0, or 1 on a ratio scale). TE is
-    black, NDE blue, NIE red, the per-mechanism effects grey. Effects from a fit that
-    did not converge are overprinted with a red NOT CONVERGED.
+    One group of rows per effect (TE, NDE, NIE, each mechanism's IIE, interdependence),
+    one row per stage in it (alternately shaded): the point is the posterior mean, the
+    thin bar the package interval and the thick bar the central 50%; the dashed
+    vertical line is no effect (0, or 1 on a ratio scale). Green crosses are known true
+    effects. Effects from a fit that did not converge are overprinted with a red NOT
+    CONVERGED.
 
     Parameters
     ----------
-    effects : Effects
-    stages, which, truth, outcome
+    draws, stages, which, truth, outcome, converged
         As in :func:`effects_forest_data`.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per stage (its title is the stage), sharing the effect rows.
+        The figure of ArviZ's PlotCollection: a labels axes and the forest axes.
     """
-    from matplotlib.figure import Figure
-
-    data = effects_forest_data(effects=effects, stages=stages, which=which, truth=truth, outcome=outcome)
+    data = effects_forest_data(draws=draws, stages=stages, which=which, truth=truth, outcome=outcome,
+                               converged=converged)
     stage_list = list(dict.fromkeys(data.index.get_level_values("stage")))
-    rows = list(dict.fromkeys(data.index.get_level_values("effect")))
-    fig = Figure(figsize=(2.6 * len(stage_list) + 1.8, 0.32 * len(rows) + 2.0), layout="constrained")
-    axes = fig.subplots(1, len(stage_list), sharey=True, squeeze=False)[0]
-    colours = {"TE": "#1b1b1b", "NDE": "#1f77b4", "NIE": "#d62728"}
-    for ax, stage in zip(axes, stage_list, strict=True):
-        at = data.xs(stage, level="stage")
-        for effect, row in at.iterrows():
-            colour = colours.get(str(effect), "#7f7f7f")
-            ax.plot([row["lower"], row["upper"]], [row["row"], row["row"]], color=colour, lw=1.6)
-            ax.plot([row["mean"]], [row["row"]], "o", color=colour, ms=5)
-            if "true" in at.columns and np.isfinite(row["true"]):
-                ax.plot([row["true"]], [row["row"]], "x", color="#2ca02c", ms=7, mew=1.6)
-        ax.axvline(data.attrs["null"], color="0.5", lw=0.8, ls="--")
-        ax.set_title(str(stage))
-        ax.grid(axis="x", color="0.9")
-        ax.set_xlabel(str(data.attrs["scale"]).replace("_", " "), fontsize=8)
-        ax.tick_params(labelsize=8)
-    axes[0].set_yticks(range(len(rows)), rows)
-    axes[0].set_ylim(len(rows) - 0.5, -0.5)
-    legend = f"points: posterior means; bars: {interval_label()}"
+    rows = _effect_rows(draws, list(dict.fromkeys(data.index.get_level_values("effect"))))
+    legend = f"points: posterior means; bars: {interval_label()} (thick: central 50%)"
     if "true" in data.columns:
         legend += "; green crosses: true effects"
-    fig.suptitle(
+    title = (
         f"Effect of {data.attrs['contrast'] or 'the exposure contrast'} on {data.attrs['outcome']}, "
-        f"by stage ({data.attrs['population']} population)\n{legend}",
-        fontsize=9,
+        f"by stage ({data.attrs['population']} population)\n{legend}"
     )
-    if not data.attrs["converged"]:
-        fig.text(0.5, 0.5, "NOT CONVERGED: these numbers are unreliable", color="#c00000",
-                 fontsize=14, ha="center", va="center", alpha=0.6, rotation=12)
-    return fig
+    return _forest(
+        rows, stages=stage_list, title=title, xlabel=data.attrs["scale"].replace("_", " "),
+        null=data.attrs["null"], converged=data.attrs["converged"],
+        truth=data["true"] if "true" in data.columns else None,
+    )
+
+
+def _comparison_rows(draws: xr.Dataset, per_1000: bool | None) -> tuple[xr.Dataset, bool]:
+    if not isinstance(draws, xr.Dataset) or "difference" not in draws or "intervention" not in draws.dims:
+        raise CarepathsError(
+            "draws must be comparison draws (comparison.draws: a Dataset with 'difference' over "
+            f"intervention and stage), got {type(draws).__name__}."
+        )
+    scaled = bool(draws.attrs.get("per_1000", 0)) if per_1000 is None else bool(per_1000)
+    diff = draws["difference"].isel(intervention=slice(1, None))  # the status quo is first
+    if scaled:
+        diff = 1000 * diff
+    rows = xr.Dataset({str(n): diff.sel(intervention=n, drop=True) for n in diff["intervention"].values})
+    return rows, scaled
+
+
+def comparison_data(*, draws: xr.Dataset, per_1000: bool | None = None, converged: bool | None = None) -> pd.DataFrame:
+    """The numbers :func:`plot_comparison` draws: each intervention's change from the status quo.
+
+    Parameters
+    ----------
+    draws : xarray.Dataset
+        Comparison draws, ``comparison.draws`` (:meth:`carepaths.Fit.compare`):
+        ``difference`` (chain, draw, intervention, stage), the status quo first.
+    per_1000 : bool, optional
+        Per 1,000 person-waves; default the draws' ``per_1000`` attribute (binary and
+        count outcomes).
+    converged : bool, optional
+        Whether the fit converged (default true); unconverged draws are marked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(intervention, stage)``, the status quo left out; columns ``estimate``
+        (posterior mean), ``lower``, ``upper`` (the package interval). ``attrs``:
+        ``unit``, ``outcome``, ``interval``, ``converged``.
+    """
+    rows, scaled = _comparison_rows(draws, per_1000)
+    stages = [str(s) for s in draws["stage"].values]
+    table = stack_variables(summarize(rows), by=("stage",), name="intervention", column="summary")
+    table = table.reorder_levels(["intervention", "stage"])
+    order = [(str(name), stage) for name in rows.data_vars for stage in stages]
+    data = table.loc[order, ["mean", "lower", "upper"]].set_axis(["estimate", "lower", "upper"], axis=1)
+    data.attrs.update(
+        unit="per 1,000 person-waves" if scaled else "difference", interval=interval_label(),
+        outcome=str(draws.attrs.get("outcome", "the outcome")),
+        converged=True if converged is None else bool(converged),
+    )
+    return data
+
+
+def plot_comparison(
+    *, draws: xr.Dataset, per_1000: bool | None = None, converged: bool | None = None,
+) -> Any:
+    """Forest plot of each intervention's change against the status quo, by stage.
+
+    Drawn by ArviZ-plots' ``plot_forest``: one group of rows per intervention, one row
+    per stage; the point is the posterior mean, the thin bar the package interval, the
+    thick bar the central 50%; the dashed line is no change.
+
+    Parameters
+    ----------
+    draws, per_1000, converged
+        As in :func:`comparison_data`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure of ArviZ's PlotCollection.
+    """
+    data = comparison_data(draws=draws, per_1000=per_1000, converged=converged)
+    rows, _ = _comparison_rows(draws, per_1000)
+    stages = [str(s) for s in draws["stage"].values]
+    title = (f"Interventions vs status quo: change in {data.attrs['outcome']} {data.attrs['unit']}\n"
+             f"points: posterior means; bars: {interval_label()} (thick: central 50%)")
+    return _forest(rows, stages=stages, title=title,
+                   xlabel=f"change in {data.attrs['outcome']} ({data.attrs['unit']})",
+                   null=0.0, converged=data.attrs["converged"])

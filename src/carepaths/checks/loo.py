@@ -5,9 +5,9 @@ the posterior person effects: leave-one-person-wave-out) is computed from the st
 equations on the posterior draws by :func:`outcome_loglik` (during the predictive
 checks' replication), not with ``pymc.compute_log_likelihood``: it needs no rebuild and
 compile of the PyMC model, and it is the same density the model samples
-(``tests/test_checks.py`` checks the two agree). ArviZ's PSIS-LOO (``az.loo``) gives the
+(``tests/test_checks.py`` checks the two agree). ArviZ's PSIS-LOO (``arviz_stats.loo``) gives the
 elpd and the Pareto k of every row; rows with k > :data:`PARETO_K_LIMIT` (0.7) are
-counted and reported. The LOO-PIT (``az.loo_pit``) uses outcome replicates drawn at the
+counted and reported. The LOO-PIT (``arviz_stats.loo_pit``) uses outcome replicates drawn at the
 observed mediators, the predictive distribution matching that likelihood.
 """
 
@@ -21,8 +21,9 @@ import xarray as xr
 from scipy import special
 
 from carepaths.data import Panel
+from carepaths.figures import LOO_POINTWISE
 
-__all__ = ["outcome_loglik", "psis_loo", "PARETO_K_LIMIT"]
+__all__ = ["outcome_loglik", "psis_loo", "PARETO_K_LIMIT", "LOO_POINTWISE"]
 
 PARETO_K_LIMIT = 0.7
 
@@ -61,10 +62,11 @@ def psis_loo(
     Returns
     -------
     loo, tree, loo_pit, message
-        ArviZ's result, the DataTree it was computed from, the LOO-PIT values and a
-        warning about Pareto k (empty when none is over :data:`PARETO_K_LIMIT`).
+        ArviZ's result, the DataTree it was computed from (with a group ``loo_pointwise``:
+        each row's ``loo_pit`` and ``pareto_k``, and its ``stage``), the LOO-PIT values and
+        a warning about Pareto k (empty when none is over :data:`PARETO_K_LIMIT`).
     """
-    import arviz as az
+    import arviz_stats as azs
 
     spec = panel.spec
     name = spec.outcome.name
@@ -87,14 +89,19 @@ def psis_loo(
     })
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ArviZ's own Pareto-k warning: ours names the count
-        loo = az.loo(tree, pointwise=True, var_name=name)
+        loo = azs.loo(tree, pointwise=True, var_name=name)
         # the values plot_loo_pit draws (its default method "pot_c" uses Pareto-tail PIT)
-        # (reusing the PSIS weights of az.loo: the same values, half the cost)
-        pit = az.loo_pit(
+        # (reusing the PSIS weights of arviz_stats.loo: the same values, half the cost)
+        pit = azs.loo_pit(
             tree, var_names=[name], pareto_pit=True,
             log_weights=xr.Dataset({name: loo.log_weights}), pareto_k=xr.Dataset({name: loo.pareto_k}),
         )[name]
     k = np.asarray(loo.pareto_k).reshape(-1)
+    stage = np.asarray(spec.stage_levels)[panel.dataset["stage_idx"].values]
+    tree[LOO_POINTWISE] = xr.DataTree(xr.Dataset(
+        {"loo_pit": ("obs", np.asarray(pit.values, dtype=float)), "pareto_k": ("obs", k)},
+        coords={**obs, "stage": ("obs", stage)},
+    ))
     n_bad = int((k > PARETO_K_LIMIT).sum())
     message = ""
     if n_bad:

@@ -56,7 +56,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -66,8 +66,9 @@ from carepaths.checks.loo import PARETO_K_LIMIT, outcome_loglik, psis_loo
 from carepaths.counterfactual.population import Chunk, RowData, map_chunks
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning, ParetoKWarning
-from carepaths.intervals import INTERVAL_PROB, interval_bounds, interval_label
-from carepaths.spec import Spec, suggest_closest
+from carepaths.intervals import INTERVAL_PROB, interval_label
+from carepaths.results import Result, select_check_rows, summarize
+from carepaths.spec import Spec
 from carepaths.structural import equations
 from carepaths.structural.parameters import ParameterSet
 
@@ -88,9 +89,13 @@ STATISTICS = ("mean", "sd", "dispersion", "zeros", "exposure_slope", "between_pe
 
 
 # ----------------------------------------------------------------------------- result
-@dataclass(frozen=True)
-class Checks:
+@dataclass(frozen=True, repr=False)
+class Checks(Result):
     """Predictive checks of a model against its data.
+
+    A :class:`~carepaths.results.Result`: ``.summary()`` (= :meth:`table`),
+    ``.to_frame()``, ``.plot()`` (the per-stage panels) and a repr that says NOT
+    CONVERGED when the posterior comes from a fit that did not converge.
 
     Attributes
     ----------
@@ -105,20 +110,24 @@ class Checks:
         The replicated data in original units: group ``posterior_predictive`` (or
         ``prior_predictive``) with the outcome and every mediator (chain, draw, obs) and
         group ``observed_data`` (obs); ``stage`` and ``person`` are coordinates on
-        ``obs``.
+        ``obs``; the attribute ``stages`` lists the stages in the spec's order.
     loo : object or None
         ArviZ's PSIS-LOO result of the outcome (posterior checks only), pointwise.
     loo_data : xarray.DataTree or None
         What LOO and LOO-PIT were computed from: ``posterior``, ``log_likelihood``,
         ``posterior_predictive`` (outcome replicates at the observed mediators) and
         ``observed_data``, for the outcome (model scale for counts and binaries, original
-        units for a normal outcome).
+        units for a normal outcome); and ``loo_pointwise``: each row's ``loo_pit`` and
+        ``pareto_k``, with its ``stage``.
     loo_pit : xarray.DataArray or None
         LOO-PIT value of every row (obs), as :func:`carepaths.figures.plot_loo_pit` plots it.
     outcome, exposure : str
         Variable names.
     warning : str
         Convergence or Pareto-k warnings, empty when there are none.
+    converged : bool
+        False when the posterior comes from a fit that did not converge (a prior check
+        has no fit: True).
     """
 
     kind: str
@@ -131,18 +140,38 @@ class Checks:
     loo_data: xr.DataTree | None = None
     loo_pit: xr.DataArray | None = None
     warning: str = ""
+    converged: bool = True
     _table: pd.DataFrame = field(default=None, repr=False)  # type: ignore[assignment]
+
+    sample_dims: ClassVar[tuple[str, ...]] = ("sample",)
+    frame_columns: ClassVar[dict[str, str]] = {"mean": "predictive_mean"}
 
     def table(self) -> pd.DataFrame:
         """One row per statistic: observed, predictive mean and interval, p-value, flag.
 
         Index ``(variable, statistic, stage, wave)``; columns ``observed``, ``mean``,
-        ``lower``, ``upper`` (the package interval of the replicated statistic),
-        ``p_value`` (``P(T_rep >= T_obs)``) and ``flag`` (p-value below
-        :data:`FLAG_TAIL` or above ``1 - FLAG_TAIL``). ``attrs`` say the interval, the
-        flag rule and the kind of check.
+        ``lower``, ``upper`` (the package interval of the replicated statistic, by
+        ``arviz_stats.summary``), ``p_value`` (``P(T_rep >= T_obs)``) and ``flag``
+        (p-value below :data:`FLAG_TAIL` or above ``1 - FLAG_TAIL``). ``attrs`` say the
+        interval, the flag rule, the kind of check and the outcome.
         """
         return self._table.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """The check table, :meth:`table` (the name every result shares)."""
+        return self.table()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The check table as a tidy table: one row per statistic.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``variable``, ``statistic``, ``stage``, ``wave``, ``observed``,
+            ``predictive_mean``, ``lower``, ``upper`` (the package interval of the
+            replicated statistic), ``p_value``, ``flag``.
+        """
+        return super().to_frame()
 
     @property
     def flagged(self) -> pd.DataFrame:
@@ -182,30 +211,39 @@ class Checks:
         """The replicated values of one statistic: see :func:`statistic_draws`."""
         return statistic_draws(self, variable=variable, statistic=statistic, stage=stage, wave=wave)
 
-    # plots: thin delegates to carepaths.figures (keyword-only, each returns a Figure)
+    # figures: thin delegates to carepaths.figures, which take the data (keyword-only, each returns a Figure)
+    def plot(self, **kwargs: Any) -> Any:
+        """The main figure, the per-stage panels: :meth:`plot_stages`."""
+        return self.plot_stages(**kwargs)
+
     def plot_stages(self, **kwargs: Any) -> Any:
         """Per-stage panels: see :func:`carepaths.figures.plot_stage_checks`."""
         from carepaths.figures import plot_stage_checks
 
-        return plot_stage_checks(checks=self, **kwargs)
+        return plot_stage_checks(table=self._table, draws=self.draws, **kwargs)
 
     def plot_ppc(self, **kwargs: Any) -> Any:
         """Replicated vs observed distributions: see :func:`carepaths.figures.plot_ppc_dist`."""
         from carepaths.figures import plot_ppc_dist
 
-        return plot_ppc_dist(checks=self, **kwargs)
+        return plot_ppc_dist(replicated=self.replicated, **kwargs)
 
     def plot_loo_pit(self, **kwargs: Any) -> Any:
-        """LOO-PIT ECDF: see :func:`carepaths.figures.plot_loo_pit`."""
+        """LOO-PIT ECDF: see :func:`carepaths.figures.plot_loo_pit`.
+
+        Raises
+        ------
+        CarepathsError
+            For a prior check (no LOO).
+        """
         from carepaths.figures import plot_loo_pit
 
-        return plot_loo_pit(checks=self, **kwargs)
+        return plot_loo_pit(loo_data=self.loo_data, **kwargs)
 
-    def __repr__(self) -> str:
-        n = len(self._table)
+    def _describe(self) -> str:
         return (
-            f"<Checks {self.kind} predictive: {n} statistics, {int(self._table['flag'].sum())} "
-            f"flagged (p < {FLAG_TAIL:g} or > {1 - FLAG_TAIL:g}), {self.draws.sizes['sample']} draws>"
+            f"{self.kind} predictive: {len(self._table)} statistics, {int(self._table['flag'].sum())} "
+            f"flagged (p < {FLAG_TAIL:g} or > {1 - FLAG_TAIL:g}), {self.draws.sizes['sample']} draws"
         )
 
 
@@ -254,7 +292,7 @@ def compute_checks(
         warnings.warn(k_message, ParetoKWarning, stacklevel=3)
         messages.append(k_message)
     return _assemble("posterior", panel, params, rep, loo=loo, loo_data=loo_data,
-                     loo_pit=loo_pit, warning=" ".join(messages))
+                     loo_pit=loo_pit, warning=" ".join(messages), converged=not warning)
 
 
 def prior_check(params: ParameterSet, panel: Panel, *, seed: int) -> Checks:
@@ -434,7 +472,7 @@ def _statistics(spec: Spec, panel: Any, Y: np.ndarray, M: np.ndarray) -> list[tu
 def _assemble(
     kind: str, panel: Panel, params: ParameterSet, rep: _Replicates, *,
     loo: Any = None, loo_data: xr.DataTree | None = None, loo_pit: xr.DataArray | None = None,
-    warning: str = "",
+    warning: str = "", converged: bool = True,
 ) -> Checks:
     spec = panel.spec
     ds = panel.dataset
@@ -445,24 +483,32 @@ def _assemble(
     keys = [key for key, _ in observed]
     t_obs = np.array([value[0] for _, value in observed])
     t_rep = np.stack([value for _, value in replicated])  # (check, sample)
-    rows = []
-    for i, key in enumerate(keys):
-        reps = t_rep[i][np.isfinite(t_rep[i])]
-        if not np.isfinite(t_obs[i]) or reps.size == 0:
-            rows.append((*key, t_obs[i], np.nan, np.nan, np.nan, np.nan, False))
-            continue
-        lower, upper = interval_bounds(reps)
-        p = float(np.mean(reps >= t_obs[i]))
-        rows.append((*key, t_obs[i], reps.mean(), lower, upper, p, p < FLAG_TAIL or p > 1.0 - FLAG_TAIL))
-    table = pd.DataFrame(
-        rows, columns=["variable", "statistic", "stage", "wave", "observed", "mean", "lower", "upper", "p_value", "flag"]
-    ).set_index(["variable", "statistic", "stage", "wave"])
+    finite = np.where(np.isfinite(t_rep), t_rep, np.nan)  # non-finite replicates are left out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a statistic with no finite replicate: NaN
+        stats = summarize(xr.DataArray(finite, dims=("check", "sample"), name="T"), sample_dims=["sample"],
+                          skipna=True)["T"]
+    n_finite = np.isfinite(finite).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_value = (finite >= t_obs[:, None]).sum(axis=1) / n_finite
+    valid = np.isfinite(t_obs) & (n_finite > 0)
+    nan = np.full(len(keys), np.nan)
+    columns = {
+        "observed": t_obs,
+        "mean": np.where(valid, stats.sel(summary="mean").values, nan),
+        "lower": np.where(valid, stats.sel(summary="lower").values, nan),
+        "upper": np.where(valid, stats.sel(summary="upper").values, nan),
+        "p_value": np.where(valid, p_value, nan),
+    }
+    columns["flag"] = valid & ((columns["p_value"] < FLAG_TAIL) | (columns["p_value"] > 1.0 - FLAG_TAIL))
+    index = pd.MultiIndex.from_tuples(keys, names=["variable", "statistic", "stage", "wave"])
+    table = pd.DataFrame(columns, index=index)
     table["flag"] = table["flag"].astype(bool)
     table.attrs.update(
         kind=kind, interval=interval_label(), p_value="P(T_rep >= T_obs)",
         flag=f"p_value < {FLAG_TAIL:g} or p_value > {1 - FLAG_TAIL:g}", warning=warning,
+        outcome=spec.outcome.name,
     )
-    index = pd.MultiIndex.from_tuples(keys, names=["variable", "statistic", "stage", "wave"])
     draws = xr.DataArray(
         t_rep, dims=("check", "sample"),
         coords={"check": np.arange(len(keys)), "sample": np.arange(t_rep.shape[1]),
@@ -473,7 +519,7 @@ def _assemble(
         kind=kind, observed=pd.Series(t_obs, index=index, name="observed"), draws=draws,
         replicated=_replicated_tree(kind, spec, panel, params, Y_rep, M_rep, Y_obs[:, 0], M_obs[:, :, 0]),
         outcome=spec.outcome.name, exposure=spec.exposure.name, loo=loo, loo_data=loo_data,
-        loo_pit=loo_pit, warning=warning, _table=table,
+        loo_pit=loo_pit, warning=warning, converged=converged, _table=table,
     )
 
 
@@ -498,10 +544,12 @@ def _replicated_tree(
     for k, name in enumerate(spec.mediator_names):
         predictive[name] = (("chain", "draw", "obs"), cdo(M_rep[:, k]))
         observed[name] = ("obs", M_obs[:, k])
-    return xr.DataTree.from_dict({
+    tree = xr.DataTree.from_dict({
         f"{kind}_predictive": xr.Dataset(predictive, coords={**coords, "chain": np.arange(chains), "draw": np.arange(draws)}),
         "observed_data": xr.Dataset(observed, coords=coords),
     })
+    tree.attrs["stages"] = [str(s) for s in spec.stage_levels]
+    return tree
 
 
 # ----------------------------------------------------------------------------- selection helpers (plots)
@@ -527,39 +575,13 @@ def select_rows(
     ------
     CarepathsError
         Naming the unknown variable, statistic or stage and the valid ones.
+
+    See Also
+    --------
+    carepaths.results.select_check_rows : the same on a check table.
     """
-    table = checks.table()
-    variable = checks.outcome if variable is None else variable
-    variables = list(dict.fromkeys(table.index.get_level_values("variable")))
-    if variable not in variables:
-        raise CarepathsError(
-            f"no variable {variable!r} in these checks.{suggest_closest(str(variable), variables)} "
-            f"Variables: {', '.join(variables)}."
-        )
-    sub = table.xs(variable, level="variable")
-    sub = sub[sub.index.get_level_values("wave") == wave]
-    have = list(dict.fromkeys(sub.index.get_level_values("statistic")))
-    wanted = have if statistics is None else list(statistics)
-    for s in wanted:
-        if s not in have:
-            raise CarepathsError(
-                f"no statistic {s!r} for {variable!r}.{suggest_closest(str(s), have)} "
-                f"Statistics of {variable!r}: {', '.join(have)}."
-            )
-    levels = list(dict.fromkeys(sub.index.get_level_values("stage")))
-    wanted_stages = levels if stages is None else list(stages)
-    for s in wanted_stages:
-        if s not in levels:
-            raise CarepathsError(
-                f"no stage {s!r} in these checks.{suggest_closest(str(s), levels)} Stages: {', '.join(levels)}."
-            )
-    keep = sub.index.get_level_values("statistic").isin(wanted) & sub.index.get_level_values("stage").isin(wanted_stages)
-    sub = sub[keep].reset_index()
-    sub.insert(0, "variable", variable)
-    order = {s: i for i, s in enumerate(wanted)}
-    stage_order = {s: i for i, s in enumerate(wanted_stages)}
-    sub = sub.sort_values(by=["statistic", "stage"], key=lambda c: c.map(order if c.name == "statistic" else stage_order))
-    return sub.reset_index(drop=True)
+    return select_check_rows(checks.table(), variable=checks.outcome if variable is None else variable,
+                             statistics=statistics, stages=stages, wave=wave)
 
 
 def statistic_draws(checks: Checks, *, variable: str, statistic: str, stage: str, wave: str = ALL) -> np.ndarray:

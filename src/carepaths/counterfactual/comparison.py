@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,8 @@ from carepaths.counterfactual.interventions import intervention_means, model_tra
 from carepaths.counterfactual.population import LINK_DTYPE, Chunk, RowData, group_averaging, map_chunks
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning
-from carepaths.intervals import interval_bounds, interval_label
+from carepaths.intervals import interval_label
+from carepaths.results import NOT_CONVERGED, Result, summarize
 from carepaths.structural.parameters import ParameterSet
 
 __all__ = ["Comparison", "compare"]
@@ -32,9 +33,12 @@ __all__ = ["Comparison", "compare"]
 STATUS_QUO = "status quo"
 
 
-@dataclass(frozen=True)
-class Comparison:
+@dataclass(frozen=True, repr=False)
+class Comparison(Result):
     """Interventions compared with the status quo, per stage, on every posterior draw.
+
+    A :class:`~carepaths.results.Result`: ``.summary()``, ``.to_frame()``, ``.plot()``
+    and a repr that says NOT CONVERGED when the fit did not converge.
 
     Attributes
     ----------
@@ -48,6 +52,8 @@ class Comparison:
         Which direction of the outcome counts as better.
     converged : bool
         Whether the fit converged (the summary carries a warning when not).
+    warning : str
+        Why the draws are not to be trusted (empty when converged).
     """
 
     draws: xr.Dataset
@@ -56,100 +62,98 @@ class Comparison:
     converged: bool
     warning: str = ""
 
+    frame_columns: ClassVar[dict[str, str]] = {"difference": "estimate"}
+
     @property
     def interventions(self) -> list[str]:
         """The compared interventions (without the status quo)."""
         return [str(n) for n in self.draws["intervention"].values if n != STATUS_QUO]
 
-    def _flat(self, name: str) -> np.ndarray:
-        values = self.draws[name].values
-        return values.reshape(-1, *values.shape[2:])  # (sample, intervention, stage)
-
     def summary(self) -> pd.DataFrame:
         """One row per intervention and stage.
 
         Columns: ``expected`` (posterior mean of the expected outcome), ``difference``
-        and its interval ``lower``/``upper``, the same per 1,000 persons (binary and
-        count outcomes), ``P(better)`` than the status quo and ``P(best)`` among the
-        interventions compared (ties count for none).
+        and its interval ``lower``/``upper`` (``arviz_stats.summary`` with the package
+        interval), the same per 1,000 persons (binary and count outcomes), ``P(better)``
+        than the status quo and ``P(best)`` among the interventions compared (ties count
+        for none). The status quo's probabilities are NaN.
         """
-        expected, diff = self._flat("expected"), self._flat("difference")
-        names = [str(n) for n in self.draws["intervention"].values]
-        stages = [str(s) for s in self.draws["stage"].values]
+        draws = self.draws
+        dims = list(self.sample_dims)
+        stats = summarize(draws[["expected", "difference"]])
         sign = 1.0 if self.better == "higher" else -1.0
-        compared = diff[:, 1:, :] * sign  # (sample, intervention, stage)
-        best = np.zeros_like(compared, dtype=float)
-        if compared.shape[1]:
-            top = compared.max(axis=1, keepdims=True)
-            unique = (compared == top).sum(axis=1, keepdims=True) == 1
-            best = ((compared == top) & unique).astype(float)
-        per_1000 = self.draws.attrs["per_1000"]
-        rows = []
-        for j, name in enumerate(names):
-            for s, stage in enumerate(stages):
-                d = diff[:, j, s]
-                lower, upper = interval_bounds(d)
-                row = {
-                    "intervention": name, "stage": stage, "expected": expected[:, j, s].mean(),
-                    "difference": d.mean(), "lower": lower, "upper": upper,
-                }
-                if per_1000:
-                    row.update(per_1000=1000 * d.mean(), per_1000_lower=1000 * lower, per_1000_upper=1000 * upper)
-                row["P(better)"] = np.nan if j == 0 else float(np.mean(sign * d > 0))
-                row["P(best)"] = np.nan if j == 0 else float(best[:, j - 1, s].mean())
-                rows.append(row)
-        table = pd.DataFrame(rows).set_index(["intervention", "stage"])
+        compared = sign * draws["difference"].isel(intervention=slice(1, None))
+        is_top = compared == compared.max("intervention")
+        unique = is_top.sum("intervention") == 1
+        p_best = (is_top & unique).mean(dims).reindex(intervention=draws["intervention"])
+        p_better = (compared > 0).mean(dims).reindex(intervention=draws["intervention"])
+        columns = {
+            "expected": stats["expected"].sel(summary="mean"),
+            "difference": stats["difference"].sel(summary="mean"),
+            "lower": stats["difference"].sel(summary="lower"),
+            "upper": stats["difference"].sel(summary="upper"),
+        }
+        if draws.attrs["per_1000"]:
+            columns.update(per_1000=1000 * columns["difference"], per_1000_lower=1000 * columns["lower"],
+                           per_1000_upper=1000 * columns["upper"])
+        columns.update({"P(better)": p_better.astype(float), "P(best)": p_best.astype(float)})
+        index = pd.MultiIndex.from_product(
+            [[str(i) for i in draws["intervention"].values], [str(s) for s in draws["stage"].values]],
+            names=["intervention", "stage"],
+        )
+        table = pd.DataFrame(
+            {name: value.transpose("intervention", "stage").values.reshape(-1) for name, value in columns.items()},
+            index=index,
+        )
         if not self.converged:
-            table["warning"] = "NOT CONVERGED"
+            table["warning"] = NOT_CONVERGED
         table.attrs.update(interval=interval_label(), better=self.better, warning=self.warning,
-                           outcome=self.draws.attrs["outcome"], population=self.draws.attrs["population"])
+                           outcome=draws.attrs["outcome"], population=draws.attrs["population"])
         return table
 
-    def plot_data(self) -> pd.DataFrame:
-        """The numbers :meth:`plot` draws: difference (per 1,000 when available) and interval."""
-        table = self.summary().drop(index=STATUS_QUO, level="intervention")
-        if "per_1000" in table:
-            return table[["per_1000", "per_1000_lower", "per_1000_upper"]].set_axis(
-                ["estimate", "lower", "upper"], axis=1
-            )
-        return table[["difference", "lower", "upper"]].set_axis(["estimate", "lower", "upper"], axis=1)
+    def to_frame(self) -> pd.DataFrame:
+        """The summary as a tidy table for a paper: one row per intervention and stage.
 
-    def plot(self, *, figsize: tuple[float, float] | None = None) -> Any:
-        """Forest plot: each intervention's change against the status quo, one panel per stage.
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``intervention``, ``stage``, ``expected``, ``estimate`` (the posterior
+            mean difference from the status quo), ``lower``, ``upper`` (the package
+            interval), ``per_1000``, ``per_1000_lower``, ``per_1000_upper`` (binary and
+            count outcomes), ``P(better)``, ``P(best)``; ``warning`` when the fit did not
+            converge.
+        """
+        return super().to_frame()
+
+    def plot_data(self) -> pd.DataFrame:
+        """The numbers :meth:`plot` draws: :func:`carepaths.figures.comparison_data`."""
+        from carepaths.figures import comparison_data
+
+        return comparison_data(draws=self.draws, converged=self.converged)
+
+    def plot(self, *, figsize: tuple[float, float] | None = None, **kwargs: Any) -> Any:
+        """Forest plot of each intervention's change by stage: :func:`carepaths.figures.plot_comparison`.
+
+        Parameters
+        ----------
+        figsize : (float, float), optional
+            Width and height in inches; default sized by the number of rows.
+        **kwargs
+            Passed on (``per_1000``).
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib.pyplot as plt
+        from carepaths.figures import plot_comparison
 
-        data = self.plot_data()
-        stages = list(dict.fromkeys(data.index.get_level_values("stage")))
-        names = list(dict.fromkeys(data.index.get_level_values("intervention")))
-        fig, axes = plt.subplots(
-            1, len(stages), sharey=True, squeeze=False,
-            figsize=figsize or (3.2 * len(stages), 0.6 * len(names) + 1.6),
-        )
-        unit = "per 1,000 person-waves" if "per_1000" in self.summary() else "difference"
-        for ax, stage in zip(axes[0], stages, strict=True):
-            at = data.xs(stage, level="stage").loc[names]
-            y = np.arange(len(names))[::-1]
-            ax.errorbar(at["estimate"], y, xerr=[at["estimate"] - at["lower"], at["upper"] - at["estimate"]],
-                        fmt="o", color="C0", capsize=3)
-            ax.axvline(0.0, color="0.5", lw=0.8, ls="--")
-            ax.set_title(stage)
-            ax.set_xlabel(f"change in {self.draws.attrs['outcome']} {unit}")
-            ax.set_yticks(y, names)
-        title = f"Interventions vs status quo ({interval_label()})"
-        if not self.converged:
-            title += " - NOT CONVERGED"
-        fig.suptitle(title)
-        fig.tight_layout()
+        fig = plot_comparison(draws=self.draws, converged=self.converged, **kwargs)
+        if figsize is not None:
+            fig.set_size_inches(*figsize)
         return fig
 
-    def __repr__(self) -> str:
-        banner = "" if self.converged else ", NOT CONVERGED"
-        return f"<Comparison of {len(self.interventions)} interventions (better = {self.better}){banner}>"
+    def _describe(self) -> str:
+        return f"of {len(self.interventions)} interventions (better = {self.better}), {self.n_samples} draws"
 
 
 def compare(

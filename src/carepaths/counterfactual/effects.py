@@ -31,7 +31,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,9 @@ from carepaths.counterfactual.population import (
 )
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning
-from carepaths.intervals import interval_bounds, interval_label
+from carepaths.figures import EFFECT_ORDER
+from carepaths.intervals import interval_label
+from carepaths.results import NOT_CONVERGED, Result, flatten_variables, summary_table
 from carepaths.spec import Contrast, Spec
 from carepaths.structural.parameters import ParameterSet
 
@@ -57,13 +59,16 @@ __all__ = ["Effects", "compute_effects", "exposure_contrast", "SCALES", "POPULAT
 
 SCALES = ("difference", "risk_ratio", "odds_ratio")
 POPULATIONS = ("marginal", "conditional")  # the populations an effect can average over
-EFFECTS = ("TE", "NDE", "NIE", "IIE", "interdependence")
+EFFECTS = EFFECT_ORDER  # the estimands, in table order
 
 
 # ----------------------------------------------------------------------------- result
-@dataclass(frozen=True)
-class Effects:
+@dataclass(frozen=True, repr=False)
+class Effects(Result):
     """Posterior draws of the effect decomposition, with a summary table.
+
+    A :class:`~carepaths.results.Result`: ``.summary()``, ``.to_frame()``, ``.plot()``
+    and a repr that says NOT CONVERGED when the fit did not converge.
 
     Attributes
     ----------
@@ -74,67 +79,94 @@ class Effects:
         Attributes state the scale, contrast, population and convergence.
     converged : bool
         Whether the fit the effects come from converged.
+    warning : str
+        Why the draws are not to be trusted (empty when converged).
     """
 
     draws: xr.Dataset
     converged: bool
     warning: str = ""
 
+    frame_columns: ClassVar[dict[str, str]] = {"mean": "estimate"}
+
     @property
     def scale(self) -> str:
         """The effect scale (``difference``, ``risk_ratio`` or ``odds_ratio``)."""
         return str(self.draws.attrs["scale"])
 
+    @property
+    def null(self) -> float:
+        """No effect on this scale: 0 for differences, 1 for ratios."""
+        return 0.0 if self.scale == "difference" else 1.0
+
     def summary(self) -> pd.DataFrame:
         """One row per stage and effect: mean, sd, interval bounds and P(effect > null).
 
-        The interval is the package's one definition (:mod:`carepaths.intervals`). The
-        null is 0 on the difference scale and 1 on ratio scales; the last column is the
-        posterior probability that the effect exceeds it. When the fit did not converge
-        every row carries the warning in a ``warning`` column.
+        Computed by ``arviz_stats.summary`` with the package interval
+        (:mod:`carepaths.intervals`; :func:`carepaths.results.summary_table`). The null
+        is 0 on the difference scale and 1 on ratio scales; the last column (``P(>0)``
+        or ``P(>1)``) is the posterior probability that the effect exceeds it. When the
+        fit did not converge every row carries the warning in a ``warning`` column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(stage, effect)`` (per stage: TE, NDE, NIE, ``IIE[<mechanism>]``...,
+            interdependence); columns ``mean``, ``sd``, ``lower``, ``upper``, ``P(>null)``
+            (and ``warning``). ``attrs``: interval, scale, contrast, population, warning.
         """
-        null = 0.0 if self.scale == "difference" else 1.0
-        p_col = f"P(>{null:g})"
-        rows = []
         ds = self.draws
-        for stage in ds["stage"].values:
-            at = ds.sel(stage=stage)
-            series = [(name, at[name].values) for name in ("TE", "NDE", "NIE") if name in at]
-            if "IIE" in at:
-                series += [(f"IIE[{m}]", at["IIE"].sel(mechanism=m).values) for m in ds["mechanism"].values]
-            if "interdependence" in at:
-                series.append(("interdependence", at["interdependence"].values))
-            for name, values in series:
-                flat = values.reshape(-1)
-                lower, upper = interval_bounds(flat)
-                rows.append((stage, name, flat.mean(), flat.std(ddof=1), lower, upper, np.mean(flat > null)))
-        table = pd.DataFrame(rows, columns=["stage", "effect", "mean", "sd", "lower", "upper", p_col])
-        table = table.set_index(["stage", "effect"])
+        effects = flatten_variables(ds[[name for name in EFFECT_ORDER if name in ds]], keep=("stage",))
+        table = summary_table(effects, by=("stage",), name="effect", null=self.null)
         if not self.converged:
-            table["warning"] = "NOT CONVERGED"
+            table["warning"] = NOT_CONVERGED
         table.attrs.update(
             interval=interval_label(), scale=self.scale, contrast=ds.attrs["contrast"],
             population=ds.attrs["population"], warning=self.warning,
         )
         return table
 
+    def to_frame(self) -> pd.DataFrame:
+        """The summary as a tidy table for a paper: one row per stage and effect.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``stage``, ``effect``, ``estimate`` (posterior mean), ``sd``,
+            ``lower``, ``upper`` (the package interval, named in ``attrs["interval"]``)
+            and ``P(>0)`` (``P(>1)`` on a ratio scale); ``warning`` when the fit did not
+            converge.
+        """
+        return super().to_frame()
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Forest plot of the effects by stage: :func:`carepaths.figures.plot_effects_forest`.
+
+        Keyword arguments (``stages``, ``which``, ``truth``, ``outcome``) are passed on.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from carepaths.figures import plot_effects_forest
+
+        return plot_effects_forest(draws=self.draws, converged=self.converged, **kwargs)
+
     def probability(self, effect: str, stage: str, *, direction: str = ">", mechanism: str | None = None) -> float:
         """Posterior probability that an effect is above (``">"``) or below (``"<"``) its null."""
         values = self.draws[effect].sel(stage=stage)
         if mechanism is not None:
             values = values.sel(mechanism=mechanism)
-        null = 0.0 if self.scale == "difference" else 1.0
         if direction not in (">", "<"):
             raise CarepathsError(f"direction must be '>' or '<', got {direction!r}.")
-        return float((values > null).mean() if direction == ">" else (values < null).mean())
+        return float((values > self.null).mean() if direction == ">" else (values < self.null).mean())
 
-    def __repr__(self) -> str:
-        banner = "" if self.converged else " NOT CONVERGED: numbers unreliable"
+    def _describe(self) -> str:
         d = self.draws
         return (
-            f"<Effects {d.attrs['scale']} of {d.attrs['contrast']}, {d.attrs['population']} "
+            f"{d.attrs['scale']} of {d.attrs['contrast']}, {d.attrs['population']} "
             f"population, {d.sizes['chain']} x {d.sizes['draw']} draws, stages "
-            f"{list(d['stage'].values)}{banner}>"
+            f"{[str(s) for s in d['stage'].values]}"
         )
 
 

@@ -49,7 +49,6 @@ from carepaths.checks.predictive import Checks
 from carepaths.counterfactual.comparison import Comparison
 from carepaths.counterfactual.effects import Effects
 from carepaths.exceptions import CarepathsError
-from carepaths.figures import plot_effects_forest
 from carepaths.intervals import interval_label
 from carepaths.model.fit import Fit
 from carepaths.report.paradox import effect_stages, paradox_sentences, paradox_table
@@ -309,7 +308,7 @@ def build_report(
         "mechanisms do jointly beyond their separate paths."
     ))
     parts.append(_img(
-        plot_effects_forest(effects=effects, truth=truth, outcome=y_name),
+        effects.plot(truth=truth, outcome=y_name),
         "effect decomposition by stage",
         f"Posterior means and {ilabel}s by stage" + ("; green crosses are the true effects." if truth is not None else "."),
     ))
@@ -390,8 +389,7 @@ def build_report(
             f"and the difference per 1,000 persons with the {ilabel}, the probability that "
             "it is better than the status quo and that it is the best of those compared."
         ))
-        n_stages = int(comparison.draws.sizes["stage"])
-        parts.append(_img(comparison.plot(figsize=(4.4 * n_stages + 3.0, 4.0)), "intervention comparison",
+        parts.append(_img(comparison.plot(), "intervention comparison",
                           f"Difference from the status quo by stage; {ilabel}."))
         parts.append(_table(csum, caption=f"lower, upper: {ilabel}."))
         seconds["comparison figure"] = time.perf_counter() - t0

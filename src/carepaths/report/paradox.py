@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from carepaths.counterfactual.effects import POOLED, Effects
 from carepaths.exceptions import CarepathsError
-from carepaths.intervals import interval_bounds, interval_label
+from carepaths.intervals import interval_label
+from carepaths.results import summarize
 
 __all__ = ["paradox_table", "paradox_sentences", "format_probability", "effect_stages"]
 
@@ -70,15 +70,20 @@ def paradox_table(
     for name in (up, down):
         if name not in stages:
             raise CarepathsError(f"stage {name!r} is not in these effects; choose from {stages}.")
-    null = 0.0 if effects.scale == "difference" else 1.0
-    te = effects.draws["TE"]
-    rows = []
-    for stage in stages:
-        values = te.sel(stage=stage).values.reshape(-1)
-        lower, upper = interval_bounds(values)
-        rows.append((stage, values.mean(), lower, upper, np.mean(values > null), np.mean(values < null)))
-    table = pd.DataFrame(rows, columns=["stage", "mean", "lower", "upper", "P(raises)", "P(lowers)"])
-    table = table.set_index("stage")
+    null = effects.null
+    te = effects.draws["TE"].sel(stage=stages)
+    dims = list(effects.sample_dims)
+    stats = summarize(te)["TE"]
+    table = pd.DataFrame(
+        {
+            "mean": stats.sel(summary="mean").values,
+            "lower": stats.sel(summary="lower").values,
+            "upper": stats.sel(summary="upper").values,
+            "P(raises)": (te > null).mean(dims).values,
+            "P(lowers)": (te < null).mean(dims).values,
+        },
+        index=pd.Index(stages, name="stage"),
+    )
     joint = (te.sel(stage=up).values > null) & (te.sel(stage=down).values < null)
     table.attrs.update(
         joint=float(joint.mean()), raises_in=up, lowers_in=down, null=null,
