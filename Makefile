@@ -30,9 +30,11 @@ demo: $(STAMP)
 	$(VENV)/bin/carepaths demo --out carepaths-demo
 
 # The test suite also builds the docs (warnings are errors) and needs headless Chromium
-# for the report test; both run before pytest.
+# for the report test; both run before pytest. pytest runs on every core (pytest-xdist),
+# one test file per worker at a time (--dist loadfile), so each module's fixtures (its
+# fitted models) are built once.
 test: $(STAMP) docs chromium
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto --dist loadfile
 
 # The documentation site (docs/conf.py: Sphinx, pydata-sphinx-theme, myst-nb) into site/,
 # strict: -W makes every warning an error (a broken link or reference to carepaths, a page
