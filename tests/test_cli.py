@@ -123,7 +123,7 @@ def test_fit_writes_the_fit_and_exits_3_when_it_did_not_converge(fitted):
         ("missing_file", "does not exist"),
         ("bad_column", "missing column(s) ['attitudes']"),
         ("bad_spec_key", "columns.persn"),
-        ("not_csv", "not a readable CSV"),
+        ("not_csv", "is not UTF-8 text"),
     ],
 )
 def test_fit_bad_input_exits_2_before_sampling(tmp_path, data_csv, change, message):
@@ -184,6 +184,7 @@ def test_effects_on_a_missing_or_foreign_file_exits_2(tmp_path, data_csv):
     assert code == EXIT_BAD_INPUT and "does not exist" in err
     code, _, err = run(["effects", str(data_csv)])
     assert code == EXIT_BAD_INPUT and "not a carepaths fit" in err and "Traceback" not in err
+    assert err.count("\n") == 1
 
 
 # ----------------------------------------------------------------------------- compare
@@ -275,7 +276,84 @@ def test_graph_bad_input_exits_2(tmp_path):
     assert code == EXIT_BAD_INPUT and "Traceback" not in err
 
 
+# ----------------------------------------------------------------------------- report
+def test_report_command_writes_the_report_of_a_saved_fit(fitted, tmp_path):
+    _, _, _, path = fitted
+    out = tmp_path / "rep"
+    code, stdout, err = run(["report", str(path), "--out", str(out), "--examples", "--check-draws", "20"])
+    assert code == EXIT_NOT_CONVERGED, err  # the tiny fit did not converge: written, flagged
+    html = (out / "report.html").read_text()
+    assert "Effect decomposition by stage" in html and "Intervention comparison" in html
+    assert "not-converged" in html  # the banner
+    for name in ("effects.csv", "checks.csv", "comparison.csv", "diagnostics.csv", "spec.toml"):
+        assert (out / name).is_file(), name
+    assert "Report:" in stdout
+
+
 # ----------------------------------------------------------------------------- every command, bad input
+def _header_only(tmp, good):
+    (tmp / "d.csv").write_text(good.read_text().splitlines()[0] + "\n")
+
+
+def _duplicate_column(tmp, good):
+    frame = pd.read_csv(good)
+    frame.insert(1, "dup", frame["support"])
+    text = frame.to_csv(index=False).replace("dup,", "support,", 1)
+    (tmp / "d.csv").write_text(text)
+
+
+def _latin1(tmp, good):
+    text = good.read_text().replace("yes", "j\u00e4", 1)
+    (tmp / "d.csv").write_bytes(text.encode("latin-1"))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_header_only, "has a header but no rows"),
+        (_duplicate_column, "two columns named 'support'"),
+        (_latin1, "is not UTF-8"),
+        (lambda tmp, good: (tmp / "d.csv").mkdir(), "is a directory"),
+        (lambda tmp, good: (tmp / "d.csv").write_text(""), "is empty"),
+    ],
+    ids=["header only", "duplicate column", "not UTF-8", "directory", "empty"],
+)
+def test_data_files_that_pandas_would_misread_exit_2_naming_the_file(tmp_path, data_csv, make, message):
+    make(tmp_path, data_csv)
+    data = str(tmp_path / "d.csv")
+    for argv in (["validate", "five_mechanisms", data],
+                 ["fit", "--spec", "five_mechanisms", "--data", data, "--out", str(tmp_path / "f.nc")]):
+        code, out, err = run(argv)
+        assert code == EXIT_BAD_INPUT, err
+        assert message in err and data in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    "argv_of",
+    [
+        lambda t, d, f: ["fit", "--spec", "five_mechanisms", "--data", d, "--out", f"{t}/missing/fit.nc"],
+        lambda t, d, f: ["fit", "--spec", "five_mechanisms", "--data", d, "--out", t],
+        lambda t, d, f: ["effects", f, "--out", f"{t}/missing/e.csv"],
+        lambda t, d, f: ["compare", f, "--examples", "--out", t],
+        lambda t, d, f: ["check", f, "--out", f"{t}/missing/c.csv"],
+        lambda t, d, f: ["simulate", "five_mechanisms", f"{t}/missing/sim.csv"],
+        lambda t, d, f: ["graph", "--out", f"{t}/missing/g.dot"],
+        lambda t, d, f: ["demo", "--out", f"{t}/missing/deeper/demo"],
+        lambda t, d, f: ["report", f, "--out", f"{t}/missing/deeper/report"],
+    ],
+    ids=["fit into a missing folder", "fit onto a directory", "effects", "compare onto a directory", "check",
+         "simulate", "graph", "demo", "report"],
+)
+def test_output_paths_are_checked_before_any_work(tmp_path, data_csv, fitted, argv_of):
+    _, _, _, fit_path = fitted
+    argv = argv_of(str(tmp_path), str(data_csv), str(fit_path))
+    code, out, err = run(argv)
+    assert code == EXIT_BAD_INPUT, err
+    assert ("does not exist" in err or "is a directory" in err) and "Traceback" not in err
+    assert err.count("\n") == 1, err  # one line: nothing was computed before it
+    assert str(tmp_path) in err and out == ""
+
 @pytest.mark.parametrize("command", ["effects", "compare", "check"])
 def test_commands_on_a_missing_fit_exit_2(tmp_path, command):
     extra = ["--examples"] if command == "compare" else []

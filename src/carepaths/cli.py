@@ -19,12 +19,16 @@ Commands
     Posterior predictive checks by stage and LOO.
 ``carepaths graph [--spec SPEC] [--out FILE.dot|.png|.svg|.pdf]``
     The causal graph and the identification verdict of every effect.
+``carepaths report FIT.nc [--out DIR] [--seed S] [--check-draws D] [--examples | --intervention ... [--combine A+B]]``
+    The HTML report of a saved fit, with every table as CSV beside it.
 
 ``--quiet`` (before or after the command) silences progress and tables; warnings and
 errors still go to standard error.
 
-Exit codes: 0 success; 2 bad input (the SpecError / DataError message, no traceback);
-3 the fit did not converge (every result is still written, and the warning printed).
+Exit codes: 0 success; 2 bad input (one line on standard error naming what to fix, no
+traceback); 3 the fit did not converge (every result is still written, and the warning
+printed); 1 is left for bugs. Every output path is checked before any work starts, and
+every file is written atomically (:mod:`carepaths.files`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from carepaths.exceptions import CarepathsError, CarepathsWarning, ConvergenceWarning, DataError
+from carepaths.files import check_input_file, check_output_dir, check_output_file, shorten, write_text, write_with
 from carepaths.spec import load_spec
 
 EXIT_OK = 0
@@ -72,33 +77,58 @@ def _timed(args: argparse.Namespace, name: str) -> Iterator[None]:
 
 
 def _read_csv(path_text: str) -> Any:
+    """Read a data CSV, refusing what pandas would read wrongly or not at all."""
+    import csv
+
     import pandas as pd
 
-    path = Path(path_text)
-    if not path.is_file():
-        raise DataError(f"data file {str(path)!r} does not exist. Check the path.")
     try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{str(path)!r} is not a readable CSV file: {err}") from None
+        path = check_input_file(path_text, what="data file")
+    except CarepathsError as err:
+        raise DataError(str(err)) from None
+    shown = shorten(str(path))
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"data file {shown} is not UTF-8 text (byte {err.start}: {err.reason}). Save it as "
+            "UTF-8 CSV (e.g. df.to_csv(path, encoding='utf-8'))."
+        ) from None
+    if not header:
+        raise DataError(f"data file {shown} is empty: expected a header line and one row per person-wave.")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:  # pandas would rename the second one silently ("x.1")
+            raise DataError(
+                f"data file {shown} has two columns named {shorten(name)}: rename one so each "
+                "column has its own name."
+            )
+        seen.add(name)
+    try:
+        frame = pd.read_csv(path, encoding="utf-8")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"{shown} is not a readable CSV file: {' '.join(str(err).split())}") from None
+    if frame.empty:
+        raise DataError(f"data file {shown} has a header but no rows: expected one row per person-wave.")
+    return frame
 
 
 def _load_fit(path_text: str) -> Any:
     from carepaths.model.fit import load_fit
 
-    path = Path(path_text)
-    try:
-        return load_fit(path)
-    except (OSError, ValueError, KeyError) as err:  # not netCDF, or not a carepaths fit
-        raise CarepathsError(f"{str(path)!r} is not a carepaths fit file ({type(err).__name__}: {err}).") from None
+    return load_fit(path_text)
+
+
+def _check_csv_out(out: str | None) -> None:
+    if out:
+        check_output_file(out, what="output CSV")
 
 
 def _write_csv(args: argparse.Namespace, frame: Any, out: str | None) -> None:
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path)
-        _say(args, f"Wrote {path}")
+        write_with(out, frame.to_csv, what="output CSV")
+        _say(args, f"Wrote {out}")
 
 
 def _table_text(frame: Any, digits: int = 3) -> str:
@@ -119,6 +149,7 @@ def _converged_code(args: argparse.Namespace, converged: bool) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from carepaths.report.demo import run_demo
 
+    check_output_dir(args.out, what="demo output folder")
     report = run_demo(
         args.out, persons=args.persons, waves=args.waves, draws=args.draws, tune=args.tune,
         chains=args.chains, seed=args.seed, progress=lambda line: _step(args, line),
@@ -135,12 +166,12 @@ def _simulate(args: argparse.Namespace) -> int:
     from carepaths.simulation import simulate
 
     spec = load_spec(args.spec)
+    out = check_output_file(args.out, what="output CSV")
+    truth_path = check_output_file(out.with_suffix(".truth.csv"), what="true-effects CSV")
     waves = args.waves if spec.columns.person else 1
     sim = simulate(spec, args.persons, waves, seed=args.seed)
-    out = Path(args.out)
-    sim.data.to_csv(out, index=False)
-    truth_path = out.with_suffix(".truth.csv")
-    sim.effects_table().to_csv(truth_path)
+    write_with(out, lambda tmp: sim.data.to_csv(tmp, index=False), what="output CSV")
+    write_with(truth_path, sim.effects_table().to_csv, what="true-effects CSV")
     _say(args, f"Wrote {len(sim.data)} rows to {out} and the true effects to {truth_path}")
     return EXIT_OK
 
@@ -160,8 +191,10 @@ def _fit(args: argparse.Namespace) -> int:
     from carepaths.model.build import MediationModel
 
     spec = load_spec(args.spec)
+    check_output_file(args.out, what="fit file")  # before anything is compiled or sampled
+    frame = _read_csv(args.data)
     with _timed(args, f"Validating {args.data} against spec {spec.name or args.spec}"):
-        panel = Panel.from_frame(_read_csv(args.data), spec, dropna=args.dropna)
+        panel = Panel.from_frame(frame, spec, dropna=args.dropna)
     _step(args, f"    {panel!r}")
     with _timed(args, f"Fitting: compiling, then {args.chains} chains x {args.draws} draws after {args.tune} tuning steps"):
         fit = MediationModel(spec, panel).fit(
@@ -175,6 +208,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _effects(args: argparse.Namespace) -> int:
+    _check_csv_out(args.out)
     fit = _load_fit(args.fit)
     with _timed(args, "Effects by stage (g-computation on every posterior draw)"):
         effects = fit.effects(scale=args.scale, population=args.population, seed=args.seed)
@@ -255,6 +289,7 @@ def _interventions_from_args(args: argparse.Namespace, spec: Any) -> list[Any]:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    _check_csv_out(args.out)
     fit = _load_fit(args.fit)
     entries = _interventions_from_args(args, fit.spec)
     with _timed(args, f"Comparing {len(entries)} interventions with the status quo on every posterior draw"):
@@ -269,6 +304,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    _check_csv_out(args.out)
     fit = _load_fit(args.fit)
     with _timed(args, "Posterior predictive checks by stage and PSIS-LOO"):
         checks = fit.check(seed=args.seed, draws=args.draws)
@@ -293,21 +329,55 @@ def _graph(args: argparse.Namespace) -> int:
         out = Path(args.out)
         if out.suffix.lower() not in GRAPH_FORMATS:
             raise CarepathsError(
-                f"--out {str(out)!r}: the graph is written as {', '.join(GRAPH_FORMATS)} (by the "
+                f"--out {shorten(str(out))}: the graph is written as {', '.join(GRAPH_FORMATS)} (by the "
                 "file's suffix)."
             )
+        check_output_file(out, what="graph file")
     with _timed(args, "Identifying the effects (DoWhy)"):
         ident = graph.identify()
     _say(args, repr(graph))
     _say(args, str(ident))
     if args.out:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".dot":
-            out.write_text(graph.to_dot(), encoding="utf-8")
+            write_text(out, graph.to_dot(), what="graph file")
         else:
-            graph.plot().savefig(out, bbox_inches="tight")
+            figure = graph.plot()
+            fmt = out.suffix.lower().lstrip(".")
+            write_with(out, lambda tmp: figure.savefig(tmp, format=fmt, bbox_inches="tight"), what="graph file")
         _say(args, f"Wrote {out}")
     return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from carepaths.report.html import build_report
+
+    out = check_output_dir(args.out or f"{Path(args.fit).stem}-report", what="report folder")
+    fit = _load_fit(args.fit)
+    entries = None
+    if args.examples or args.intervention or args.combine:
+        entries = _interventions_from_args(args, fit.spec)
+    seconds: dict[str, float] = {}
+    with _timed(args, "Effects by stage (g-computation on every posterior draw)"):
+        t0 = time.perf_counter()
+        effects = fit.effects(seed=args.seed)
+        seconds["effects"] = time.perf_counter() - t0
+    with _timed(args, "Posterior predictive checks by stage and PSIS-LOO"):
+        t0 = time.perf_counter()
+        checks = fit.check(seed=args.seed, draws=args.check_draws)
+        seconds["checks"] = time.perf_counter() - t0
+    comparison = None
+    if entries is not None:
+        with _timed(args, f"Comparing {len(entries)} interventions with the status quo"):
+            t0 = time.perf_counter()
+            comparison = fit.compare(entries, seed=args.seed)
+            seconds["compare"] = time.perf_counter() - t0
+    with _timed(args, "Writing the report"):
+        report = build_report(
+            fit=fit, out=out, effects=effects, checks=checks, comparison=comparison,
+            data_note=f"Fit read from {args.fit}.", seconds=seconds,
+        )
+    _say(args, f"Report: {report.path} (open it in a browser); tables beside it.")
+    return _converged_code(args, fit.converged)
 
 
 # ----------------------------------------------------------------------------- the parser
@@ -327,17 +397,24 @@ def _count(minimum: int) -> Any:
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (exit 2), like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"carepaths: error: {' '.join(message.split())} (see '{self.prog} --help').\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``carepaths`` command."""
     quiet_help = "print nothing but warnings and errors"
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="carepaths", description="Bayesian causal mediation analysis of mental-health care use."
     )
     parser.add_argument("--quiet", action="store_true", help=quiet_help)
     # --quiet after the command too; SUPPRESS keeps a --quiet given before it
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet_help)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
@@ -416,6 +493,19 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--spec", default="five_mechanisms", help="spec TOML path or shipped name")
     gr.add_argument("--out", help="write the graph: .dot (Graphviz text), .png, .svg or .pdf")
     gr.set_defaults(run=_graph)
+
+    rep = command("report", "the HTML report of a saved fit, with every table as CSV")
+    rep.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
+    rep.add_argument("--out", help="output folder (default: <fit name>-report beside the current folder)")
+    rep.add_argument("--seed", type=int, default=0, help="Monte Carlo seed of effects, checks and comparison")
+    rep.add_argument("--check-draws", type=_count(2), default=None,
+                     help="posterior draws per chain for the predictive checks (thinned; default all)")
+    rep.add_argument("--examples", action="store_true", help="compare the worked examples (five_mechanisms)")
+    rep.add_argument("--intervention", action="append", metavar="NAME:TARGET:KEY=VALUE[:stages=S1,S2]",
+                     help="an intervention to compare; repeat for more")
+    rep.add_argument("--combine", action="append", metavar="NAME1+NAME2",
+                     help="apply named interventions together; repeatable")
+    rep.set_defaults(run=_report)
     return parser
 
 
@@ -447,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = int(args.run(args))
         except CarepathsError as err:
             _report_warnings(args, recorded)
-            print(f"carepaths: error: {err}", file=sys.stderr)
+            print(f"carepaths: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
             return EXIT_BAD_INPUT
     _report_warnings(args, recorded)
     return code

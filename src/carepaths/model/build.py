@@ -459,8 +459,8 @@ class MediationModel:
 
         import pymc as pm
 
-        if sampler not in ("nutpie", "pymc"):
-            raise CarepathsError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}.")
+        _check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                                target_accept=target_accept, adaptation=adaptation)
         if sampler == "pymc":
             t0 = time.perf_counter()
             with self.model:
@@ -506,6 +506,26 @@ def _ordered_cutpoints(draws: Any) -> Any:
             var = draws[name]
             draws[name] = var.copy(data=np.sort(var.values, axis=-1))
     return draws
+
+
+def _check_sampler_settings(
+    *, draws: Any, tune: Any, chains: Any, seed: Any, sampler: Any, target_accept: Any, adaptation: Any
+) -> None:
+    """Refuse sampler settings that would sample nothing, or fail deep inside the sampler."""
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise CarepathsError(
+                f"{name} must be an integer >= {least}, got {value!r}"
+                + (" (a fit with no draws has nothing to report)." if name == "draws" else ".")
+            )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise CarepathsError(f"seed must be a non-negative integer (e.g. seed=1), got {seed!r}.")
+    if sampler not in ("nutpie", "pymc"):
+        raise CarepathsError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}.")
+    if isinstance(target_accept, bool) or not isinstance(target_accept, int | float) or not 0 < target_accept < 1:
+        raise CarepathsError(f"target_accept must be a number between 0 and 1 (e.g. 0.9), got {target_accept!r}.")
+    if adaptation not in ("diag", "low_rank"):
+        raise CarepathsError(f"adaptation must be 'diag' or 'low_rank', got {adaptation!r}.")
 
 
 def _compound_symmetric_normal(

@@ -28,6 +28,7 @@ from carepaths.counterfactual.comparison import Comparison, compare
 from carepaths.counterfactual.effects import Effects, compute_effects
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning
+from carepaths.files import atomic_write, check_input_file, check_output_file, shorten
 from carepaths.intervals import interval_label
 from carepaths.model.priors import Prior
 from carepaths.results import diagnose, element_label, flatten_variables, stack_variables, summarize
@@ -49,6 +50,8 @@ CONVERGENCE_THRESHOLDS = {
     "max_tree_depth_hits": 0,
 }
 _PANEL_GROUP = "carepaths_panel"
+_DROPPED_GROUP = "carepaths_dropped"  # the rows Panel.from_frame(dropna=True) dropped
+_MISSING_PREFIX = "carepaths_missing:"
 
 
 def spec_hash(spec: Spec) -> str:
@@ -416,20 +419,26 @@ class Fit:
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
-        """Write the fit to a netCDF file (no pickle).
+        """Write the fit to a netCDF file (no pickle), atomically.
 
-        The DataTree is written as is, with the panel's validated frame in its own group
-        and the spec and priors as JSON in the root attributes, with a format version
-        and the spec's hash. :func:`load_fit` reads it back exactly.
+        The DataTree is written as is, with the panel's validated frame and the rows
+        dropped at validation (``Panel.dropped``) in groups of their own, and the spec and
+        priors as JSON in the root attributes, with a format version and the spec's hash.
+        :func:`load_fit` reads it back exactly. The file is written to a temporary file
+        beside ``path`` and renamed over it only once complete
+        (:func:`carepaths.files.atomic_write`): a crash or a full disk during the write
+        leaves an earlier file at ``path`` untouched.
+
+        Raises
+        ------
+        CarepathsError
+            If ``path`` is a directory, its folder is missing or read-only, or the write
+            fails (the message says why; an earlier file is left as it was).
         """
-        path = Path(path)
+        target = check_output_file(path, what="fit file")
         tree = self.posterior.copy()
-        frame = self.panel.frame
-        panel_ds = xr.Dataset(
-            {col: ("row", _netcdf_safe(frame[col])) for col in frame.columns},
-            coords={"row": np.asarray(frame.index)},
-        )
-        tree[_PANEL_GROUP] = xr.DataTree(panel_ds)
+        tree[_PANEL_GROUP] = xr.DataTree(_frame_to_dataset(self.panel.frame))
+        tree[_DROPPED_GROUP] = xr.DataTree(_frame_to_dataset(self.panel.dropped))
         tree.attrs = {
             **{k: v for k, v in tree.attrs.items() if isinstance(v, str | int | float)},
             "carepaths_format_version": FORMAT_VERSION,
@@ -437,8 +446,15 @@ class Fit:
             "carepaths_spec_hash": spec_hash(self.spec),
             "carepaths_priors": json.dumps({k: p.to_dict() for k, p in self.priors.items()}),
         }
-        tree.to_netcdf(path)
-        return path
+        try:
+            with atomic_write(target, what="fit file") as tmp:
+                tree.to_netcdf(tmp, engine="h5netcdf")
+        except OSError as err:
+            raise CarepathsError(
+                f"could not write the fit to {shorten(str(target))}: {err.strerror or err}. "
+                "Any earlier file there is unchanged; free disk space or choose another path."
+            ) from None
+        return target
 
     def __repr__(self) -> str:
         post = self.posterior["posterior"]
@@ -449,10 +465,49 @@ class Fit:
         )
 
 
-def _netcdf_safe(series: pd.Series) -> np.ndarray:
-    if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
-        return series.astype(str).to_numpy(dtype=str)
-    return series.to_numpy()
+def _frame_to_dataset(frame: pd.DataFrame) -> xr.Dataset:
+    """A DataFrame as a netCDF-safe Dataset that :func:`_dataset_to_frame` inverts exactly.
+
+    Numeric and boolean columns are kept with their dtype; text columns are stored as
+    strings with a mask of their missing values; the index (the user's row labels) is kept
+    as integers when it is, else as strings.
+    """
+    data: dict[str, tuple[str, np.ndarray]] = {}
+    kinds: dict[str, str] = {}
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+            data[str(col)] = ("row", series.to_numpy())
+            kinds[str(col)] = str(series.dtype)
+        else:
+            missing = series.isna().to_numpy()
+            data[str(col)] = ("row", np.where(missing, "", series.astype(str)).astype(str))
+            data[f"{_MISSING_PREFIX}{col}"] = ("row", missing)
+            kinds[str(col)] = "text"
+    index = frame.index
+    integer_index = pd.api.types.is_integer_dtype(index)
+    ds = xr.Dataset(data, coords={"row": np.asarray(index) if integer_index else index.astype(str).to_numpy(str)})
+    ds.attrs["carepaths_column_kinds"] = json.dumps(kinds)
+    ds.attrs["carepaths_columns"] = json.dumps([str(c) for c in frame.columns])
+    ds.attrs["carepaths_index"] = "integer" if integer_index else "text"
+    return ds
+
+
+def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """Inverse of :func:`_frame_to_dataset`."""
+    kinds = json.loads(ds.attrs["carepaths_column_kinds"])
+    columns = json.loads(ds.attrs["carepaths_columns"])
+    index_values = ds["row"].values
+    index = pd.Index(index_values.astype(object) if ds.attrs.get("carepaths_index") == "text" else index_values)
+    out = {}
+    for col in columns:
+        values = ds[col].values
+        if kinds[col] == "text":
+            series = pd.Series(values.astype(object), index=index)
+            out[col] = series.mask(ds[f"{_MISSING_PREFIX}{col}"].values.astype(bool), None)
+        else:
+            out[col] = pd.Series(values, index=index).astype(kinds[col])
+    return pd.DataFrame(out, index=index, columns=columns)
 
 
 def load_fit(path: str | Path) -> Fit:
@@ -461,44 +516,86 @@ def load_fit(path: str | Path) -> Fit:
     Raises
     ------
     CarepathsError
-        If the file is missing, was not written by carepaths, has an unknown format
-        version, or its spec does not match the stored hash.
+        If the path is missing or a directory, the file is not a readable netCDF file
+        (truncated, damaged), was not written by carepaths, has an unknown format
+        version, or its stored spec, priors or data were edited (the spec's hash, the
+        JSON or the data no longer check out). The message names the file and what to do.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CarepathsError(f"fit file {str(path)!r} does not exist. Check the path.")
-    tree = xr.open_datatree(path).load()
-    tree.close()
+    path = check_input_file(path, what="fit file")
+    shown = shorten(str(path))
+    try:
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        tree.close()
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CarepathsError(
+            f"fit file {shown} cannot be read as netCDF ({type(err).__name__}): it is truncated, "
+            "damaged or not a carepaths fit file. Save the fit again (fit.save) or refit."
+        ) from None
     attrs = tree.attrs
     version = attrs.get("carepaths_format_version")
     if version is None:
-        raise CarepathsError(f"{str(path)!r} was not written by carepaths (no format version).")
-    if int(version) not in (1, FORMAT_VERSION):
+        raise CarepathsError(f"{shown} was not written by carepaths (no carepaths_format_version attribute).")
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise CarepathsError(f"{shown}: carepaths_format_version {version!r} is not a number; the file was edited.") from None
+    if version not in (1, FORMAT_VERSION):
         raise CarepathsError(
-            f"{str(path)!r} has carepaths format version {version}; this carepaths reads "
-            f"version {FORMAT_VERSION}. Use the carepaths release that wrote it."
+            f"{shown} has carepaths format version {version}; this carepaths reads versions 1 "
+            f"to {FORMAT_VERSION}. Use the carepaths release that wrote it."
         )
-    spec = Spec.from_dict(json.loads(attrs["carepaths_spec"]))
+    try:
+        spec = Spec.from_dict(json.loads(attrs["carepaths_spec"]))
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise CarepathsError(f"{shown}: the stored spec (carepaths_spec) is missing or not JSON ({err}); the file was edited or damaged.") from None
+    except CarepathsError as err:
+        raise CarepathsError(f"{shown}: the stored spec is not valid ({err}); the file was edited.") from None
     if spec_hash(spec) != attrs.get("carepaths_spec_hash"):
         raise CarepathsError(
-            f"{str(path)!r}: the stored spec does not match its hash; the file was modified "
+            f"{shown}: the stored spec does not match its hash; the file was modified "
             "or corrupted. Refit and save again."
         )
-    priors = {k: Prior.from_dict(v) for k, v in json.loads(attrs["carepaths_priors"]).items()}
-    panel_ds = tree[_PANEL_GROUP].to_dataset()
-    frame = pd.DataFrame(
-        {col: panel_ds[col].values for col in panel_ds.data_vars},
-        index=pd.Index(panel_ds["row"].values),
-    )
-    for col in frame.columns:
-        if frame[col].dtype.kind == "U":
-            frame[col] = frame[col].astype(object)
-    panel = Panel.from_frame(frame, spec)
+    try:
+        priors = {k: Prior.from_dict(v) for k, v in json.loads(attrs["carepaths_priors"]).items()}
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
+        raise CarepathsError(f"{shown}: the stored priors (carepaths_priors) are missing or not JSON ({err}); the file was edited.") from None
+    except CarepathsError as err:
+        raise CarepathsError(f"{shown}: a stored prior is not valid ({err}); the file was edited.") from None
+    for group in (_PANEL_GROUP, "posterior", "sample_stats"):
+        if group not in tree.children:
+            raise CarepathsError(f"{shown} has no {group!r} group; it is not a complete carepaths fit. Refit and save again.")
+    try:
+        frame = _panel_frame(tree[_PANEL_GROUP].to_dataset(), version)
+        dropped = (_dataset_to_frame(tree[_DROPPED_GROUP].to_dataset()) if _DROPPED_GROUP in tree.children
+                   else frame.iloc[0:0])
+    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as err:
+        raise CarepathsError(f"{shown}: the stored data cannot be read back ({type(err).__name__}: {err}); the file was edited or damaged.") from None
+    try:
+        panel = Panel.from_frame(frame, spec)
+    except CarepathsError as err:
+        raise CarepathsError(f"{shown}: the stored data do not validate against the stored spec ({err}); the file was edited.") from None
+    panel.dropped = dropped
     posterior = tree.copy()
-    del posterior[_PANEL_GROUP]
-    if int(version) == 1:
+    for group in (_PANEL_GROUP, _DROPPED_GROUP):
+        if group in posterior.children:
+            del posterior[group]
+    if version == 1:
         renamed = posterior["posterior"].to_dataset()
         renamed = renamed.rename({k: v for k, v in _RENAMED_IN_2.items() if k in renamed})
         posterior["posterior"] = xr.DataTree(renamed)
     posterior.attrs = {k: v for k, v in attrs.items() if not k.startswith("carepaths_")}
-    return Fit(posterior=posterior, spec=spec, panel=panel, priors=priors)
+    try:
+        return Fit(posterior=posterior, spec=spec, panel=panel, priors=priors)
+    except (KeyError, ValueError) as err:
+        raise CarepathsError(f"{shown}: the stored draws do not match the spec ({type(err).__name__}: {err}); the file was edited.") from None
+
+
+def _panel_frame(ds: xr.Dataset, version: int) -> pd.DataFrame:
+    """The validated frame stored by :meth:`Fit.save` (format 1 stored text columns as plain strings)."""
+    if "carepaths_column_kinds" in ds.attrs:
+        return _dataset_to_frame(ds)
+    frame = pd.DataFrame({col: ds[col].values for col in ds.data_vars}, index=pd.Index(ds["row"].values))
+    for col in frame.columns:
+        if frame[col].dtype.kind == "U":
+            frame[col] = frame[col].astype(object)
+    return frame

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from carepaths.counterfactual.interventions import worked_examples
 from carepaths.exceptions import CarepathsError, ConvergenceWarning
+from carepaths.files import check_output_dir, write_with
 from carepaths.model.build import MediationModel
 from carepaths.report.html import Progress, Report, build_report
 from carepaths.simulation import simulate
@@ -48,7 +49,8 @@ def run_demo(
     Parameters
     ----------
     out : str or path-like
-        Output folder (created when missing).
+        Output folder: created when missing (its parent must exist); checked
+        before any work, and every file in it is written atomically.
     persons, waves : int
         Panel size.
     draws, tune, chains : int
@@ -77,7 +79,8 @@ def run_demo(
             raise CarepathsError(f"{name} must be an integer >= {least}, got {value!r}.")
     say = progress or (lambda _line: None)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out, what="demo output folder")
+    out.mkdir(exist_ok=True)
     seconds: dict[str, float] = {}
     t_total = time.perf_counter()
     caught: list[str] = []
@@ -96,9 +99,9 @@ def run_demo(
         spec = load_spec("five_mechanisms")
         sim = simulate(spec, persons, waves, seed=seed)
         panel = sim.panel()
-        sim.data.to_csv(out / "panel.csv", index=False)
+        write_with(out / "panel.csv", lambda tmp: sim.data.to_csv(tmp, index=False))
         truth = sim.effects_table()
-        truth.to_csv(out / "true_effects.csv")
+        write_with(out / "true_effects.csv", truth.to_csv)
         done("simulate", t0)
 
         t0 = step(2, f"Fitting: {chains} chains x {draws} draws after {tune} tuning steps (compiling first)")

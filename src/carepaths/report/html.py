@@ -49,6 +49,7 @@ from carepaths.checks.predictive import Checks
 from carepaths.counterfactual.comparison import Comparison
 from carepaths.counterfactual.effects import Effects
 from carepaths.exceptions import CarepathsError
+from carepaths.files import check_output_dir, write_text, write_with
 from carepaths.intervals import interval_label
 from carepaths.model.fit import Fit
 from carepaths.report.paradox import effect_stages, paradox_sentences, paradox_table
@@ -214,7 +215,8 @@ def build_report(
     fit : Fit
         The fitted model.
     out : str or path-like
-        Output folder (created when missing).
+        Output folder: created when missing (its parent must exist); checked
+        before any work, and every file in it is written atomically.
     effects : Effects
         ``fit.effects(by="stage")``.
     checks : Checks, optional
@@ -239,7 +241,8 @@ def build_report(
     """
     say = progress or (lambda _line: None)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out, what="report folder")
+    out.mkdir(exist_ok=True)
     spec, panel = fit.spec, fit.panel
     seconds = dict(seconds or {})
     files: dict[str, Path] = {}
@@ -269,7 +272,7 @@ def build_report(
     t0 = time.perf_counter()
     graph = CausalGraph.from_spec(spec)
     ident = graph.identify().table()
-    ident.to_csv(out / "identification.csv", index=False)
+    write_with(out / "identification.csv", lambda tmp: ident.to_csv(tmp, index=False))
     files["identification"] = out / "identification.csv"
     parts.append("<h2>Causal graph and identification</h2>")
     parts.append(_img(graph.plot(), "causal graph",
@@ -281,7 +284,7 @@ def build_report(
 
     # -- convergence
     diag = fit.diagnostics()
-    diag.to_csv(out / "diagnostics.csv")
+    write_with(out / "diagnostics.csv", diag.to_csv)
     files["diagnostics"] = out / "diagnostics.csv"
     parts.append("<h2>Convergence</h2>")
     if fit.converged:
@@ -298,7 +301,7 @@ def build_report(
     if truth is not None:
         table = table.join(truth[["true"]], how="left")
         table["covered"] = (table["lower"] <= table["true"]) & (table["true"] <= table["upper"])
-    table.to_csv(out / "effects.csv")
+    write_with(out / "effects.csv", table.to_csv)
     files["effects"] = out / "effects.csv"
     parts.append("<h2>Effect decomposition by stage</h2>")
     parts.append(_p(
@@ -325,7 +328,7 @@ def build_report(
     if len(effect_stages(effects)) >= 2:
         sentences = paradox_sentences(effects, exposure=x_name, outcome=y_name)
         ptable = paradox_table(effects)
-        ptable.to_csv(out / "paradox.csv")
+        write_with(out / "paradox.csv", ptable.to_csv)
         files["paradox"] = out / "paradox.csv"
         parts.append(f"<p class='paradox'>{html.escape(sentences[0])}</p>")
         parts.extend(_p(s) for s in sentences[1:])
@@ -341,7 +344,7 @@ def build_report(
         say("Predictive check figures ...")
         t0 = time.perf_counter()
         ctable = checks.table()
-        ctable.to_csv(out / "checks.csv")
+        write_with(out / "checks.csv", ctable.to_csv)
         files["checks"] = out / "checks.csv"
         n_flag = int(ctable["flag"].sum())
         parts.append(_p(
@@ -382,7 +385,7 @@ def build_report(
         say("Intervention comparison figure and table ...")
         t0 = time.perf_counter()
         csum = comparison.summary()
-        csum.to_csv(out / "comparison.csv")
+        write_with(out / "comparison.csv", csum.to_csv)
         files["comparison"] = out / "comparison.csv"
         parts.append(_p(
             "Each intervention against the status quo: the expected outcome, the difference "
@@ -395,7 +398,7 @@ def build_report(
         seconds["comparison figure"] = time.perf_counter() - t0
 
     # -- files
-    (out / "spec.toml").write_text(spec.to_toml(), encoding="utf-8")
+    write_text(out / "spec.toml", spec.to_toml())
     files["spec"] = out / "spec.toml"
     path = out / "report.html"
     files["report"] = path
@@ -414,5 +417,5 @@ def build_report(
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>" + "\n".join(parts) + "</body></html>\n"
     )
-    path.write_text(page, encoding="utf-8")
+    write_text(path, page)
     return Report(path=path, files=files, converged=fit.converged, seconds=seconds, paradox=sentences)
