@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from carepaths.exceptions import SpecError, suggest_closest
+from carepaths.files import shorten
 
 __all__ = [
     "PRIOR_NAMES",
@@ -140,9 +141,10 @@ def check_prior_name(name: Any, spec: Any, *, where: str) -> str:
             f"{prior_need(name)}. Remove it, or change the spec. Valid prior names for this "
             f"spec: {', '.join(valid)}."
         )
-    hint = suggest_closest(name, valid) if isinstance(name, str) else ""
+    hint = suggest_closest(name, valid) if isinstance(name, str) and len(name) <= 120 else ""
     raise SpecError(
-        f"{where}: unknown prior name {name!r}.{hint} Valid prior names for this spec: "
+        f"{where}: unknown prior name {shorten(name) if isinstance(name, str) else repr(name)}.{hint} "
+        "Valid prior names for this spec: "
         f"{', '.join(valid)}."
     )
 
@@ -262,7 +264,8 @@ def _pymc_check(distribution: str, items: tuple[tuple[str, float], ...], kind: s
     lookup = "LKJCorr" if distribution == "LKJ" else distribution
     if lookup not in dists:
         return (
-            f"PyMC has no distribution {distribution!r}.{suggest_closest(distribution, sorted(dists))} "
+            f"PyMC has no distribution {shorten(distribution)}."
+            f"{suggest_closest(distribution, sorted(dists)) if len(distribution) <= 120 else ''} "
             "Use a continuous PyMC distribution name such as 'Normal', 'HalfNormal', "
             "'StudentT', 'Gamma' or 'LogNormal'."
         )
@@ -272,7 +275,8 @@ def _pymc_check(distribution: str, items: tuple[tuple[str, float], ...], kind: s
     for key in values:
         if key not in allowed:
             return (
-                f"{distribution} takes no parameter {key!r}.{suggest_closest(key, allowed)} "
+                f"{distribution} takes no parameter {shorten(key)}."
+                f"{suggest_closest(key, allowed) if len(key) <= 120 else ''} "
                 f"{distribution} takes: {', '.join(allowed) or 'no parameters'}."
             )
     missing = [k for k in required if k not in values]

@@ -28,10 +28,17 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
                 center_exposure_within_person, stage_specific_paths
     [priors.<name>]  distribution = "Normal", params = { mu = 0.0, sigma = 0.3 }: a prior
                 override by name (:mod:`carepaths.prior_rules` has the names and the checks)
+
+Names are never empty or blank, never differ from another name of the same kind only in
+surrounding whitespace, and stages may not take the labels carepaths uses for its own
+rows (:data:`RESERVED_STAGE_NAMES`); numbers are finite.
 """
 
 from __future__ import annotations
 
+import codecs
+import math
+import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -39,7 +46,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from carepaths.exceptions import SpecError, suggest_closest
+from carepaths.exceptions import CarepathsError, SpecError, suggest_closest
+from carepaths.files import check_input_file, shorten
 from carepaths.prior_rules import check_prior, check_prior_name
 
 __all__ = [
@@ -57,6 +65,8 @@ __all__ = [
     "SHIPPED_SPECS",
     "MEDIATOR_FAMILIES",
     "OUTCOME_FAMILIES",
+    "RESERVED_STAGE_NAMES",
+    "RESERVED_COLUMN_NAMES",
 ]
 
 MEDIATOR_FAMILIES = ("normal", "bernoulli", "ordinal")
@@ -68,49 +78,103 @@ EXPECTED_SIGNS = ("positive", "negative", "mixed")
 CONTRAST_KINDS = ("shift_sd", "values")
 SHIPPED_SPECS = ("five_mechanisms", "visits", "single_mediator")
 
+#: Labels carepaths gives its own rows: the effects' and the simulator's stage average
+#: (``counterfactual.population.POOLED``) and the checks' rows over every stage or wave
+#: (``checks.predictive.ALL``; also the single level of a spec without stages). A stage
+#: with one of these names would be mixed with those rows, so stages may not take them
+#: (compared without case or surrounding whitespace). ``tests`` check the constants agree.
+RESERVED_STAGE_NAMES = ("all", "pooled")
+#: Column names the saved fit uses for its own variables: ``row`` is the coordinate of the
+#: stored data frame (``model/fit.py``), so a data column of that name could not be saved.
+RESERVED_COLUMN_NAMES = ("row",)
+#: Prefixes of names used internally: ``U[`` the latent nodes of ``unmeasured_confounding``;
+#: ``carepaths_`` the saved fit's own variables and attributes.
+RESERVED_PREFIXES = ("U[", "carepaths_")
+
 MediatorFamily = Literal["normal", "bernoulli", "ordinal"]
 OutcomeFamily = Literal["normal", "bernoulli", "negative_binomial"]
 
 
 # --------------------------------------------------------------------------- helpers
+_MAX_SHOWN = 120
+
+
+def _show(value: Any) -> str:
+    """A value as a message shows it: ``repr``, with long text cut (:func:`files.shorten`)."""
+    if isinstance(value, str):
+        return shorten(value)
+    text = repr(value)
+    if len(text) <= _MAX_SHOWN:
+        return text
+    return f"{text[: _MAX_SHOWN - 4]} ... ({len(text):,} characters)"
+
+
+def _show_list(values: Any) -> str:
+    """A list of names as a message shows it: each name cut, at most 12 of them."""
+    values = list(values)
+    shown = ", ".join(_show(v) for v in values[:12])
+    more = f", ... ({len(values)} in all)" if len(values) > 12 else ""
+    return f"[{shown}{more}]"
+
+
+def _names(names: Any) -> str:
+    """Names joined by commas for a message, each very long one cut."""
+    return ", ".join(n if len(n) <= _MAX_SHOWN else _show(n) for n in names)
+
+
+def _key(path: str) -> str:
+    """``spec key 'path'``, the path cut when a name in it is very long."""
+    return f"spec key {shorten(path)}"
+
+
 def _check_keys(d: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
     if not isinstance(d, Mapping):
+        what = _key(path) if path else "the spec"
         raise SpecError(
-            f"spec key '{path}' must be a table (mapping), got {type(d).__name__}. "
+            f"{what} must be a table (mapping), got {type(d).__name__}. "
             f"Write it as a TOML table with keys {', '.join(allowed)}."
         )
     for key in d:
         if key not in allowed:
             where = f"{path}.{key}" if path else str(key)
+            hint = suggest_closest(str(key), allowed) if len(str(key)) <= _MAX_SHOWN else ""
             raise SpecError(
-                f"unknown spec key '{where}'.{suggest_closest(str(key), allowed)} "
+                f"unknown {_key(where)}.{hint} "
                 f"Valid keys{' of ' + repr(path) if path else ''}: {', '.join(allowed)}."
             )
 
 
-def _require(d: Mapping[str, Any], key: str, path: str) -> Any:
+def _require(d: Mapping[str, Any], key: str, path: str, example: str = "") -> Any:
     if key not in d:
         where = f"{path}.{key}" if path else key
-        raise SpecError(f"spec key '{where}' is required but missing. Add it to the spec.")
+        raise SpecError(
+            f"{_key(where)} is required but missing. Add it to the spec"
+            + (f", e.g. {example}." if example else ".")
+        )
     return d[key]
 
 
 def _str(value: Any, path: str, *, optional: bool = False) -> str | None:
+    """A text value: a name or a description; never empty or blank (the round trip drops
+    empty text, so it would not come back)."""
     if value is None and optional:
         return None
-    if not isinstance(value, str) or (not optional and value == ""):
+    if not isinstance(value, str) or value.strip() == "":
+        blank = isinstance(value, str)
         raise SpecError(
-            f"spec key '{path}' must be a non-empty string, got {value!r}. "
-            f"Write it as a quoted string, e.g. {path.rsplit('.', 1)[-1]} = \"...\"."
+            f"{_key(path)} must be a non-empty string, got {_show(value)}"
+            f"{' (empty or only whitespace)' if blank else ''}. Write it as a quoted string, "
+            f"e.g. {path.rsplit('.', 1)[-1]} = \"...\""
+            f"{', or remove the key' if optional else ''}."
         )
     return value
 
 
 def _choice(value: Any, path: str, options: tuple[str, ...], what: str) -> str:
     if not isinstance(value, str) or value not in options:
-        hint = suggest_closest(value, options) if isinstance(value, str) else ""
+        hint = suggest_closest(value, options) if isinstance(value, str) and len(value) <= _MAX_SHOWN else ""
         raise SpecError(
-            f"spec key '{path}' has unknown {what} {value!r}.{hint} "
+            f"{_key(path)} has unknown {what} {_show(value)}.{hint} "
             f"Expected one of: {', '.join(options)}."
         )
     return value
@@ -118,28 +182,69 @@ def _choice(value: Any, path: str, options: tuple[str, ...], what: str) -> str:
 
 def _bool(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
-        raise SpecError(f"spec key '{path}' must be true or false, got {value!r}.")
+        raise SpecError(f"{_key(path)} must be true or false, got {_show(value)}.")
     return value
 
 
 def _number(value: Any, path: str) -> float:
+    """A finite number (TOML also reads nan and inf, and integers too large for a float)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"spec key '{path}' must be a number, got {value!r}.")
-    return float(value)
+        raise SpecError(f"{_key(path)} must be a number, got {_show(value)}.")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise SpecError(
+            f"{_key(path)} must be a finite number, got "
+            f"{_show(value) if isinstance(value, float) else 'an integer too large for a float'}. "
+            "Write an ordinary number (nan and inf are valid TOML but no contrast)."
+        )
+    return number
+
+
+def _check_name(value: str, path: str) -> str:
+    """A name (of a column, stage, level or mediator) must be non-empty and not blank."""
+    if value.strip() == "":
+        raise SpecError(
+            f"{_key(path)} is {_show(value)}, an empty or blank name. Name it (as the data "
+            "name it), or remove it from the list."
+        )
+    return value
 
 
 def _str_list(value: Any, path: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise SpecError(f"spec key '{path}' must be a list of strings, got {value!r}.")
+        raise SpecError(f"{_key(path)} must be a list of strings, got {_show(value)}.")
+    for i, v in enumerate(value):
+        _check_name(v, f"{path}[{i}]")
     if len(set(value)) != len(value):
         dup = sorted({v for v in value if list(value).count(v) > 1})
-        raise SpecError(f"spec key '{path}' lists {dup} more than once; list each once.")
+        raise SpecError(f"{_key(path)} lists {_show_list(dup)} more than once; list each once.")
+    _check_whitespace_twins(value, path)
     return tuple(value)
 
 
-def _pairs(value: Any, path: str) -> tuple[tuple[str, str], ...]:
+def _check_whitespace_twins(names: Any, path: str) -> None:
+    """Refuse two names that differ only in surrounding whitespace (they read the same)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name.strip()
+        if key in seen and seen[key] != name:
+            raise SpecError(
+                f"{_key(path)}: the names {_show(seen[key])} and {_show(name)} differ only in "
+                "surrounding whitespace, so they read as one name but are two. Remove the "
+                "spaces (in the data too: df.columns = df.columns.str.strip(), or "
+                "df[col].str.strip() for labels)."
+            )
+        seen.setdefault(key, name)
+
+
+def _pairs(
+    value: Any, path: str, example: str = '["encouragement", "attitudes"]'
+) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, list | tuple):
-        raise SpecError(f"spec key '{path}' must be a list of [from, to] pairs, got {value!r}.")
+        raise SpecError(f"{_key(path)} must be a list of [from, to] pairs, got {_show(value)}.")
     out = []
     for i, pair in enumerate(value):
         if (
@@ -148,11 +253,17 @@ def _pairs(value: Any, path: str) -> tuple[tuple[str, str], ...]:
             or not all(isinstance(v, str) for v in pair)
         ):
             raise SpecError(
-                f"spec key '{path}[{i}]' must be a pair of two names like [\"a\", \"b\"], "
-                f"got {pair!r}."
+                f"{_key(f'{path}[{i}]')} must be a pair of two names like [\"a\", \"b\"], "
+                f"got {_show(pair)}."
             )
+        for end in pair:
+            if end.strip() == "":
+                raise SpecError(
+                    f"{_key(f'{path}[{i}]')} has an empty name; name both ends, e.g. "
+                    f"{example}."
+                )
         if pair[0] == pair[1]:
-            raise SpecError(f"spec key '{path}[{i}]' pairs '{pair[0]}' with itself.")
+            raise SpecError(f"{_key(f'{path}[{i}]')} pairs {_show(pair[0])} with itself.")
         out.append((pair[0], pair[1]))
     return tuple(out)
 
@@ -160,15 +271,7 @@ def _pairs(value: Any, path: str) -> tuple[tuple[str, str], ...]:
 def _graph_edges(value: Any) -> tuple[tuple[str, str], ...]:
     """Read the ``[graph]`` table: only ``edges``, a list of [from, to] pairs of names."""
     _check_keys(value, "graph", Spec.GRAPH_KEYS)
-    edges = _pairs(value.get("edges", []), "graph.edges")
-    for i, (a, b) in enumerate(edges):
-        for end in (a, b):
-            if end.strip() == "":
-                raise SpecError(
-                    f"spec key 'graph.edges[{i}]' has an empty name; name both ends, e.g. "
-                    '["employment", "support"].'
-                )
-    return edges
+    return _pairs(value.get("edges", []), "graph.edges", '["employment", "support"]')
 
 
 def _directed_path(edges: list[tuple[str, str]], start: str, goal: str) -> list[str] | None:
@@ -275,6 +378,11 @@ class Contrast:
             raise SpecError(f"spec key '{path}': kind 'values' takes low and high, not size.")
         low = _number(_require(d, "low", path), f"{path}.low")
         high = _number(_require(d, "high", path), f"{path}.high")
+        if not math.isfinite(high - low):
+            raise SpecError(
+                f"spec key '{path}': low = {low:g} and high = {high:g} are too far apart (their "
+                "difference overflows). Give values on the exposure's own scale."
+            )
         if low == high:
             raise SpecError(f"spec key '{path}': low and high are both {low}; they must differ.")
         if exposure_kind == "binary" and {low, high} != {0.0, 1.0}:
@@ -361,7 +469,11 @@ class Mediator:
             sign = _choice(sign, f"{path}.expected_sign", EXPECTED_SIGNS, "expected sign")
         categories: tuple[int, ...] = ()
         if family == "ordinal":
-            raw = _require(d, "categories", path)
+            raw = _require(
+                d, "categories", path,
+                example="categories = [1, 2, 3, 4] (the ordered integer codes the column holds, "
+                "lowest first; a 1-4 Likert item is [1, 2, 3, 4])",
+            )
             if (
                 not isinstance(raw, list | tuple)
                 or len(raw) < 3
@@ -370,7 +482,7 @@ class Mediator:
             ):
                 raise SpecError(
                     f"spec key '{path}.categories' must list at least 3 increasing integer "
-                    f"codes (e.g. [1, 2, 3, 4]), got {raw!r}. With 2 categories use "
+                    f"codes (e.g. [1, 2, 3, 4]), got {_show(raw)}. With 2 categories use "
                     "family = \"bernoulli\"."
                 )
             categories = tuple(raw)
@@ -460,16 +572,26 @@ class Confounder:
         levels: tuple[str, ...] = ()
         reference = None
         if kind == "categorical":
-            levels = _str_list(_require(d, "levels", path), f"{path}.levels")
+            levels = _str_list(
+                _require(d, "levels", path, example='levels = ["no", "yes"] (every level the data hold)'),
+                f"{path}.levels",
+            )
             if len(levels) < 2:
                 raise SpecError(
-                    f"spec key '{path}.levels' needs at least 2 levels, got {list(levels)}."
+                    f"spec key '{path}.levels' needs at least 2 levels, got {_show_list(levels)}. "
+                    "A confounder with one level is constant and adjusts for nothing: remove it."
                 )
-            reference = _str(_require(d, "reference", path), f"{path}.reference")
+            reference = _str(
+                _require(
+                    d, "reference", path,
+                    example=f"reference = {_show(levels[0])} (the level the others are compared with)",
+                ),
+                f"{path}.reference",
+            )
             if reference not in levels:
                 raise SpecError(
-                    f"spec key '{path}.reference' is {reference!r}, which is not one of its "
-                    f"levels {list(levels)}.{suggest_closest(reference or '', levels)}"
+                    f"spec key '{path}.reference' is {_show(reference)}, which is not one of its "
+                    f"levels {_show_list(levels)}.{suggest_closest(reference or '', levels)}"
                 )
         elif "levels" in d or "reference" in d:
             raise SpecError(
@@ -601,22 +723,22 @@ class PriorSettings(Mapping[str, tuple[str, Mapping[str, float]]]):
         """Validate the ``[priors]`` table against ``spec`` (names) and PyMC (distributions)."""
         if not isinstance(value, Mapping):
             raise SpecError(
-                f"spec key 'priors' must be a table of priors by name, got {value!r}. Write "
+                f"spec key 'priors' must be a table of priors by name, got {_show(value)}. Write "
                 '[priors.a] with distribution = "Normal" and params = { mu = 0.0, sigma = 0.3 }.'
             )
         entries: dict[str, tuple[str, dict[str, float]]] = {}
         for name, entry in value.items():
             path = f"priors.{name}"
-            check_prior_name(name, spec, where=f"spec key {path!r}")
+            check_prior_name(name, spec, where=_key(path))
             _check_keys(entry, path, cls.PRIOR_KEYS)
             distribution = _str(_require(entry, "distribution", path), f"{path}.distribution")
             params = entry.get("params", {})
             if not isinstance(params, Mapping):
                 raise SpecError(
                     f"spec key '{path}.params' must be a table of parameter = number, e.g. "
-                    f"params = {{ mu = 0.0, sigma = 0.3 }}, got {params!r}."
+                    f"params = {{ mu = 0.0, sigma = 0.3 }}, got {_show(params)}."
                 )
-            entries[name] = check_prior(distribution, params, name=name, where=f"spec key {path!r}")
+            entries[name] = check_prior(distribution, params, name=name, where=_key(path))
         return cls(entries)
 
     def to_dict(self) -> dict[str, Any]:
@@ -728,6 +850,15 @@ class Spec:
             Confounder.from_dict(c, f"confounders[{i}]") for i, c in enumerate(raw_conf)
         )
         stages = _str_list(d["stages"], "stages") if "stages" in d else ()
+        for i, stage in enumerate(stages):
+            if stage.strip().lower() in RESERVED_STAGE_NAMES:
+                raise SpecError(
+                    f"spec key 'stages[{i}]' is {_show(stage)}, a label carepaths reserves for its "
+                    "own rows ('pooled': the effects' average over the stages; 'all': the "
+                    "predictive checks' rows over every stage, and the one level of a spec "
+                    "without stages), so that stage's rows would be mixed with them. Rename the "
+                    f"stage (in the data too). Reserved stage names: {', '.join(RESERVED_STAGE_NAMES)}."
+                )
         if stages and columns.stage is None:
             raise SpecError(
                 "spec key 'stages' lists stage levels but there is no stage column: set "
@@ -736,7 +867,7 @@ class Spec:
         if columns.stage is not None and len(stages) < 2:
             raise SpecError(
                 f"spec key 'stages' must list at least 2 ordered stage levels because "
-                f"columns.stage = {columns.stage!r}, got {list(stages)}. Add them, e.g. "
+                f"columns.stage = {_show(columns.stage)}, got {_show_list(stages)}. Add them, e.g. "
                 'stages = ["crisis", "recovery", "maintenance"], or remove columns.stage.'
             )
         structure = Structure.from_dict(d.get("structure", {}), columns)
@@ -772,17 +903,41 @@ class Spec:
         return cls.from_dict(d)
 
     def _check_names(self) -> None:
+        """Column names: one role each, none blank, reserved or a whitespace twin of another."""
         roles: dict[str, str] = {}
+        stripped: dict[str, tuple[str, str]] = {}
 
         def claim(name: str, role: str) -> None:
             if name in roles:
                 same_role = _role_kind(roles[name]) == _role_kind(role)
                 kind = "duplicate name" if same_role else "one column in two roles"
                 raise SpecError(
-                    f"{kind}: column '{name}' is used as {roles[name]} and as {role}. "
+                    f"{kind}: column {_show(name)} is used as {roles[name]} and as {role}. "
                     "Each data column may play one role only; rename one of them."
                 )
+            twin = stripped.get(name.strip())
+            if twin is not None:
+                raise SpecError(
+                    f"spec keys '{twin[1]}' ({_show(twin[0])}) and '{role}' ({_show(name)}) name "
+                    "columns that differ only in surrounding whitespace: they read as one column "
+                    "but are two. Remove the spaces (in the data too: "
+                    "df.columns = df.columns.str.strip())."
+                )
+            if name in RESERVED_COLUMN_NAMES or name.startswith(RESERVED_PREFIXES):
+                why = (
+                    "the row coordinate of the data saved with a fit" if name == "row"
+                    else "the prefix of the latent nodes of unmeasured_confounding" if name.startswith("U[")
+                    else "the prefix of the saved fit's own variables"
+                )
+                raise SpecError(
+                    f"spec key '{role}' is {_show(name)}, a name carepaths reserves ({why}). "
+                    "Rename the column (in the data too, e.g. "
+                    f"df.rename(columns={{{_show(name)}: 'new_name'}})). Reserved: "
+                    f"{', '.join(repr(n) for n in RESERVED_COLUMN_NAMES)} and names starting with "
+                    f"{' or '.join(repr(n) for n in RESERVED_PREFIXES)}."
+                )
             roles[name] = role
+            stripped[name.strip()] = (name, role)
 
         for key in Columns.KEYS:
             value = getattr(self.columns, key)
@@ -795,14 +950,35 @@ class Spec:
         for i, c in enumerate(self.confounders):
             claim(c.name, f"confounders[{i}].name")
 
+        # a numeric confounder "sex[m]" and the indicator of level m of "sex" share a column
+        terms: dict[str, int] = {}
+        for i, c in enumerate(self.confounders):
+            for term in c.terms:
+                if term in terms:
+                    raise SpecError(
+                        f"spec key 'confounders[{i}]': its design column {_show(term)} has the same "
+                        f"name as a column of confounders[{terms[term]}] (a categorical "
+                        "confounder's indicators are named name[level]). Rename one of them."
+                    )
+                terms[term] = i
+        # the model names each non-normal mediator's likelihood M_<name> and the normal ones' M_normal
+        if any(m.family == "normal" for m in self.mediators):
+            for i, m in enumerate(self.mediators):
+                if m.name == "normal" and m.family != "normal":
+                    raise SpecError(
+                        f"spec key 'mediators[{i}].name' is 'normal': the model names this "
+                        "mediator's likelihood M_normal, the name it gives the likelihood of the "
+                        "normal mediators. Rename the mediator."
+                    )
+
     def _check_edges(self) -> None:
         meds = self.mediator_names
         for i, (a, b) in enumerate(self.mediator_edges):
             for end in (a, b):
                 if end not in meds:
                     raise SpecError(
-                        f"spec key 'mediator_edges[{i}]' names {end!r}, which is not a "
-                        f"mediator.{suggest_closest(end, meds)} Mediators: {', '.join(meds)}."
+                        f"spec key 'mediator_edges[{i}]' names {_show(end)}, which is not a "
+                        f"mediator.{suggest_closest(end, meds)} Mediators: {_names(meds)}."
                     )
         if len(set(self.mediator_edges)) != len(self.mediator_edges):
             raise SpecError("spec key 'mediator_edges' lists the same edge twice; list it once.")
@@ -813,9 +989,9 @@ class Spec:
             for end in (a, b):
                 if end not in variables:
                     raise SpecError(
-                        f"spec key 'unmeasured_confounding[{i}]' names {end!r}, which is not a "
+                        f"spec key 'unmeasured_confounding[{i}]' names {_show(end)}, which is not a "
                         f"variable of the spec.{suggest_closest(end, variables)} Variables: "
-                        f"{', '.join(variables)}."
+                        f"{_names(variables)}."
                     )
 
     def _check_graph_edges(self) -> None:
@@ -828,17 +1004,17 @@ class Spec:
         implied = set(self._implied_edges())
         seen: set[tuple[str, str]] = set()
         for i, (a, b) in enumerate(self.graph_edges):
-            where = f"spec key 'graph.edges[{i}]' ({a} -> {b})"
+            where = f"spec key 'graph.edges[{i}]' ({_show(a)} -> {_show(b)})"
             for end in (a, b):
                 if end in index_columns:
                     raise SpecError(
-                        f"{where} names {end!r}, the {index_columns[end]} column "
+                        f"{where} names {_show(end)}, the {index_columns[end]} column "
                         f"(columns.{index_columns[end]}): it indexes the data and is not a "
                         "cause. Use another name for the variable."
                     )
                 if end.startswith("U["):
                     raise SpecError(
-                        f"{where} names {end!r}: names starting with 'U[' are reserved for "
+                        f"{where} names {_show(end)}: names starting with 'U[' are reserved for "
                         "the latent nodes of unmeasured_confounding. Rename the variable, or "
                         "declare the latent cause with unmeasured_confounding = [[a, b]]."
                     )
@@ -860,20 +1036,20 @@ class Spec:
         for i, (a, b) in enumerate(self.graph_edges):
             back = _directed_path(edges, b, a)
             if back is not None:
-                cycle = " -> ".join([a, *back])
+                cycle = " -> ".join(_names([n]) for n in [a, *back])
                 pre = set(self.node_names_in_model) - {
                     self.exposure.name, self.outcome.name, *self.mediator_names
                 }
                 hint = ""
                 if self.exposure.name in back and pre & {a, *back}:
                     hint = (
-                        f" {', '.join(sorted(pre & {a, *back}))} causes the exposure by its role "
+                        f" {_names(sorted(pre & {a, *back}))} causes the exposure by its role "
                         "(confounders and the stage are pre-exposure); if the exposure affects "
                         "it, the model must not adjust for it: remove it from the confounders "
                         "(or drop columns.stage) and name it in graph.edges only."
                     )
                 raise SpecError(
-                    f"spec key 'graph.edges[{i}]' ({a} -> {b}) closes the cycle {cycle} with "
+                    f"spec key 'graph.edges[{i}]' ({_show(a)} -> {_show(b)}) closes the cycle {cycle} with "
                     "the edges before it and those the spec implies; a causal graph has no "
                     f"cycles. Remove or reverse one of these edges.{hint}"
                 )
@@ -1097,7 +1273,8 @@ def shipped_spec_path(name: str) -> Path:
     """Path of a shipped spec (``"five_mechanisms"``, ``"visits"``, ``"single_mediator"``)."""
     if name not in SHIPPED_SPECS:
         raise SpecError(
-            f"no shipped spec called {name!r}.{suggest_closest(name, SHIPPED_SPECS)} Shipped specs: "
+            f"no shipped spec called {_show(name)}."
+            f"{suggest_closest(name, SHIPPED_SPECS) if len(name) <= _MAX_SHOWN else ''} Shipped specs: "
             f"{', '.join(SHIPPED_SPECS)}; or pass a path to your own TOML file."
         )
     return _models_dir() / f"{name}.toml"
@@ -1120,11 +1297,37 @@ def load_spec(path: str | Path = "five_mechanisms") -> Spec:
     Raises
     ------
     SpecError
-        If the file is missing, is not TOML, or the spec is invalid.
+        If the file is missing, a directory or unreadable, is not UTF-8 text (naming the
+        byte), is not TOML, or the spec is invalid; every message from a file names it.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise SpecError(
+            f"load_spec expects a path to a TOML file or the name of a shipped spec, got "
+            f"{type(path).__name__}. Shipped specs: {', '.join(SHIPPED_SPECS)}."
+        )
     p = Path(path)
-    if p.suffix != ".toml" and not p.exists():
-        p = shipped_spec_path(str(path))
-    if not p.is_file():
-        raise SpecError(f"spec file {str(p)!r} does not exist. Check the path.")
-    return Spec.from_toml(p.read_text(encoding="utf-8"))
+    if p.suffix != ".toml" and not os.path.exists(p):  # os.path: False, not OSError, on a too-long name
+        try:
+            p = shipped_spec_path(str(path))
+        except SpecError as err:
+            raise SpecError(f"{err} (No file of that name exists either.)") from None
+    try:
+        check_input_file(p, what="spec file")
+        raw = p.read_bytes()
+    except CarepathsError as err:
+        raise SpecError(str(err)) from None
+    except OSError as err:
+        raise SpecError(f"spec file {shorten(str(p))} could not be read: {err.strerror or err}.") from None
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # a BOM is UTF-8 too
+    try:
+        text = raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        at = err.start + bom
+        raise SpecError(
+            f"spec file {shorten(str(p))} is not UTF-8 text: byte {at} (0x{raw[at]:02x}) is "
+            f"{err.reason}. Save the file as UTF-8 (in most editors: Save with encoding, UTF-8)."
+        ) from None
+    try:
+        return Spec.from_toml(text)
+    except SpecError as err:
+        raise SpecError(f"spec file {shorten(str(p))}: {err}") from None
