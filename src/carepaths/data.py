@@ -5,6 +5,10 @@ One row per person-wave. :meth:`Panel.from_frame` checks the frame against a
 missing values are never dropped, imputed or coerced unless ``dropna=True`` is passed, and
 then the dropped rows are reported. Every :class:`~carepaths.exceptions.DataError` names the
 column, the first offending rows (by the frame's index), what was expected and how to fix it.
+Data the model cannot estimate from are refused with the reason, not turned into NaN or
+garbage: a constant or near-constant column, values whose SD overflows, counts beyond what
+float64 holds exactly, a variable that varies only between stages, ids of mixed types. After
+coding and scaling, every model array is checked to be finite.
 
 The model scale
 ---------------
@@ -34,6 +38,7 @@ in ``panel.scaling`` so results can be reported in original units.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,11 +49,19 @@ import pandas as pd
 import xarray as xr
 
 from carepaths.exceptions import DataError, DroppedRowsWarning
+from carepaths.files import shorten
 from carepaths.spec import Spec, suggest_closest
 
-__all__ = ["Panel", "Scaling"]
+__all__ = ["Panel", "Scaling", "MAX_EXACT_COUNT", "NEAR_CONSTANT"]
 
 _MAX_ROWS_SHOWN = 5
+_MAX_VALUES_SHOWN = 12
+#: The largest count float64 (the model's arrays) holds exactly: 2**53.
+MAX_EXACT_COUNT = 2**53
+#: A standardised column's SD must exceed this fraction of its largest absolute value;
+#: below it the column is equal within floating-point error and standardising it would
+#: turn rounding error into data.
+NEAR_CONSTANT = 1e-10
 
 
 @dataclass(frozen=True)
@@ -72,9 +85,26 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _q(value: Any) -> str:
+    """A name or value as a message shows it: ``repr``, long text cut (:func:`files.shorten`)."""
+    value = _plain(value)
+    if isinstance(value, str):
+        return shorten(value)
+    text = repr(value)
+    return text if len(text) <= 120 else f"{text[:116]} ... ({len(text):,} characters)"
+
+
+def _values(values: Any) -> str:
+    """Distinct values for a message: ``['a', 'b', ... (40 in all)]``."""
+    values = list(values)
+    shown = ", ".join(_q(v) for v in values[:_MAX_VALUES_SHOWN])
+    more = f", ... ({len(values)} in all)" if len(values) > _MAX_VALUES_SHOWN else ""
+    return f"[{shown}{more}]"
+
+
 def _rows(index: pd.Index, mask: np.ndarray | pd.Series) -> str:
     bad = index[np.asarray(mask, dtype=bool)]
-    shown = ", ".join(repr(_plain(v)) for v in bad[:_MAX_ROWS_SHOWN])
+    shown = ", ".join(_q(v) for v in bad[:_MAX_ROWS_SHOWN])
     more = f" and {len(bad) - _MAX_ROWS_SHOWN} more" if len(bad) > _MAX_ROWS_SHOWN else ""
     return f"rows {shown}{more}"
 
@@ -148,6 +178,13 @@ class Panel:
                 f"Panel.from_frame expects a carepaths Spec, got {type(spec).__name__}. "
                 "Use carepaths.load_spec(...) or Spec.from_dict(...)."
             )
+        if len(df) == 0:
+            what = " (only column names: a file with a header and no data?)" if len(df.columns) else " and no columns"
+            raise DataError(
+                f"the DataFrame has no rows{what}: "
+                "expected one row per person-wave. Check that the data were read from the "
+                "right file and that its rows were not all filtered out."
+            )
         if df.index.has_duplicates:
             raise DataError(
                 "the DataFrame index has duplicate labels, so rows cannot be named in error "
@@ -156,11 +193,21 @@ class Panel:
         used = _used_columns(spec)
         _check_present(df, used)
         frame = df.loc[:, list(used)].copy()
+        _check_types(frame, spec)
         frame, dropped = _handle_missing(frame, dropna=dropna)
+        if len(frame) < 2:
+            raise DataError(
+                f"the data have {len(frame)} row(s){' left after dropna=True' if len(dropped) else ''}: "
+                "nothing can be estimated from fewer than 2 rows. "
+                + ("Impute the missing values instead of dropping those rows." if len(dropped)
+                   else "Check that the whole file was read.")
+            )
         _check_numeric(frame, spec)
         _check_values(frame, spec)
         _check_design(frame, spec)
-        return cls._build(frame, spec, dropped)
+        panel = cls._build(frame, spec, dropped)
+        _check_finite(panel)
+        return panel
 
     @classmethod
     def _build(cls, frame: pd.DataFrame, spec: Spec, dropped: pd.DataFrame) -> Panel:
@@ -229,7 +276,9 @@ class Panel:
         if cols.stage is not None:
             lookup = {s: i for i, s in enumerate(spec.stages)}
             coords["stage"] = ("obs", frame[cols.stage].astype(str).to_numpy())
-            data_vars["stage_idx"] = ("obs", frame[cols.stage].map(lookup).to_numpy(np.int64))
+            # mapped from the labels as text, as they were checked (integer codes 1, 2 match
+            # stages "1", "2"); mapping the raw values left such codes NaN, cast to garbage
+            data_vars["stage_idx"] = ("obs", frame[cols.stage].astype(str).map(lookup).to_numpy(np.int64))
         else:
             data_vars["stage_idx"] = ("obs", np.zeros(len(frame), dtype=np.int64))
         if cols.cluster is not None:
@@ -318,7 +367,7 @@ class Panel:
         """Per stage: rows, persons, exposure mean and outcome mean in original units."""
         stage_col = self.spec.columns.stage
         f = self.frame
-        groups = f.groupby(f[stage_col], sort=False) if stage_col else f.groupby(np.zeros(len(f)))
+        groups = f.groupby(f[stage_col].astype(str), sort=False) if stage_col else f.groupby(np.zeros(len(f)))
         out = pd.DataFrame(
             {
                 "rows": groups.size(),
@@ -348,17 +397,109 @@ def _used_columns(spec: Spec) -> tuple[str, ...]:
 
 
 def _check_present(df: pd.DataFrame, used: tuple[str, ...]) -> None:
+    """Every used column present, exactly once; a near miss (case, whitespace) is named."""
     have = [str(c) for c in df.columns]
+    twice = [c for c in used if int((df.columns == c).sum()) > 1]
+    if twice:
+        raise DataError(
+            f"column(s) {_values(twice)} appear more than once in the DataFrame, so carepaths "
+            "cannot tell which one the spec means. Rename or drop the extra copies (e.g. "
+            "df = df.loc[:, ~df.columns.duplicated()] if they are identical)."
+        )
     missing = [c for c in used if c not in df.columns]
     if missing:
-        hints = "".join(
-            f" For '{c}':{suggest_closest(c, have) or ' no similar column.'}" for c in missing
-        )
+        hints = ""
+        for c in missing[:5]:
+            spaced = [h for h in have if h.strip() == c]
+            if spaced:
+                hint = (f" the data have {_q(spaced[0])}, with surrounding whitespace: strip the "
+                        "names (df.columns = df.columns.str.strip()).")
+            else:
+                hint = suggest_closest(c, have) if len(c) <= 120 else ""
+            hints += f" For {_q(c)}:{hint or ' no similar column.'}"
+        shown = ", ".join(h if len(h) <= 120 and h == h.strip() else _q(h) for h in have[:30])
+        more = f", ... ({len(have)} in all)" if len(have) > 30 else ""
         raise DataError(
-            f"missing column(s) {missing}: the spec names them but the DataFrame has no such "
-            f"column.{hints} Rename the column in the data or change the spec. "
-            f"Columns present: {', '.join(have)}."
+            f"missing column(s) {_values(missing)}: the spec names them but the DataFrame has no "
+            f"such column.{hints} Rename the column in the data or change the spec. "
+            f"Columns present: {shown}{more}."
         )
+
+
+_ROLE = {"person": "the person id", "wave": "the wave", "stage": "the stage", "cluster": "the cluster id"}
+
+
+def _value_kind(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "booleans"
+    if isinstance(value, int | float | np.integer | np.floating):
+        return "numbers"
+    if isinstance(value, str):
+        return "text"
+    return f"{type(value).__name__} objects"
+
+
+def _check_types(frame: pd.DataFrame, spec: Spec) -> None:
+    """Id and label columns hold one type of value (numbers or text, not both).
+
+    pandas keeps ``1`` and ``"1"`` apart (two persons) while text conversion merges them,
+    and a saved fit stores such a column as one type: either way the rows would silently
+    be regrouped, so mixed columns are refused, naming an example of each type.
+    """
+    cols = spec.columns
+    checked = [(getattr(cols, k), f"{_ROLE[k]}, columns.{k}") for k in ("person", "wave", "stage", "cluster")]
+    checked += [(c.name, "a categorical confounder") for c in spec.confounders if c.kind == "categorical"]
+    for col, role in checked:
+        if col is None:
+            continue
+        series = frame[col]
+        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+            continue
+        present = series[series.notna()]
+        if pd.api.types.is_object_dtype(series):
+            kinds = present.map(_value_kind).astype(object)
+        else:  # a string dtype holds text only
+            kinds = pd.Series("text", index=present.index, dtype=object)
+        found = list(dict.fromkeys(kinds))
+        odd = [k for k in found if k not in ("numbers", "text", "booleans")]
+        if len(found) > 1 or odd:
+            parts = []
+            for kind in found:
+                mask = (kinds == kind).reindex(series.index, fill_value=False)
+                example = _q(present[kinds == kind].iloc[0])
+                parts.append(f"{kind} such as {example} ({_rows(frame.index, mask)})")
+            alike = ""
+            as_text = present.astype(str)
+            kinds_per_text = kinds.groupby(as_text.to_numpy()).nunique()
+            alike_texts = kinds_per_text[kinds_per_text > 1]
+            if len(alike_texts):
+                same = present[as_text == alike_texts.index[0]]
+                same_kinds = kinds[same.index]
+                pair = " and ".join(_q(same[same_kinds == k].iloc[0]) for k in dict.fromkeys(same_kinds))
+                alike = (f" {pair} look alike as text but are different values to pandas, so rows "
+                         "would be grouped wrongly.")
+            what = "mixes " + " and ".join(found) if len(found) > 1 else f"holds {found[0]}"
+            raise DataError(
+                f"column {_q(col)} ({role}) {what}: {'; '.join(parts)}.{alike} An id or label "
+                "column must hold one type (numbers or text), or a fit saved from it could not "
+                f"be loaded back. Make it one type upstream, e.g. df[{_q(col)}] = "
+                f"df[{_q(col)}].astype(str), after checking that equal-looking values are meant "
+                "to be the same."
+            )
+        if col in (cols.person, cols.cluster) and "text" in found:
+            text = present[kinds == "text"].astype(str)
+            stripped = text.str.strip()
+            twins = stripped[stripped.duplicated(keep=False)]
+            for key in dict.fromkeys(twins):
+                variants = list(dict.fromkeys(text[stripped == key]))
+                if len(variants) > 1:
+                    mask = series.isin(variants)
+                    raise DataError(
+                        f"column {_q(col)} ({role}) has ids that differ only in surrounding "
+                        f"whitespace: {_values(variants)} ({_rows(frame.index, mask)}). They "
+                        "would count as different units. Strip them upstream: "
+                        f"df[{_q(col)}] = df[{_q(col)}].str.strip()."
+                    )
 
 
 def _handle_missing(frame: pd.DataFrame, *, dropna: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -398,29 +539,142 @@ def _numeric_columns(spec: Spec) -> list[str]:
     return cols
 
 
+def _numeric_role(spec: Spec, col: str) -> str:
+    if col == spec.exposure.name:
+        return "exposure"
+    if col in spec.mediator_names:
+        return "mediator"
+    if col == spec.outcome.name:
+        return "outcome"
+    if col == spec.columns.wave:
+        return "wave"
+    return "confounder"
+
+
+def _toml_str(text: str) -> str:
+    """A TOML basic string (JSON's escaping is valid TOML)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _labels_fix(spec: Spec, col: str, labels: list[str]) -> str:
+    """How to declare or recode a column of text labels, by its role, as one line."""
+    role = _numeric_role(spec, col)
+    shown = ", ".join(_toml_str(v) for v in labels[:_MAX_VALUES_SHOWN])
+    if len(labels) > _MAX_VALUES_SHOWN:
+        shown += f", ... (all {len(labels)} levels)"
+    first = labels[0]
+    if role == "confounder":
+        many = (
+            f" With {len(labels)} distinct values this may be an id or free text rather than a "
+            "confounder: check the column."
+            if len(labels) > 20 else ""
+        )
+        return (
+            f"the spec declares confounder {_q(col)} numeric (the default kind). If it is a "
+            "category, declare it categorical with its levels: write [[confounders]] "
+            f"name = {_toml_str(col)} kind = \"categorical\" levels = [{shown}] "
+            f"reference = {_toml_str(first)} (one key per line; the reference is the level the "
+            f"others are compared with).{many} Use pd.to_numeric only for numbers stored as text."
+        )
+    if role == "exposure":
+        return (
+            "the exposure must be numbers. Recode it: two labels to 0/1 with kind = \"binary\" "
+            f"in [exposure] (e.g. df[{_q(col)}] = (df[{_q(col)}] == {_q(labels[-1])}).astype(int)), "
+            "an ordered scale to its scores."
+        )
+    if role == "mediator":
+        return (
+            "a mediator must be numbers. Recode it: two labels to 0/1 (family = \"bernoulli\"), "
+            "ordered labels to integer codes (family = \"ordinal\" with categories = [1, 2, 3]), "
+            f"e.g. df[{_q(col)}] = df[{_q(col)}].map({{{_q(first)}: 1, ...}})."
+        )
+    if role == "outcome":
+        return (
+            "the outcome must be numbers. Recode it: two labels to 0/1 (family = \"bernoulli\"), "
+            f"e.g. df[{_q(col)}] = (df[{_q(col)}] == {_q(labels[-1])}).astype(int); counts to integers."
+        )
+    return (
+        "the wave must be numbers in time order. Recode the labels, e.g. "
+        f"df[{_q(col)}] = df[{_q(col)}].map({{{_q(first)}: 1, ...}})."
+    )
+
+
 def _check_numeric(frame: pd.DataFrame, spec: Spec) -> None:
     for col in _numeric_columns(spec):
         series = frame[col]
+        if pd.api.types.is_complex_dtype(series):
+            raise DataError(
+                f"column {_q(col)} holds complex numbers (dtype {series.dtype}); carepaths needs "
+                f"real numbers and does not drop the imaginary part. Convert it yourself, e.g. "
+                f"df[{_q(col)}] = df[{_q(col)}].to_numpy().real, if that is what it means."
+            )
         if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
             values = series.to_numpy(dtype=float)
             inf = ~np.isfinite(values)
             if inf.any():
                 raise DataError(
-                    f"column '{col}' has {int(inf.sum())} infinite value(s) "
+                    f"column {_q(col)} has {int(inf.sum())} infinite value(s) "
                     f"({_rows(frame.index, inf)}). Expected finite numbers; infinities are "
                     "usually a division by zero upstream: fix or remove those values."
                 )
             continue
-        coerced = pd.to_numeric(series, errors="coerce")
-        bad = coerced.isna()
-        example = _plain(series[bad].iloc[0] if bad.any() else series.iloc[0])
+        if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+            raise DataError(
+                f"column {_q(col)} must be numeric but holds dates or durations (dtype "
+                f"{series.dtype}). Convert them to numbers yourself, e.g. years since baseline: "
+                f"(df[{_q(col)}] - df[{_q(col)}].min()).dt.days / 365.25; carepaths does not coerce."
+            )
+        is_text = series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        try:
+            parsed = pd.to_numeric(series, errors="coerce").notna().to_numpy(dtype=bool)
+        except (TypeError, ValueError):  # values pandas cannot even try (lists, dicts)
+            parsed = np.zeros(len(series), dtype=bool)
+        idx = frame.index
+        if not is_text.any():
+            bad = ~parsed
+            if bad.any():
+                raise DataError(
+                    f"column {_q(col)} must be numeric but has dtype {series.dtype} with "
+                    f"{int(bad.sum())} value(s) that are not numbers, such as "
+                    f"{_q(series[bad].iloc[0])} of type {type(series[bad].iloc[0]).__name__} "
+                    f"({_rows(idx, bad)}). Fix those values; carepaths does not coerce."
+                )
+            raise DataError(
+                f"column {_q(col)} must be numeric but has dtype {series.dtype} (numbers in a "
+                f"column of Python objects, e.g. {_q(series.iloc[0])}). Convert it yourself: "
+                f"df[{_q(col)}] = df[{_q(col)}].astype(float); carepaths does not coerce."
+            )
+        if parsed.all():
+            raise DataError(
+                f"column {_q(col)} must be numeric but has dtype {series.dtype}: its values are "
+                f"numbers stored as text, e.g. {_q(series.iloc[0])}. Convert it yourself with "
+                f"df[{_q(col)}] = pd.to_numeric(df[{_q(col)}]); carepaths does not coerce."
+            )
+        if parsed.mean() >= 0.5:
+            bad = ~parsed
+            raise DataError(
+                f"column {_q(col)} must be numeric but has dtype {series.dtype} with "
+                f"{int(bad.sum())} non-numeric value(s) such as {_q(series[bad].iloc[0])} "
+                f"({_rows(idx, bad)}). Fix or remove those values, then convert it yourself "
+                f"(e.g. pd.to_numeric(df[{_q(col)}])); carepaths does not coerce."
+            )
+        labels = sorted({str(v) for v in series})
         raise DataError(
-            f"column '{col}' must be numeric but has dtype {series.dtype} with "
-            f"{int(bad.sum())} non-numeric value(s) such as {example!r} "
-            f"({_rows(frame.index, bad) if bad.any() else 'numbers stored as text'}). Convert "
-            f"it yourself (e.g. pd.to_numeric(df['{col}'])) after fixing those values; "
-            "carepaths does not coerce."
+            f"column {_q(col)} holds text labels ({_values(labels)}), not numbers: "
+            f"{_labels_fix(spec, col, labels)}"
         )
+
+
+def _label_hint(series: pd.Series, unknown: list[str], declared: tuple[str, ...]) -> str:
+    """Why labels did not match: surrounding whitespace, or numbers printed with a decimal."""
+    spaced = [u for u in unknown if u != u.strip() and u.strip() in declared]
+    if spaced:
+        return (f" {_q(spaced[0])} is {_q(spaced[0].strip())} with surrounding whitespace: strip "
+                f"the labels (df[{_q(series.name)}] = df[{_q(series.name)}].str.strip()).")
+    if pd.api.types.is_float_dtype(series):
+        return (f" The column holds floats, which print as e.g. {_q(unknown[0])}: if the labels "
+                f"are whole numbers, convert it with df[{_q(series.name)}].astype(int) first.")
+    return ""
 
 
 def _check_values(frame: pd.DataFrame, spec: Spec) -> None:
@@ -432,9 +686,10 @@ def _check_values(frame: pd.DataFrame, spec: Spec) -> None:
         if bad.any():
             unknown = sorted(set(labels[bad]))
             raise DataError(
-                f"column '{stage_col}' has stage label(s) {unknown} not in the spec's stages "
-                f"{list(spec.stages)} ({_rows(idx, bad)}). Recode them in the data or add them "
-                "to 'stages' in the spec."
+                f"column {_q(stage_col)} has stage label(s) {_values(unknown)} not in the spec's "
+                f"stages {_values(spec.stages)} ({_rows(idx, bad)})."
+                f"{_label_hint(frame[stage_col], unknown, spec.stages)} "
+                "Recode them in the data or add them to 'stages' in the spec."
             )
 
     binary = []
@@ -465,6 +720,16 @@ def _check_values(frame: pd.DataFrame, spec: Spec) -> None:
                 f"({_rows(idx, bad)}). Fix those counts, or use family = \"normal\" for a "
                 "continuous outcome."
             )
+        raw = frame[col].to_numpy()
+        # compared in the column's own dtype, so an int64 or uint64 count is not rounded first
+        huge = raw > MAX_EXACT_COUNT if pd.api.types.is_integer_dtype(frame[col]) else values > MAX_EXACT_COUNT
+        if huge.any():
+            raise DataError(
+                f"column {_q(col)} is a count outcome with count(s) above 2**53 = "
+                f"{MAX_EXACT_COUNT:,} (e.g. {_q(raw[huge][0])}, {_rows(idx, huge)}), which the "
+                "model's float64 arrays cannot hold exactly (and int64 not at all beyond "
+                "2**63). Such a count is almost surely an error or a missing-value code: fix it."
+            )
 
     for m in spec.mediators:
         if m.family != "ordinal":
@@ -485,12 +750,22 @@ def _check_values(frame: pd.DataFrame, spec: Spec) -> None:
         labels = frame[c.name].astype(str)
         bad = ~labels.isin(c.levels)
         if bad.any():
+            unknown = sorted(set(labels[bad]))
             raise DataError(
-                f"column '{c.name}' has level(s) {sorted(set(labels[bad]))[:5]} that the spec "
-                f"does not list ({_rows(idx, bad)}); declared levels: {list(c.levels)}. Add "
-                "them to the confounder's 'levels' or recode the data."
+                f"column {_q(c.name)} has level(s) {_values(unknown[:5])} that the spec "
+                f"does not list ({_rows(idx, bad)}); declared levels: {_values(c.levels)}."
+                f"{_label_hint(frame[c.name], unknown, c.levels)} Add them to the confounder's "
+                "'levels' or recode the data."
             )
         absent = [lvl for lvl in c.levels if not (labels == lvl).any()]
+        observed = [lvl for lvl in c.levels if lvl not in absent]
+        if len(observed) == 1:
+            raise DataError(
+                f"column {_q(c.name)}: only level {_q(observed[0])} occurs in the data; declared "
+                f"level(s) {_values(absent)} never occur. The confounder is constant here, so it "
+                "adjusts for nothing and its coefficients cannot be estimated: remove it from "
+                "the spec's confounders (or check the data)."
+            )
         if absent:
             raise DataError(
                 f"column '{c.name}': categorical level(s) {absent} are declared in the spec but "
@@ -511,13 +786,21 @@ def _check_design(frame: pd.DataFrame, spec: Spec) -> None:
                 f"{int(dup.sum())} rows share a pair, e.g. {first} ({_rows(idx, dup)}). The "
                 "panel needs one row per person-wave: aggregate or remove the duplicates."
             )
+    _check_scales(frame, spec)
     for col in (spec.exposure.name, *spec.mediator_names):
         if frame[col].nunique() < 2:
             raise DataError(
-                f"column '{col}' is constant (every row is {_plain(frame[col].iloc[0])!r}): a constant "
+                f"column {_q(col)} is constant (every row is {_q(frame[col].iloc[0])}): a constant "
                 "exposure or mediator carries no information about its path. Check the column, "
                 "or remove it from the spec."
             )
+    if frame[spec.outcome.name].nunique() < 2:
+        y = spec.outcome.name
+        raise DataError(
+            f"column {_q(y)} is constant (the outcome; every row is {_q(frame[y].iloc[0])}): a "
+            "constant outcome carries no information about any effect on it. Check the column "
+            "(the wrong one, or a filter that kept only one outcome value?)."
+        )
     if cols.person is not None and cols.cluster is not None:
         n_clusters = frame.groupby(cols.person)[cols.cluster].nunique()
         multi = n_clusters[n_clusters > 1]
@@ -540,3 +823,155 @@ def _check_design(frame: pd.DataFrame, spec: Spec) -> None:
                 "stage-specific paths. Collect more data, or merge or drop the stage in "
                 "'stages'."
             )
+        _check_within_stages(frame, spec)
+    if cols.person is not None:
+        _check_within_persons(frame, spec)
+
+
+def _standardised(spec: Spec) -> list[tuple[str, str]]:
+    """(column, role) of every column the panel standardises."""
+    out = []
+    if spec.exposure.kind == "continuous":
+        out.append((spec.exposure.name, "the exposure"))
+    out += [(m.name, "a normal mediator") for m in spec.mediators if m.family == "normal"]
+    if spec.outcome.family == "normal":
+        out.append((spec.outcome.name, "a normal outcome"))
+    out += [(c.name, "a numeric confounder") for c in spec.confounders if c.kind == "numeric"]
+    return out
+
+
+_CONSTANT_WHY = {
+    "the exposure": "a constant exposure carries no information about its path",
+    "a normal mediator": "a constant exposure or mediator carries no information about its path",
+    "a normal outcome": "a constant outcome carries no information about any effect on it",
+    "a numeric confounder": "a constant confounder adjusts for nothing",
+}
+
+
+def _check_scales(frame: pd.DataFrame, spec: Spec) -> None:
+    """Every standardised column has a finite, non-zero SD well above rounding error."""
+    idx = frame.index
+    for col, role in _standardised(spec):
+        values = frame[col].to_numpy(dtype=float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = float(values.mean())
+            sd = float(values.std(ddof=1))
+        largest = int(np.argmax(np.abs(values)))
+        if not (np.isfinite(mean) and np.isfinite(sd)):
+            mask = np.zeros(len(values), dtype=bool)
+            mask[largest] = True
+            raise DataError(
+                f"column {_q(col)} ({role}) has values too large to standardise: their SD "
+                f"overflows float64 (largest value {values[largest]:.6g}, {_rows(idx, mask)}). "
+                "Check those values (a code such as 1e300 for 'missing'?) or rescale the "
+                f"column, e.g. df[{_q(col)}] / 1e6."
+            )
+        if sd == 0:
+            raise DataError(
+                f"column {_q(col)} is constant ({role}; every row is {_q(frame[col].iloc[0])}): "
+                f"{_CONSTANT_WHY[role]}, and its standardised values would be NaN (its SD is 0). "
+                "Check the column, or remove it from the spec."
+            )
+        if sd <= NEAR_CONSTANT * abs(values[largest]):
+            raise DataError(
+                f"column {_q(col)} ({role}) is constant within floating-point error: its SD "
+                f"{sd:.3g} is below {NEAR_CONSTANT:g} of its values' size ({abs(values[largest]):.6g}), "
+                "so its differences are rounding error and standardising would turn them into "
+                f"data. {_CONSTANT_WHY[role].capitalize()}: check the column, or remove it from "
+                "the spec."
+            )
+
+
+def _check_within_stages(frame: pd.DataFrame, spec: Spec) -> None:
+    """A variable that only changes between stages carries nothing within one."""
+    stage_col = spec.columns.stage
+    assert stage_col is not None
+    x, y = spec.exposure.name, spec.outcome.name
+    roles = {x: "the exposure", **{m.name: f"a {m.family} mediator" for m in spec.mediators}, y: "the outcome"}
+    groups = frame.groupby(frame[stage_col].astype(str), sort=False)
+    distinct = groups[list(roles)].nunique().reindex(list(spec.stages))
+    firsts = groups[list(roles)].first().reindex(list(spec.stages))
+    for col, role in roles.items():
+        if (distinct[col] <= 1).all():
+            each = ", ".join(f"{s}: {_q(firsts.loc[s, col])}" for s in spec.stages)
+            why = {
+                x: "its effects cannot be told apart from the stages' own differences",
+                y: "no path into it can be estimated within a stage",
+            }.get(col, "its paths cannot be told apart from the stage intercepts"
+                  + (" and its residual SD would be 0" if role == "a normal mediator" else ""))
+            raise DataError(
+                f"column {_q(col)} ({role}) is constant within every stage ({each}): it varies "
+                f"only between stages, so {why}. Check the column (a stage-level value copied "
+                "to every row?); a variable that changes only with the stage is not a "
+                "person-wave variable of this model: remove it from the spec."
+            )
+    if not spec.structure.stage_specific_paths:
+        return
+    for col, role in roles.items():
+        if col == y:
+            continue
+        flat = [s for s in spec.stages if distinct.loc[s, col] <= 1]
+        if flat:
+            raise DataError(
+                f"column {_q(col)} ({role}) is constant within stage(s) {_values(flat)} (every row "
+                f"of {_q(flat[0])} is {_q(firsts.loc[flat[0], col])}): with stage-specific paths "
+                "(structure.stage_specific_paths, the default) its paths in that stage cannot be "
+                "estimated. Set stage_specific_paths = false in [structure] to share the paths "
+                "across stages, or merge the stage with another (in the data and 'stages')."
+            )
+
+
+def _check_within_persons(frame: pd.DataFrame, spec: Spec) -> None:
+    """Person effects need repeated rows; within-person terms need within-person variation."""
+    person = spec.columns.person
+    assert person is not None
+    structure = spec.structure
+    sizes = frame.groupby(person, sort=False).size()
+    if structure.person_effects != "none" and (sizes == 1).all():
+        raise DataError(
+            f"column {_q(person)} (the person id): every person has one row, so person effects "
+            f"(structure.person_effects = {structure.person_effects!r}) cannot be told apart from "
+            "the residual. Set person_effects = \"none\" in [structure] (a cross-sectional "
+            "study), or check the person ids."
+        )
+    needs = []
+    if structure.center_exposure_within_person:
+        needs.append("center_exposure_within_person = true (the within-person path)")
+    if structure.person_effects == "slopes":
+        needs.append('person_effects = "slopes" (person-specific paths)')
+    if needs:
+        x = spec.exposure.name
+        if (frame.groupby(person, sort=False)[x].nunique() <= 1).all():
+            raise DataError(
+                f"column {_q(x)} (the exposure) never varies within a person (column "
+                f"{_q(person)}), so {' and '.join(needs)} cannot be estimated. Change that "
+                "setting in [structure], or check the data."
+            )
+
+
+def _check_finite(panel: Panel) -> None:
+    """The last guard: every model array is finite after coding and scaling."""
+    ds = panel.dataset
+    spec = panel.spec
+    term_of = {t: c.name for c in spec.confounders for t in c.terms}
+    single = {"X": spec.exposure.name, "X_within": spec.exposure.name,
+              "X_between": spec.exposure.name, "Y": spec.outcome.name}
+    for var in ("X", "X_within", "X_between", "M", "Y", "C"):
+        if var not in ds:
+            continue
+        values = np.asarray(ds[var].values, dtype=float)
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            continue
+        if values.ndim == 2:
+            j = int(np.flatnonzero(bad.any(axis=0))[0])
+            label = str(ds[var][ds[var].dims[1]].values[j])
+            column, rows = term_of.get(label, label), bad[:, j]
+        else:
+            column, rows = single[var], bad
+        raise DataError(
+            f"column {_q(column)}: after coding and scaling, {int(rows.sum())} of its model "
+            f"values ({var}) are not finite ({_rows(ds['row'].to_index(), rows)}). carepaths "
+            "refuses them rather than fit NaN or infinity: check the column's values (extreme "
+            "magnitudes?), and please report it, since the checks before should have caught it."
+        )
