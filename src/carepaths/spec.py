@@ -28,6 +28,8 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
                 center_exposure_within_person, stage_specific_paths
     [priors.<name>]  distribution = "Normal", params = { mu = 0.0, sigma = 0.3 }: a prior
                 override by name (:mod:`carepaths.prior_rules` has the names and the checks)
+    [paradox]   raises_in, lowers_in: the two stages of the paradox the report tests (the
+                exposure raises the outcome in one and lowers it in the other); optional
 
 Names are never empty or blank, never differ from another name of the same kind only in
 surrounding whitespace, and stages may not take the labels carepaths uses for its own
@@ -57,6 +59,7 @@ __all__ = [
     "Exposure",
     "Mediator",
     "Outcome",
+    "Paradox",
     "PriorSettings",
     "Spec",
     "Structure",
@@ -764,6 +767,66 @@ class PriorSettings(Mapping[str, tuple[str, Mapping[str, float]]]):
         return f"PriorSettings({ {n: (d, dict(p)) for n, (d, p) in self._entries.items()} !r})"
 
 
+@dataclass(frozen=True)
+class Paradox:
+    """The paradox a study tests: the exposure raises the outcome in one stage, lowers it in another.
+
+    The spec's optional ``[paradox]`` table; ``Spec.paradox`` is None without it (a study
+    with no stages, or one that tests no such reversal, has no paradox to report).
+
+    Attributes
+    ----------
+    raises_in : str
+        The stage in which the exposure is expected to raise the outcome (e.g. ``"crisis"``).
+    lowers_in : str
+        The stage in which it is expected to lower it (e.g. ``"recovery"``).
+    """
+
+    raises_in: str
+    lowers_in: str
+
+    KEYS = ("raises_in", "lowers_in")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], stages: tuple[str, ...]) -> Paradox:
+        """Validate the ``[paradox]`` table against the spec's ``stages``.
+
+        Raises
+        ------
+        SpecError
+            If a key is unknown or missing, the spec has no stages, a stage is not one of
+            the spec's, or both keys name the same stage.
+        """
+        _check_keys(d, "paradox", cls.KEYS)
+        if not stages:
+            raise SpecError(
+                "spec key 'paradox' names two stages, but the spec has no stages: set "
+                "columns.stage and stages = [...], or remove the [paradox] table (a study "
+                "without stages has no paradox between them)."
+            )
+        values: dict[str, str] = {}
+        for key, example in zip(cls.KEYS, stages[:2], strict=True):
+            path = f"paradox.{key}"
+            value = _str(_require(d, key, "paradox", example=f"{key} = {_show(example)}"), path)
+            if value not in stages:
+                raise SpecError(
+                    f"spec key '{path}' is {_show(value)}, which is not one of the spec's stages "
+                    f"{_show_list(stages)}.{suggest_closest(value or '', stages)} Name one of them."
+                )
+            values[key] = value  # type: ignore[assignment]
+        if values["raises_in"] == values["lowers_in"]:
+            raise SpecError(
+                f"spec key 'paradox': raises_in and lowers_in are both {_show(values['raises_in'])}; "
+                "the paradox contrasts two different stages. Name two of "
+                f"{_show_list(stages)}."
+            )
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"raises_in": ..., "lowers_in": ...}``."""
+        return {"raises_in": self.raises_in, "lowers_in": self.lowers_in}
+
+
 # --------------------------------------------------------------------------- the spec
 @dataclass(frozen=True)
 class Spec:
@@ -793,6 +856,7 @@ class Spec:
     description: str | None = None
     graph_edges: tuple[tuple[str, str], ...] = ()
     priors: PriorSettings = field(default_factory=PriorSettings)
+    paradox: Paradox | None = None
 
     KEYS = (
         "name",
@@ -808,6 +872,7 @@ class Spec:
         "structure",
         "graph",
         "priors",
+        "paradox",
     )
     GRAPH_KEYS = ("edges",)
 
@@ -886,6 +951,7 @@ class Spec:
             name=_str(d.get("name"), "name", optional=True),
             description=_str(d.get("description"), "description", optional=True),
             graph_edges=_graph_edges(d.get("graph", {})),
+            paradox=Paradox.from_dict(d["paradox"], stages) if "paradox" in d else None,
         )
         spec._check_names()
         spec._check_edges()
@@ -1188,6 +1254,7 @@ class Spec:
             "structure": self.structure.to_dict(),
             "graph": {"edges": [list(e) for e in self.graph_edges]} if self.graph_edges else None,
             "priors": self.priors.to_dict() or None,
+            "paradox": self.paradox.to_dict() if self.paradox is not None else None,
         }
         return _drop_none(out)
 
@@ -1229,6 +1296,11 @@ class Spec:
             lines.append(
                 f"Stages S (-> X, M, Y; paths differ by stage): {' < '.join(self.stages)}"
                 f"{' (partially pooled)' if self.structure.pool_stages else ' (unpooled)'}"
+            )
+        if self.paradox is not None:
+            lines.append(
+                f"Paradox tested: {x.name} raises {self.outcome.name} in {self.paradox.raises_in} "
+                f"and lowers it in {self.paradox.lowers_in}"
             )
         if self.unmeasured_confounding:
             lines.append(
