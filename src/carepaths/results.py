@@ -30,6 +30,7 @@ so the figures and every result can use it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -45,6 +46,12 @@ __all__ = [
     "NOT_CONVERGED",
     "SAMPLE_DIMS",
     "SUMMARY_STATS",
+    "HAS_STAGES",
+    "has_stages",
+    "check_seed",
+    "check_choice",
+    "format_probability",
+    "probability_text",
     "summarize",
     "diagnose",
     "element_label",
@@ -60,6 +67,92 @@ NOT_CONVERGED = "NOT CONVERGED"
 SAMPLE_DIMS = ("chain", "draw")
 #: What :func:`summarize` computes, in order: posterior mean, SD and the package interval.
 SUMMARY_STATS = ("mean", "sd", "lower", "upper")
+#: The attribute of effect and comparison draws that says whether the spec has stages
+#: (1) or not (0). Without stages the draws keep their one-group ``stage`` dim inside, and
+#: every table, tidy frame and figure leaves the stage out.
+HAS_STAGES = "has_stages"
+
+
+def has_stages(draws: Any) -> bool:
+    """Whether draws come from a spec with stages (:data:`HAS_STAGES`; true when unsaid)."""
+    return bool(int(getattr(draws, "attrs", {}).get(HAS_STAGES, 1)))
+
+
+# ----------------------------------------------------------------------------- argument checks
+def check_seed(seed: Any, *, argument: str = "seed") -> None:
+    """Refuse a seed that is not a non-negative integer, naming the argument and the fix.
+
+    Raises
+    ------
+    CarepathsError
+        For a bool, a float, a string, None or a negative integer.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise CarepathsError(f"{argument} must be an integer >= 0 (e.g. {argument}=1), got {seed!r}.")
+
+
+def check_choice(value: Any, argument: str, options: Sequence[Any]) -> None:
+    """Refuse a value that is not one of ``options``, naming the argument and the closest option.
+
+    Raises
+    ------
+    CarepathsError
+        ``"<argument> must be one of a, b; got 'x'. Did you mean 'a'?"``.
+    """
+    ok = any(value is o if o is None else (isinstance(value, str) and value == o) for o in options)
+    if not ok:
+        names = [str(o) if o is None else repr(o) for o in options]
+        hint = suggest_closest(value, [o for o in options if isinstance(o, str)]) if isinstance(value, str) else ""
+        raise CarepathsError(f"{argument} must be one of {', '.join(names)}; got {value!r}.{hint}")
+
+
+# ----------------------------------------------------------------------------- probabilities in words
+def format_probability(p: float, n_draws: int) -> str:
+    """A posterior probability for a sentence: two decimals, or a bound when every draw agrees.
+
+    Parameters
+    ----------
+    p : float
+        The probability (a share of draws).
+    n_draws : int
+        The number of draws it is a share of.
+
+    Returns
+    -------
+    str
+        ``"= 0.97"``; ``"> 0.999"`` when every one of 1,000 or more draws agrees (``"= 1"``
+        would claim certainty the draws cannot give) and ``"< 0.001"`` when none does;
+        with fewer draws the bound has two decimals (``"> 0.99"``). Probabilities within
+        0.005 of 0 or 1 get three decimals, so none prints as 0.00 or 1.00.
+    """
+    digits = 3 if n_draws >= 1000 else 2
+    bound = math.floor((1.0 - 1.0 / max(n_draws, 1)) * 10**digits) / 10**digits
+    if p >= 1.0:
+        return f"> {bound:.{digits}f}"
+    if p <= 0.0:
+        return f"< {1 - bound:.{digits}f}"
+    if 0.005 <= p < 0.995:
+        return f"= {p:.2f}"
+    near = f"{p:.3f}"  # two decimals would print 1.00 or 0.00
+    if near == "1.000":
+        return "> 0.999"
+    if near == "0.000":
+        return "< 0.001"
+    return f"= {near}"
+
+
+def probability_text(p: float, n_draws: int, *, digits: int = 3) -> str:
+    """A posterior probability for a table cell: never ``1.000`` or ``0.000``.
+
+    ``0.934`` (``digits`` decimals) where that does not round to 0 or 1; otherwise the
+    bound of :func:`format_probability` (``"> 0.999"``, ``"< 0.01"``); empty for NaN.
+    """
+    if p is None or not np.isfinite(p):
+        return ""
+    text = f"{p:.{digits}f}"
+    if float(text) in (0.0, 1.0) or p <= 0.0 or p >= 1.0:
+        return format_probability(p, n_draws).removeprefix("= ")
+    return text
 
 
 # ----------------------------------------------------------------------------- ArviZ summaries
@@ -225,8 +318,9 @@ def select_check_rows(
     Parameters
     ----------
     table : pandas.DataFrame
-        ``Checks.table()``: index ``(variable, statistic, stage, wave)``; ``attrs["outcome"]``
-        names the default variable.
+        ``Checks.table()``: index ``(variable, statistic, stage, wave)`` (a missing
+        ``stage`` or ``wave`` level, as a spec without stages or waves has, reads
+        ``"all"``); ``attrs["outcome"]`` names the default variable.
     variable : str, optional
         Outcome or mediator name; default the outcome.
     statistics : sequence of str, optional
@@ -247,11 +341,23 @@ def select_check_rows(
     CarepathsError
         Naming the unknown variable, statistic or stage and the valid ones.
     """
-    if not isinstance(table, pd.DataFrame) or list(table.index.names) != ["variable", "statistic", "stage", "wave"]:
+    levels = ["variable", "statistic", "stage", "wave"]
+    if (
+        not isinstance(table, pd.DataFrame) or not {"variable", "statistic"} <= set(table.index.names)
+        or not set(table.index.names) <= set(levels)
+    ):
         raise CarepathsError(
-            "table must be a predictive-check table (checks.table() of fit.check(seed=...) or "
+            "table must be a predictive-check table (checks.table() of fit.check() or "
             f"model.prior_check(seed=...)), got {type(table).__name__}."
         )
+    if list(table.index.names) != levels:  # a level every row reads "all" in was left out
+        frame = table.reset_index()
+        for level in ("stage", "wave"):
+            if level not in frame.columns:
+                frame[level] = "all"
+        attrs = dict(table.attrs)
+        table = frame.set_index(levels)
+        table.attrs = attrs
     variables = list(dict.fromkeys(table.index.get_level_values("variable")))
     variable = table.attrs.get("outcome", variables[0]) if variable is None else variable
     if variable not in variables:
