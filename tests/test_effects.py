@@ -198,7 +198,8 @@ def test_summary_table_shape_interval_and_unconverged_warning():
     table = eff.summary()
     assert list(table.index.get_level_values("stage").unique()) == ["crisis", "recovery", "maintenance", "pooled"]
     effects = list(table.loc["crisis"].index)
-    assert effects == ["TE", "NDE", "NIE", "IIE[encouragement]", "IIE[discouragement]", "interdependence"]
+    # a normal outcome without mediator edges: interdependence is 0 by construction, left out
+    assert effects == ["TE", "NDE", "NIE", "IIE[encouragement]", "IIE[discouragement]"]
     assert {"mean", "sd", "lower", "upper", "P(>0)", "warning"} <= set(table.columns)
     assert (table["warning"] == "NOT CONVERGED").all()
     assert table.attrs["interval"] == "95% equal-tailed interval"

@@ -7,7 +7,9 @@ DataFrames, a networkx graph), never a result object, so every result can call i
 its ``.plot()``; and each has a *data twin*, ``<name>_data`` with the same arguments,
 that returns the numbers the figure draws, so tests and reports can check them without
 reading pixels. Intervals are the package's one definition (:mod:`carepaths.intervals`),
-passed to ArviZ explicitly.
+passed to ArviZ explicitly. Draws of a spec without stages (their ``has_stages``
+attribute is 0, :data:`carepaths.results.HAS_STAGES`) are drawn and tabled without a
+stage: no row, label or index level names the one group they have.
 
 Drawn by ArviZ-plots (``arviz_plots``):
 
@@ -48,6 +50,7 @@ from carepaths.intervals import INTERVAL_PROB, arviz_interval, interval_label
 from carepaths.results import (
     NOT_CONVERGED,
     flatten_variables,
+    has_stages,
     select_check_rows,
     stack_variables,
     summarize,
@@ -302,12 +305,14 @@ def plot_stage_checks(
         ax.axvspan(row.lower, row.upper, color="C0", alpha=0.12, lw=0)
         color = "C3" if row.flag else "black"
         ax.axvline(row.observed, color=color, lw=2)
-        ax.set_title(f"{row.stage}: p = {row.p_value:.3f}", fontsize=9, color=color)
+        where = "" if stage_cols == ["all"] else f"{row.stage}: "  # no stage to name without stages
+        ax.set_title(f"{where}p = {row.p_value:.3f}", fontsize=9, color=color)
         ax.set_yticks([])
     for ax in axes[~used]:  # a statistic without that stage (e.g. between_person: "all" only)
         ax.set_visible(False)
+    by_stage = "" if stage_cols == ["all"] else " by stage"
     fig.suptitle(
-        f"{data['variable'].iloc[0]}: {data.attrs['kind']} predictive checks by stage "
+        f"{data['variable'].iloc[0]}: {data.attrs['kind']} predictive checks{by_stage} "
         f"(shaded: {interval_label()}; line: observed)", fontsize=10,
     )
     return fig
@@ -357,7 +362,10 @@ def _ppc_tree(replicated: xr.DataTree, variables: list[str]) -> tuple[xr.DataTre
     predictive = replicated[group].to_dataset()[variables]
     observed = replicated["observed_data"].to_dataset()[variables]
     stages = _stage_order(replicated)
-    labels = np.array([f"{stages.index(s) + 1}: {s}" for s in predictive["stage"].values])
+    if stages == ["all"]:  # a spec without stages: no stage to name
+        labels = np.full(predictive.sizes["obs"], "all rows")
+    else:
+        labels = np.array([f"{stages.index(s) + 1}: {s}" for s in predictive["stage"].values])
     drop = [c for c in ("stage", "person") if c in predictive.coords]
     predictive = predictive.drop_vars(drop).assign_coords(obs=labels)
     observed = observed.drop_vars(drop).assign_coords(obs=labels)
@@ -468,7 +476,9 @@ def loo_pit_data(*, loo_data: xr.DataTree) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per person-wave: ``stage``, ``loo_pit`` (in [0, 1]; uniform for a
-        calibrated model) and ``pareto_k``.
+        calibrated model; randomised within the step of a discrete outcome) and
+        ``pareto_k`` (of the row, or of its person when LOO leaves out persons:
+        ``attrs["loo"]``).
 
     Raises
     ------
@@ -477,15 +487,23 @@ def loo_pit_data(*, loo_data: xr.DataTree) -> pd.DataFrame:
     """
     _loo_outcome(loo_data)
     pointwise = loo_data[LOO_POINTWISE].to_dataset()
-    return pd.DataFrame({
+    data = pd.DataFrame({
         "stage": pointwise["stage"].values,
         "loo_pit": np.asarray(pointwise["loo_pit"].values, dtype=float),
         "pareto_k": np.asarray(pointwise["pareto_k"].values, dtype=float),
     })
+    data.attrs["loo"] = str(loo_data[LOO_POINTWISE].attrs.get("loo", "row"))
+    return data
 
 
 def plot_loo_pit(*, loo_data: xr.DataTree, coverage: bool = False) -> Any:
-    """ECDF of the outcome's LOO-PIT values against uniformity (ArviZ-plots ``plot_loo_pit``).
+    """ECDF of the outcome's LOO-PIT values against uniformity (ArviZ-plots ``plot_ecdf_pit``).
+
+    The values drawn are those of :func:`loo_pit_data` (the check's own: leave-one-person-
+    or row-out weights, and randomised within the step of a discrete outcome, so a
+    calibrated binary or count model stays inside the envelope), handed to ArviZ-plots'
+    ``plot_ecdf_pit`` as ``plot_loo_pit`` does after computing its own. A row without a
+    finite value (its unit's PSIS weights failed) is left out.
 
     Parameters
     ----------
@@ -502,9 +520,16 @@ def plot_loo_pit(*, loo_data: xr.DataTree, coverage: bool = False) -> Any:
     import arviz_plots as azp
 
     outcome = _loo_outcome(loo_data)
+    values = loo_pit_data(loo_data=loo_data)["loo_pit"].to_numpy()
+    values = values[np.isfinite(values)]  # a unit whose PSIS weights failed has no PIT to draw
+    tree = xr.DataTree.from_dict({"loo_pit": xr.Dataset({outcome: ("obs", values)})})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        pc = azp.plot_loo_pit(loo_data, var_names=[outcome], coverage=bool(coverage), backend="matplotlib")
+        pc = azp.plot_ecdf_pit(
+            tree, var_names=[outcome], group="loo_pit", sample_dims=["obs"], coverage=bool(coverage),
+            backend="matplotlib",
+            visuals={"xlabel": {"text": "ETI %" if coverage else "LOO-PIT"}, "ylabel": {}, "remove_axis": False},
+        )
     return pc.viz["figure"].item()
 
 
@@ -521,13 +546,15 @@ def _levels(values: Sequence[str], what: str, wanted: Sequence[str] | None) -> l
 
 def _forest(
     rows: xr.Dataset, *, stages: list[str], title: str, xlabel: str, null: float, converged: bool,
-    truth: pd.Series | None = None,
+    truth: pd.Series | None = None, show_stage: bool = True,
 ) -> Any:
     """ArviZ-plots' forest of ``rows`` (one variable per row group, dims chain, draw, stage).
 
     Rows are grouped by variable, each with one line per stage (alternately shaded); the
     thick bar is the 50% and the thin bar the package interval, the point the mean. A
     dashed line marks ``null``; ``truth`` (indexed by (stage, variable)) adds crosses.
+    Without ``show_stage`` (a spec without stages: one stage) the rows carry no stage
+    label.
     """
     import textwrap
 
@@ -536,9 +563,14 @@ def _forest(
     n_rows = len(rows.data_vars) * len(stages)
     names = {str(v): textwrap.fill(str(v), 24) for v in rows.data_vars}  # long labels on several lines
     rows = rows.rename(names)
+    show_stage = show_stage or len(stages) > 1
+    if show_stage:
+        rows, labels, coords = rows, ["__variable__", "stage"], {"stage": stages}
+    else:
+        rows, labels, coords = rows.sel(stage=stages[0], drop=True), ["__variable__"], None
     pc = azp.plot_forest(
-        rows, combined=True, backend="matplotlib", coords={"stage": stages},
-        labels=["__variable__", "stage"], shade_label="stage" if len(stages) > 1 else None,
+        rows, combined=True, backend="matplotlib", coords=coords,
+        labels=labels, shade_label="stage" if len(stages) > 1 else None,
         point_estimate="mean", ci_kind=arviz_interval()["ci_kind"], ci_probs=(0.5, INTERVAL_PROB),
         figure_kwargs={"figsize": (9.0, 0.27 * n_rows + 1.6), "width_ratios": [1.3, 2.0]},
     )
@@ -552,7 +584,8 @@ def _forest(
             for stage in stages:
                 value = truth.get((stage, name), np.nan)
                 if np.isfinite(value):
-                    ax.plot([value], [float(y[label].sel(stage=stage))], "x", color="#2ca02c", ms=8, mew=2, zorder=5)
+                    at = y[label].sel(stage=stage) if show_stage else y[label]
+                    ax.plot([value], [float(at)], "x", color="#2ca02c", ms=8, mew=2, zorder=5)
     fig.suptitle(title, fontsize=9)
     if not converged:
         fig.text(0.5, 0.5, f"{NOT_CONVERGED}: these numbers are unreliable", color="#c00000",
@@ -614,11 +647,12 @@ def effects_forest_data(
     Returns
     -------
     pandas.DataFrame
-        Index ``(stage, effect)`` in drawing order (by effect, then stage); columns
-        ``mean``, ``lower``, ``upper`` (the package interval, the numbers of
-        ``effects.summary()``), ``row`` (position, 0 at the top) and, with ``truth``,
-        ``true``. ``attrs``: ``scale``, ``contrast``, ``population``, ``null`` (0 for
-        differences, 1 for ratios), ``interval``, ``converged`` and ``outcome``.
+        Index ``(stage, effect)`` in drawing order (by effect, then stage), ``effect``
+        alone for draws without stages; columns ``mean``, ``lower``, ``upper`` (the
+        package interval, the numbers of ``effects.summary()``), ``row`` (position, 0 at
+        the top) and, with ``truth``, ``true``. ``attrs``: ``scale``, ``contrast``,
+        ``population``, ``null`` (0 for differences, 1 for ratios), ``interval``,
+        ``converged``, ``outcome`` and ``has_stages``.
 
     Raises
     ------
@@ -626,6 +660,21 @@ def effects_forest_data(
         If a requested stage or effect is not in the draws, or ``truth`` has no ``true``
         column.
     """
+    data = _effects_forest_table(draws=draws, stages=stages, which=which, truth=truth, outcome=outcome,
+                                 converged=converged)
+    return data if data.attrs["has_stages"] else data.droplevel("stage")
+
+
+def _effects_forest_table(
+    *,
+    draws: xr.Dataset,
+    stages: Sequence[str] | None,
+    which: Sequence[str] | None,
+    truth: pd.DataFrame | None,
+    outcome: str | None,
+    converged: bool | None,
+) -> pd.DataFrame:
+    """:func:`effects_forest_data` with the stage level always in the index."""
     rows = _effect_rows(draws, which)
     stage_list = _levels(draws["stage"].values, "stages", stages)
     data = _forest_data(rows, stage_list)
@@ -642,6 +691,7 @@ def effects_forest_data(
         interval=interval_label(),
         converged=bool(draws.attrs.get("converged", True)) if converged is None else bool(converged),
         outcome=outcome or str(draws.attrs.get("outcome", "the outcome")),
+        has_stages=has_stages(draws),
     )
     return data
 
@@ -674,21 +724,22 @@ def plot_effects_forest(
     matplotlib.figure.Figure
         The figure of ArviZ's PlotCollection: a labels axes and the forest axes.
     """
-    data = effects_forest_data(draws=draws, stages=stages, which=which, truth=truth, outcome=outcome,
-                               converged=converged)
+    data = _effects_forest_table(draws=draws, stages=stages, which=which, truth=truth, outcome=outcome,
+                                 converged=converged)
     stage_list = list(dict.fromkeys(data.index.get_level_values("stage")))
     rows = _effect_rows(draws, list(dict.fromkeys(data.index.get_level_values("effect"))))
     legend = f"points: posterior means; bars: {interval_label()} (thick: central 50%)"
     if "true" in data.columns:
         legend += "; green crosses: true effects"
+    by_stage = ", by stage" if data.attrs["has_stages"] else ""
     title = (
-        f"Effect of {data.attrs['contrast'] or 'the exposure contrast'} on {data.attrs['outcome']}, "
-        f"by stage ({data.attrs['population']} population)\n{legend}"
+        f"Effect of {data.attrs['contrast'] or 'the exposure contrast'} on {data.attrs['outcome']}"
+        f"{by_stage} ({data.attrs['population']} population)\n{legend}"
     )
     return _forest(
         rows, stages=stage_list, title=title, xlabel=data.attrs["scale"].replace("_", " "),
         null=data.attrs["null"], converged=data.attrs["converged"],
-        truth=data["true"] if "true" in data.columns else None,
+        truth=data["true"] if "true" in data.columns else None, show_stage=data.attrs["has_stages"],
     )
 
 
@@ -715,18 +766,26 @@ def comparison_data(*, draws: xr.Dataset, per_1000: bool | None = None, converge
         Comparison draws, ``comparison.draws`` (:meth:`carepaths.Fit.compare`):
         ``difference`` (chain, draw, intervention, stage), the status quo first.
     per_1000 : bool, optional
-        Per 1,000 person-waves; default the draws' ``per_1000`` attribute (binary and
-        count outcomes).
+        Per 1,000 person-waves (per 1,000 persons when the data have one wave: the draws'
+        ``unit`` attribute); default the draws' ``per_1000`` attribute (binary and count
+        outcomes).
     converged : bool, optional
         Whether the fit converged (default true); unconverged draws are marked.
 
     Returns
     -------
     pandas.DataFrame
-        Index ``(intervention, stage)``, the status quo left out; columns ``estimate``
-        (posterior mean), ``lower``, ``upper`` (the package interval). ``attrs``:
-        ``unit``, ``outcome``, ``interval``, ``converged``.
+        Index ``(intervention, stage)``, ``intervention`` alone for draws without
+        stages, the status quo left out; columns ``estimate`` (posterior mean),
+        ``lower``, ``upper`` (the package interval). ``attrs``: ``unit``, ``outcome``,
+        ``interval``, ``converged``, ``has_stages``.
     """
+    data = _comparison_table(draws=draws, per_1000=per_1000, converged=converged)
+    return data if data.attrs["has_stages"] else data.droplevel("stage")
+
+
+def _comparison_table(*, draws: xr.Dataset, per_1000: bool | None, converged: bool | None) -> pd.DataFrame:
+    """:func:`comparison_data` with the stage level always in the index."""
     rows, scaled = _comparison_rows(draws, per_1000)
     stages = [str(s) for s in draws["stage"].values]
     table = stack_variables(summarize(rows), by=("stage",), name="intervention", column="summary")
@@ -734,9 +793,9 @@ def comparison_data(*, draws: xr.Dataset, per_1000: bool | None = None, converge
     order = [(str(name), stage) for name in rows.data_vars for stage in stages]
     data = table.loc[order, ["mean", "lower", "upper"]].set_axis(["estimate", "lower", "upper"], axis=1)
     data.attrs.update(
-        unit="per 1,000 person-waves" if scaled else "difference", interval=interval_label(),
-        outcome=str(draws.attrs.get("outcome", "the outcome")),
-        converged=True if converged is None else bool(converged),
+        unit=f"per 1,000 {draws.attrs.get('unit', 'person-waves')}" if scaled else "difference",
+        interval=interval_label(), outcome=str(draws.attrs.get("outcome", "the outcome")),
+        converged=True if converged is None else bool(converged), has_stages=has_stages(draws),
     )
     return data
 
@@ -760,11 +819,12 @@ def plot_comparison(
     matplotlib.figure.Figure
         The figure of ArviZ's PlotCollection.
     """
-    data = comparison_data(draws=draws, per_1000=per_1000, converged=converged)
+    data = _comparison_table(draws=draws, per_1000=per_1000, converged=converged)
     rows, _ = _comparison_rows(draws, per_1000)
     stages = [str(s) for s in draws["stage"].values]
-    title = (f"Interventions vs status quo: change in {data.attrs['outcome']} {data.attrs['unit']}\n"
+    by_stage = " by stage" if data.attrs["has_stages"] else ""
+    title = (f"Interventions vs status quo{by_stage}: change in {data.attrs['outcome']} {data.attrs['unit']}\n"
              f"points: posterior means; bars: {interval_label()} (thick: central 50%)")
     return _forest(rows, stages=stages, title=title,
                    xlabel=f"change in {data.attrs['outcome']} ({data.attrs['unit']})",
-                   null=0.0, converged=data.attrs["converged"])
+                   null=0.0, converged=data.attrs["converged"], show_stage=data.attrs["has_stages"])

@@ -531,7 +531,9 @@ class Simulation:
         (:func:`carepaths.counterfactual.interventions.intervention_means` on the population
         sampler's marginal population): per stage and pooled, the expected outcome under
         each intervention minus the status quo, with a person-clustered Monte Carlo SE.
-        Shifts count in SDs of the simulated population's exposure and mediators.
+        Shifts count in SDs of the simulated population's exposure and mediators, or,
+        for an intervention with ``units="original"``, in the variables' own units (the
+        units the simulated data are written in), as :meth:`Fit.compare` counts them.
 
         Parameters
         ----------

@@ -1,12 +1,14 @@
 """Comparing interventions on every posterior draw: :func:`compare` and :class:`Comparison`.
 
 For each intervention (or combination) and each stage, the expected outcome with the
-intervention in place, its difference from the status quo (on the outcome's scale and
-per 1,000 persons: extra or fewer persons in care, or visits, per 1,000 person-waves),
-the package interval (:mod:`carepaths.intervals`), the posterior probability that it is
-better than the status quo, and the probability that it is the best of those compared.
-"Better" is a value judgement the user states: ``better="higher"`` (default: more care
-use) or ``"lower"``.
+intervention in place, its difference from the status quo (on the outcome's scale and,
+for binary and count outcomes, per 1,000: extra or fewer persons in care, or visits, per
+1,000 person-waves of a panel, or per 1,000 persons when there is one wave), the package
+interval (:mod:`carepaths.intervals`), the posterior probability that it is better than
+the status quo, and the probability that it is the best of those compared (with two or
+more compared). "Better" is a value judgement the user states: ``better="higher"``
+(default: more care use) or ``"lower"``. Without stages the tables and figures have no
+stage (:data:`carepaths.results.HAS_STAGES`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,29 @@ import xarray as xr
 from carepaths.counterfactual.interventions import intervention_means, model_transform, validate
 from carepaths.counterfactual.population import LINK_DTYPE, Chunk, RowData, group_averaging, map_chunks
 from carepaths.data import Panel
-from carepaths.exceptions import CarepathsError, ConvergenceWarning
+from carepaths.exceptions import ConvergenceWarning
 from carepaths.intervals import interval_label
-from carepaths.results import NOT_CONVERGED, Result, summarize
+from carepaths.results import (
+    HAS_STAGES,
+    NOT_CONVERGED,
+    Result,
+    check_choice,
+    check_seed,
+    has_stages,
+    summarize,
+)
 from carepaths.structural.parameters import ParameterSet
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["Comparison", "compare", "STATUS_QUO", "per_1000_unit"]
 
 STATUS_QUO = "status quo"
+
+
+def per_1000_unit(panel: Panel) -> str:
+    """What the per-1,000 columns count: ``"person-waves"`` of a panel, else ``"persons"``."""
+    ds = panel.dataset
+    n_waves = len(np.unique(ds["wave"].values)) if "wave" in ds.coords else 1
+    return "person-waves" if n_waves > 1 else "persons"
 
 
 @dataclass(frozen=True, repr=False)
@@ -69,14 +86,26 @@ class Comparison(Result):
         """The compared interventions (without the status quo)."""
         return [str(n) for n in self.draws["intervention"].values if n != STATUS_QUO]
 
+    @property
+    def has_stages(self) -> bool:
+        """Whether the spec has stages (else the tables and figures have no stage)."""
+        return has_stages(self.draws)
+
+    @property
+    def unit(self) -> str:
+        """What the per-1,000 columns count: ``"person-waves"`` or ``"persons"`` (one wave)."""
+        return str(self.draws.attrs.get("unit", "person-waves"))
+
     def summary(self) -> pd.DataFrame:
-        """One row per intervention and stage.
+        """One row per intervention and stage (per intervention when the spec has no stages).
 
         Columns: ``expected`` (posterior mean of the expected outcome), ``difference``
         and its interval ``lower``/``upper`` (``arviz_stats.summary`` with the package
-        interval), the same per 1,000 persons (binary and count outcomes), ``P(better)``
-        than the status quo and ``P(best)`` among the interventions compared (ties count
-        for none). The status quo's probabilities are NaN.
+        interval), the same per 1,000 (binary and count outcomes; per 1,000 person-waves,
+        or persons with one wave: ``attrs["per_1000"]``), ``P(better)`` than the status
+        quo and, when two or more are compared, ``P(best)`` among them (ties count for
+        none; with one it would be 1 by construction). The status quo's probabilities
+        are NaN. ``attrs`` also hold ``n_draws``, what the probabilities are shares of.
         """
         draws = self.draws
         dims = list(self.sample_dims)
@@ -96,7 +125,9 @@ class Comparison(Result):
         if draws.attrs["per_1000"]:
             columns.update(per_1000=1000 * columns["difference"], per_1000_lower=1000 * columns["lower"],
                            per_1000_upper=1000 * columns["upper"])
-        columns.update({"P(better)": p_better.astype(float), "P(best)": p_best.astype(float)})
+        columns["P(better)"] = p_better.astype(float)
+        if len(self.interventions) > 1:
+            columns["P(best)"] = p_best.astype(float)
         index = pd.MultiIndex.from_product(
             [[str(i) for i in draws["intervention"].values], [str(s) for s in draws["stage"].values]],
             names=["intervention", "stage"],
@@ -105,10 +136,15 @@ class Comparison(Result):
             {name: value.transpose("intervention", "stage").values.reshape(-1) for name, value in columns.items()},
             index=index,
         )
+        if not self.has_stages:
+            table = table.droplevel("stage")
         if not self.converged:
             table["warning"] = NOT_CONVERGED
         table.attrs.update(interval=interval_label(), better=self.better, warning=self.warning,
-                           outcome=draws.attrs["outcome"], population=draws.attrs["population"])
+                           outcome=draws.attrs["outcome"], population=draws.attrs["population"],
+                           n_draws=self.n_samples)
+        if draws.attrs["per_1000"]:
+            table.attrs["per_1000"] = f"per 1,000 {self.unit}"
         return table
 
     def to_frame(self) -> pd.DataFrame:
@@ -117,11 +153,12 @@ class Comparison(Result):
         Returns
         -------
         pandas.DataFrame
-            Columns ``intervention``, ``stage``, ``expected``, ``estimate`` (the posterior
-            mean difference from the status quo), ``lower``, ``upper`` (the package
-            interval), ``per_1000``, ``per_1000_lower``, ``per_1000_upper`` (binary and
-            count outcomes), ``P(better)``, ``P(best)``; ``warning`` when the fit did not
-            converge.
+            Columns ``intervention``, ``stage`` (not when the spec has no stages),
+            ``expected``, ``estimate`` (the posterior mean difference from the status
+            quo), ``lower``, ``upper`` (the package interval), ``per_1000``,
+            ``per_1000_lower``, ``per_1000_upper`` (binary and count outcomes),
+            ``P(better)``, ``P(best)`` (two or more compared); ``warning`` when the fit
+            did not converge.
         """
         return super().to_frame()
 
@@ -182,7 +219,7 @@ def compare(
     population : {"marginal", "conditional"}
         New persons or the observed persons (as in :meth:`Fit.effects`).
     seed : int
-        Seed of the Monte Carlo noise; same fit and seed, same numbers.
+        Seed of the Monte Carlo noise (a non-negative integer); same fit and seed, same numbers.
     better : {"higher", "lower"}
         Which direction of the outcome counts as better (default: more care use).
     warning : str
@@ -196,15 +233,14 @@ def compare(
     ------
     CarepathsError
         On invalid interventions (see :func:`carepaths.counterfactual.interventions.validate`) or
-        arguments.
+        arguments (``better``, ``population``, ``seed``), each named in the message.
     """
     from threadpoolctl import threadpool_limits
 
     spec = panel.spec
-    if better not in ("higher", "lower"):
-        raise CarepathsError(f"better must be 'higher' or 'lower', got {better!r}.")
-    if population not in ("marginal", "conditional"):
-        raise CarepathsError(f"population must be 'marginal' or 'conditional', got {population!r}.")
+    check_choice(better, "better", ("higher", "lower"))
+    check_choice(population, "population", ("marginal", "conditional"))
+    check_seed(seed)
     entries = validate(spec, interventions)
     rows = RowData.from_panel(panel)
     stage_idx = rows.stage_idx
@@ -245,12 +281,14 @@ def compare(
                 "intervention": names, "stage": groups},
     )
     out.attrs.update(outcome=spec.outcome.name, population=population, seed=seed,
-                     per_1000=int(spec.outcome.family != "normal"), interval=interval_label())
+                     per_1000=int(spec.outcome.family != "normal"), unit=per_1000_unit(panel),
+                     interval=interval_label(), **{HAS_STAGES: int(len(spec.stage_levels) > 1)})
     message = ""
     if warning:
         message = "This comparison comes from a fit that did NOT converge: " + warning
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
-    descriptions = {label: "; ".join(iv.describe() for iv in parts) for label, parts in entries}
+    staged = len(spec.stage_levels) > 1
+    descriptions = {label: "; ".join(iv.describe(staged=staged) for iv in parts) for label, parts in entries}
     return Comparison(draws=out, descriptions=descriptions, better=better, converged=not warning, warning=message)
 
 

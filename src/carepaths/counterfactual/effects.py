@@ -24,6 +24,11 @@ Populations
 Scales: ``"difference"`` (risk difference for a binary outcome, expected visits for a
 count, original units for a continuous outcome), ``"risk_ratio"`` and ``"odds_ratio"``
 (binary outcomes; then ``TE = NDE x NIE`` per draw).
+
+What a spec cannot have is not reported: without stages (or with one) the tables,
+tidy frames and figures have no stage (the draws keep a one-group ``stage`` dim inside,
+:data:`carepaths.results.HAS_STAGES`), and the interdependence remainder is left out
+where it is 0 by construction (:func:`interdependence_is_zero`).
 """
 
 from __future__ import annotations
@@ -48,14 +53,25 @@ from carepaths.counterfactual.population import (
     map_chunks,
 )
 from carepaths.data import Panel
-from carepaths.exceptions import CarepathsError, ConvergenceWarning
+from carepaths.exceptions import CarepathsError, ConvergenceWarning, suggest_closest
 from carepaths.figures import EFFECT_ORDER
 from carepaths.intervals import interval_label
-from carepaths.results import NOT_CONVERGED, Result, flatten_variables, summary_table
-from carepaths.spec import Contrast, Spec
+from carepaths.results import (
+    HAS_STAGES,
+    NOT_CONVERGED,
+    Result,
+    check_choice,
+    check_seed,
+    flatten_variables,
+    has_stages,
+    summary_table,
+)
+from carepaths.spec import CONTRAST_KINDS, Contrast, Spec
 from carepaths.structural.parameters import ParameterSet
 
-__all__ = ["Effects", "compute_effects", "exposure_contrast", "SCALES", "POPULATIONS", "POOLED"]
+__all__ = [
+    "Effects", "compute_effects", "exposure_contrast", "interdependence_is_zero", "SCALES", "POPULATIONS", "POOLED",
+]
 
 SCALES = ("difference", "risk_ratio", "odds_ratio")
 POPULATIONS = ("marginal", "conditional")  # the populations an effect can average over
@@ -99,6 +115,11 @@ class Effects(Result):
         """No effect on this scale: 0 for differences, 1 for ratios."""
         return 0.0 if self.scale == "difference" else 1.0
 
+    @property
+    def has_stages(self) -> bool:
+        """Whether the spec has stages (else the tables and figures have no stage)."""
+        return has_stages(self.draws)
+
     def summary(self) -> pd.DataFrame:
         """One row per stage and effect: mean, sd, interval bounds and P(effect > null).
 
@@ -112,17 +133,21 @@ class Effects(Result):
         -------
         pandas.DataFrame
             Index ``(stage, effect)`` (per stage: TE, NDE, NIE, ``IIE[<mechanism>]``...,
-            interdependence); columns ``mean``, ``sd``, ``lower``, ``upper``, ``P(>null)``
-            (and ``warning``). ``attrs``: interval, scale, contrast, population, warning.
+            interdependence); index ``effect`` alone when the spec has no stages. Columns
+            ``mean``, ``sd``, ``lower``, ``upper``, ``P(>null)`` (and ``warning``).
+            ``attrs``: interval, scale, contrast, population, warning and ``n_draws``
+            (what the probabilities are shares of).
         """
         ds = self.draws
         effects = flatten_variables(ds[[name for name in EFFECT_ORDER if name in ds]], keep=("stage",))
         table = summary_table(effects, by=("stage",), name="effect", null=self.null)
+        if not self.has_stages:
+            table = table.droplevel("stage")
         if not self.converged:
             table["warning"] = NOT_CONVERGED
         table.attrs.update(
             interval=interval_label(), scale=self.scale, contrast=ds.attrs["contrast"],
-            population=ds.attrs["population"], warning=self.warning,
+            population=ds.attrs["population"], warning=self.warning, n_draws=self.n_samples,
         )
         return table
 
@@ -132,10 +157,10 @@ class Effects(Result):
         Returns
         -------
         pandas.DataFrame
-            Columns ``stage``, ``effect``, ``estimate`` (posterior mean), ``sd``,
-            ``lower``, ``upper`` (the package interval, named in ``attrs["interval"]``)
-            and ``P(>0)`` (``P(>1)`` on a ratio scale); ``warning`` when the fit did not
-            converge.
+            Columns ``stage`` (not when the spec has no stages), ``effect``, ``estimate``
+            (posterior mean), ``sd``, ``lower``, ``upper`` (the package interval, named in
+            ``attrs["interval"]``) and ``P(>0)`` (``P(>1)`` on a ratio scale); ``warning``
+            when the fit did not converge.
         """
         return super().to_frame()
 
@@ -152,37 +177,165 @@ class Effects(Result):
 
         return plot_effects_forest(draws=self.draws, converged=self.converged, **kwargs)
 
-    def probability(self, effect: str, stage: str, *, direction: str = ">", mechanism: str | None = None) -> float:
-        """Posterior probability that an effect is above (``">"``) or below (``"<"``) its null."""
-        values = self.draws[effect].sel(stage=stage)
-        if mechanism is not None:
+    def probability(
+        self, effect: str, stage: str | None = None, *, direction: str = ">", mechanism: str | None = None
+    ) -> float:
+        """Posterior probability that an effect is above (``">"``) or below (``"<"``) its null.
+
+        Parameters
+        ----------
+        effect : str
+            ``"TE"``, ``"NDE"``, ``"NIE"``, ``"interdependence"`` (when reported), or a
+            mechanism's indirect effect as ``"IIE[<mechanism>]"`` or ``"IIE"`` with
+            ``mechanism=``.
+        stage : str, optional
+            A stage of the spec or ``"pooled"``; needed when the spec has stages, left out
+            when it has none.
+        direction : {">", "<"}
+        mechanism : str, optional
+            The mechanism of ``effect="IIE"`` (optional when there is one mediator).
+
+        Returns
+        -------
+        float
+            The share of draws on that side of the null (0 for differences, 1 for ratios).
+
+        Raises
+        ------
+        CarepathsError
+            On an unknown effect, stage, mechanism or direction, or a missing stage.
+        """
+        check_choice(direction, "direction", (">", "<"))
+        if not isinstance(effect, str):
+            raise CarepathsError(f"effect must be a string such as 'TE', got {effect!r}.")
+        mechanisms = [str(m) for m in self.draws["mechanism"].values] if "mechanism" in self.draws.coords else []
+        if effect.startswith("IIE[") and effect.endswith("]"):
+            if mechanism is not None and mechanism != effect[4:-1]:
+                raise CarepathsError(f"effect {effect!r} names its mechanism; leave mechanism= out.")
+            effect, mechanism = "IIE", effect[4:-1]
+        available = [n for n in EFFECT_ORDER if n in self.draws]
+        if effect not in available:
+            raise CarepathsError(
+                f"effect {effect!r} is not in these effects.{suggest_closest(effect, available)} "
+                f"Effects: {', '.join(available)}."
+            )
+        values = self.draws[effect]
+        if effect == "IIE":
+            if mechanism is None and len(mechanisms) == 1:
+                mechanism = mechanisms[0]
+            if mechanism not in mechanisms:
+                raise CarepathsError(
+                    f"mechanism {mechanism!r} is not a mechanism of these effects"
+                    f"{'' if mechanism is None else '.' + suggest_closest(str(mechanism), mechanisms)} "
+                    f"Give mechanism= one of {', '.join(mechanisms)} (or effect='IIE[<mechanism>]')."
+                )
             values = values.sel(mechanism=mechanism)
-        if direction not in (">", "<"):
-            raise CarepathsError(f"direction must be '>' or '<', got {direction!r}.")
+        elif mechanism is not None:
+            raise CarepathsError(f"mechanism= applies to effect 'IIE' only, not {effect!r}; leave it out.")
+        groups = [str(s) for s in self.draws["stage"].values]
+        if stage is None:
+            if self.has_stages:
+                raise CarepathsError(
+                    f"stage is needed: these effects are by stage; give stage= one of {', '.join(groups)}."
+                )
+            stage = groups[0]
+        elif not self.has_stages and stage not in groups:
+            raise CarepathsError(f"the spec has no stages, so these effects have none: leave stage out (got {stage!r}).")
+        if stage not in groups:
+            raise CarepathsError(
+                f"stage {stage!r} is not in these effects.{suggest_closest(str(stage), groups)} "
+                f"Stages: {', '.join(groups)}."
+            )
+        values = values.sel(stage=stage)
         return float((values > self.null).mean() if direction == ">" else (values < self.null).mean())
 
     def _describe(self) -> str:
         d = self.draws
+        stages = f", stages {[str(s) for s in d['stage'].values]}" if self.has_stages else ""
         return (
             f"{d.attrs['scale']} of {d.attrs['contrast']}, {d.attrs['population']} "
-            f"population, {d.sizes['chain']} x {d.sizes['draw']} draws, stages "
-            f"{[str(s) for s in d['stage'].values]}"
+            f"population, {d.sizes['chain']} x {d.sizes['draw']} draws{stages}"
         )
 
 
 # ----------------------------------------------------------------------------- inputs
 def exposure_contrast(spec: Spec, contrast: Contrast | Mapping[str, Any] | None) -> Contrast:
-    """The contrast to use: the spec's, or one given as a Contrast or a dict."""
+    """The contrast to use: the spec's, or one given as a Contrast or a dict, checked.
+
+    Raises
+    ------
+    CarepathsError
+        On a contrast of the wrong type, an unknown kind, or a size, low or high that is
+        not a finite number (NaN or infinity would give NaN effects), a zero shift, equal
+        low and high, or a binary exposure contrasted other than 0 -> 1.
+    """
     if contrast is None:
         return spec.exposure.contrast
-    if isinstance(contrast, Contrast):
-        return contrast
     if isinstance(contrast, Mapping):
-        return Contrast.from_dict(contrast, "contrast", spec.exposure.kind)
-    raise CarepathsError(
-        f"contrast must be None, a carepaths Contrast or a dict such as "
-        f"{{'kind': 'shift_sd', 'size': 1}}, got {type(contrast).__name__}."
+        contrast = Contrast.from_dict(contrast, "contrast", spec.exposure.kind)
+    if not isinstance(contrast, Contrast):
+        raise CarepathsError(
+            f"contrast must be None, a carepaths Contrast or a dict such as "
+            f"{{'kind': 'shift_sd', 'size': 1}}, got {type(contrast).__name__}."
+        )
+    _check_contrast(spec, contrast)
+    return contrast
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating) and bool(
+        np.isfinite(value)
     )
+
+
+def _check_contrast(spec: Spec, contrast: Contrast) -> None:
+    """Refuse a contrast whose numbers would give NaN or meaningless effects."""
+    example = {"kind": "shift_sd", "size": 1} if spec.exposure.kind != "binary" else {
+        "kind": "values", "low": 0, "high": 1}
+    if contrast.kind not in CONTRAST_KINDS:
+        raise CarepathsError(
+            f"contrast kind must be one of {', '.join(CONTRAST_KINDS)}; got {contrast.kind!r}. "
+            f"E.g. contrast={example}."
+        )
+    if contrast.kind == "shift_sd":
+        if spec.exposure.kind == "binary":
+            raise CarepathsError(
+                "contrast kind 'shift_sd' cannot shift a binary exposure by SDs; use "
+                "contrast={'kind': 'values', 'low': 0, 'high': 1}."
+            )
+        if not _finite(contrast.size):
+            raise CarepathsError(
+                f"contrast size must be a finite number of SDs (e.g. contrast={example}), got {contrast.size!r}."
+            )
+        if contrast.size == 0:
+            raise CarepathsError("contrast size must be non-zero: a zero shift compares nothing.")
+        return
+    for key in ("low", "high"):
+        value = getattr(contrast, key)
+        if not _finite(value):
+            raise CarepathsError(
+                f"contrast {key} must be a finite number in {spec.exposure.name}'s units "
+                f"(e.g. contrast={{'kind': 'values', 'low': 0, 'high': 1}}), got {value!r}."
+            )
+    if contrast.low == contrast.high:
+        raise CarepathsError(f"contrast low and high are both {contrast.low!r}; they must differ.")
+    if spec.exposure.kind == "binary" and {float(contrast.low), float(contrast.high)} != {0.0, 1.0}:
+        raise CarepathsError(
+            f"contrast low and high of a binary exposure must be 0 and 1, got low={contrast.low!r}, "
+            f"high={contrast.high!r}."
+        )
+
+
+def interdependence_is_zero(spec: Spec) -> bool:
+    """Whether the interdependence remainder is 0 (or 1 on a ratio scale) by construction.
+
+    With one mediator its interventional indirect effect is the natural one. With several
+    mediators and no mediator edges, each mediator's counterfactual distribution is its
+    own (``G = M``); a normal outcome (identity link) is then linear in the mediators, so
+    the mechanisms' effects add up to the natural indirect effect exactly. Such a row
+    says nothing and is left out.
+    """
+    return len(spec.mediators) == 1 or (spec.outcome.family == "normal" and not spec.mediator_edges)
 
 
 def _exposure_pair(panel: Panel, contrast: Contrast) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -240,7 +393,9 @@ def compute_effects(
         Seed of the Monte Carlo noise; the same fit and seed give the same numbers.
     estimands : sequence of str, optional
         Which effects to report, of ``"TE"``, ``"NDE"``, ``"NIE"``, ``"IIE"`` (every
-        mechanism) and ``"interdependence"``; default all of them. Each requested effect
+        mechanism) and ``"interdependence"``; default all of them, but interdependence
+        only where it is not 0 by construction (:func:`interdependence_is_zero`: one
+        mediator, or a normal outcome without mediator edges). Each requested effect
         must be identified by the spec's causal graph: ask only for ``["TE"]`` when the
         graph identifies the total effect alone (e.g. with unmeasured mediator-outcome
         confounding).
@@ -259,21 +414,20 @@ def compute_effects(
         If the causal graph of the spec does not identify the natural effects (the
         reason and the offending path are in the message).
     CarepathsError
-        On an unknown scale, population or ``by``, or a ratio scale for a non-binary
-        outcome.
+        On an unknown scale, population or ``by``, a ratio scale for a non-binary
+        outcome, a seed that is not a non-negative integer, a bad contrast
+        (:func:`exposure_contrast`) or bad estimands.
     """
     spec = panel.spec
-    if scale not in SCALES:
-        raise CarepathsError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}.")
+    check_choice(scale, "scale", SCALES)
     if scale != "difference" and spec.outcome.family != "bernoulli":
         raise CarepathsError(
             f"scale {scale!r} needs a binary outcome; {spec.outcome.name!r} is "
             f"{spec.outcome.family}. Use scale='difference'."
         )
-    if population not in POPULATIONS:
-        raise CarepathsError(f"population must be one of {', '.join(POPULATIONS)}; got {population!r}.")
-    if by not in ("stage", None):
-        raise CarepathsError(f"by must be 'stage' or None; got {by!r}.")
+    check_choice(population, "population", POPULATIONS)
+    check_choice(by, "by", ("stage", None))
+    check_seed(seed)
     if population == "conditional" and spec.mediator_edges:
         raise CarepathsError(
             "population='conditional' with mediator_edges is not supported: the per-mechanism "
@@ -307,7 +461,7 @@ def compute_effects(
     ds.attrs.update(
         scale=scale, contrast=label, population=population, seed=seed,
         outcome=spec.outcome.name, converged=int(not warning),
-        interval=interval_label(),
+        interval=interval_label(), **{HAS_STAGES: int(len(spec.stage_levels) > 1)},
     )
     message = ""
     if warning:
@@ -319,12 +473,32 @@ def compute_effects(
 
 def _estimands(spec: Spec, estimands: Sequence[str] | None) -> tuple[str, ...]:
     """The effects to report, each checked against the causal graph (IdentificationError)."""
-    wanted = tuple(EFFECTS) if estimands is None else tuple(estimands)
-    unknown = [e for e in wanted if e not in EFFECTS]
-    if unknown or not wanted:
-        raise CarepathsError(
-            f"estimands must be a non-empty list of {', '.join(EFFECTS)}; got {list(wanted)!r}."
-        )
+    zero = interdependence_is_zero(spec)
+    if estimands is None:
+        wanted = tuple(e for e in EFFECTS if not (zero and e == "interdependence"))
+    else:
+        if isinstance(estimands, str) or not isinstance(estimands, Sequence):
+            raise CarepathsError(
+                f"estimands must be a non-empty list of {', '.join(EFFECTS)}, e.g. estimands=['TE']; "
+                f"got {estimands!r}."
+            )
+        wanted = tuple(estimands)
+        unknown = [e for e in wanted if not isinstance(e, str) or e not in EFFECTS]
+        if unknown or not wanted:
+            hint = suggest_closest(unknown[0], list(EFFECTS)) if unknown and isinstance(unknown[0], str) else ""
+            raise CarepathsError(
+                f"estimands must be a non-empty list of {', '.join(EFFECTS)}; got {list(wanted)!r}.{hint}"
+            )
+        repeated = sorted({e for e in wanted if wanted.count(e) > 1})
+        if repeated:
+            raise CarepathsError(f"estimands lists {', '.join(repeated)} more than once; list each once.")
+        if zero and "interdependence" in wanted:
+            why = "it has one mediator" if len(spec.mediators) == 1 else (
+                "its outcome is normal (identity link) and it has no mediator edges")
+            raise CarepathsError(
+                f"estimands: 'interdependence' is 0 by construction for this spec ({why}: the "
+                "mechanisms' indirect effects add up to the NIE exactly); leave it out of estimands."
+            )
     result = identify(spec)
     keys = {"TE": ["TE"], "NDE": ["NDE"], "NIE": ["NIE"], "interdependence": ["NIE"],
             "IIE": [f"IIE[{m}]" for m in spec.mediator_names]}

@@ -18,9 +18,13 @@ draw (common random numbers), so an intervention that changes nothing gives exac
 
 Units: ``set`` is a value in the variable's original units (a category label for an
 ordinal mediator, 0/1 for a binary variable); ``shift`` is in standard deviations of the
-observed variable (``shift=-0.5`` lowers it by half an SD); ``scale`` multiplies the
-variable's original value (``scale=0.8`` lowers it by 20%). Shifts and scales need a
-continuous variable.
+observed variable (``shift=-0.5`` lowers it by half an SD), or in the variable's own
+units with ``units="original"`` (``shift=1.0, units="original"``: one point more on its
+scale); ``scale`` multiplies the variable's original value (``scale=0.8`` lowers it by
+20%). Shifts and scales need a continuous variable.
+
+Names: an intervention's name labels its rows; it must not be empty and must not be
+one of the labels the comparison uses itself (:data:`RESERVED_NAMES`: ``"status quo"``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,27 @@ from carepaths.structural import equations
 from carepaths.exceptions import CarepathsError
 from carepaths.spec import Spec, suggest_closest
 
-__all__ = ["Intervention", "validate", "model_transform", "worked_examples", "intervention_means"]
+__all__ = [
+    "Intervention", "validate", "model_transform", "worked_examples", "intervention_means", "RESERVED_NAMES",
+    "SHIFT_UNITS",
+]
+
+#: Labels the comparison's tables use themselves, so no intervention may be named so
+#: (compared without regard to case and spacing).
+RESERVED_NAMES = ("status quo",)
+#: What ``shift`` counts in: SDs of the observed variable, or the variable's own units.
+SHIFT_UNITS = ("sd", "original")
+
+
+def _normal_name(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _finite_number(value: Any) -> bool:
+    return (
+        not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)
+        and bool(np.isfinite(value))
+    )
 
 
 @dataclass(frozen=True)
@@ -52,11 +76,22 @@ class Intervention:
         Set the target to this value (original units; a category label for an ordinal
         mediator; 0 or 1 for a binary variable).
     shift : float, optional
-        Add this many standard deviations of the observed target (continuous targets).
+        Add this much to the target (continuous targets): standard deviations of the
+        observed target by default, the target's own units with ``units="original"``.
     scale : float, optional
         Multiply the target's original value by this factor (continuous targets).
     stages : sequence of str, optional
         Act only in these stages (default: every stage).
+    units : {"sd", "original"}
+        What ``shift`` counts in (default ``"sd"``); ``set`` is always in original units
+        and ``scale`` is a factor, so they take the default only.
+
+    Raises
+    ------
+    CarepathsError
+        On an empty or reserved name (:data:`RESERVED_NAMES`), a target that is not a
+        name, not exactly one of set/shift/scale, a value that is not a finite number
+        (NaN and infinity would give NaN answers), unknown units, or bad stages.
 
     Examples
     --------
@@ -64,6 +99,8 @@ class Intervention:
     >>> Intervention("family psychoeducation", "discouragement", shift=-0.5,
     ...              stages=["recovery", "maintenance"])  # doctest: +ELLIPSIS
     Intervention(name='family psychoeducation', target='discouragement', ...)
+    >>> Intervention("booster", "job_seek", shift=1.0, units="original").describe()
+    'job_seek + 1 (original units) in every stage'
     """
 
     name: str
@@ -72,26 +109,64 @@ class Intervention:
     shift: float | None = None
     scale: float | None = None
     stages: tuple[str, ...] | None = None
+    units: str = "sd"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise CarepathsError(
+                f"an intervention needs a non-empty name (a string) for its rows, got {self.name!r}."
+            )
+        if _normal_name(self.name) in RESERVED_NAMES:
+            raise CarepathsError(
+                f"intervention name {self.name!r} is reserved: the comparison labels its own "
+                f"{self.name.strip()!r} row with it. Choose another name, e.g. 'usual care plus'."
+            )
+        if not isinstance(self.target, str) or not self.target:
+            raise CarepathsError(
+                f"intervention {self.name!r}: target must be the name of the exposure or a mediator, "
+                f"got {self.target!r}."
+            )
         given = [k for k in ("set", "shift", "scale") if getattr(self, k) is not None]
         if len(given) != 1:
             raise CarepathsError(
                 f"intervention {self.name!r}: give exactly one of set=, shift= or scale= "
                 f"(got {', '.join(given) or 'none'})."
             )
-        if not isinstance(self.name, str) or not self.name:
-            raise CarepathsError("an intervention needs a non-empty name (a string).")
         for key in ("shift", "scale"):
             value = getattr(self, key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise CarepathsError(f"intervention {self.name!r}: {key} must be a number, got {value!r}.")
+            if value is not None and not _finite_number(value):
+                raise CarepathsError(
+                    f"intervention {self.name!r}: {key} must be a finite number, got {value!r}."
+                )
+        if self.set is not None and not isinstance(self.set, str) and not _finite_number(self.set):
+            raise CarepathsError(
+                f"intervention {self.name!r}: set must be a finite number in the target's units "
+                f"(or a category label of an ordinal mediator), got {self.set!r}."
+            )
+        if not isinstance(self.units, str) or self.units not in SHIFT_UNITS:
+            raise CarepathsError(
+                f"intervention {self.name!r}: units must be one of {', '.join(map(repr, SHIFT_UNITS))} "
+                f"(what shift= counts in), got {self.units!r}."
+                f"{suggest_closest(self.units, SHIFT_UNITS) if isinstance(self.units, str) else ''}"
+            )
+        if self.units != "sd" and self.shift is None:
+            raise CarepathsError(
+                f"intervention {self.name!r}: units= says what shift= counts in; set= is always in "
+                "the target's original units and scale= is a factor. Leave units out."
+            )
         if self.stages is not None:
-            stages = (self.stages,) if isinstance(self.stages, str) else tuple(self.stages)
+            stages = (self.stages,) if isinstance(self.stages, str) else self.stages
+            if not isinstance(stages, Sequence) or not all(isinstance(s, str) for s in stages):
+                raise CarepathsError(
+                    f"intervention {self.name!r}: stages must be a list of stage names, got {self.stages!r}."
+                )
+            stages = tuple(stages)
             if not stages:
                 raise CarepathsError(
                     f"intervention {self.name!r}: stages is empty; leave it out to act in every stage."
                 )
+            if len(set(stages)) != len(stages):
+                raise CarepathsError(f"intervention {self.name!r}: stages lists a stage twice ({', '.join(stages)}).")
             object.__setattr__(self, "stages", stages)
 
     @property
@@ -99,15 +174,22 @@ class Intervention:
         """``"set"``, ``"shift"`` or ``"scale"``."""
         return next(k for k in ("set", "shift", "scale") if getattr(self, k) is not None)
 
-    def describe(self) -> str:
-        """One line in words, e.g. ``discouragement - 0.5 SD in recovery, maintenance``."""
+    def describe(self, *, staged: bool = True) -> str:
+        """One line in words, e.g. ``discouragement - 0.5 SD in recovery, maintenance``.
+
+        A shift in the target's own units reads ``job_seek + 1 (original units)``.
+        ``staged=False`` (a spec without stages) leaves out ``in every stage``.
+        """
         if self.kind == "shift":
-            what = f"{self.target} {'+' if self.shift >= 0 else '-'} {abs(self.shift):g} SD"
+            unit = "SD" if self.units == "sd" else "(original units)"
+            what = f"{self.target} {'+' if self.shift >= 0 else '-'} {abs(self.shift):g} {unit}"
         elif self.kind == "scale":
             what = f"{self.target} x {self.scale:g}"
         else:
             what = f"{self.target} := {self.set}"
-        return what + (f" in {', '.join(self.stages)}" if self.stages else " in every stage")
+        if self.stages:
+            return what + f" in {', '.join(self.stages)}"
+        return what + (" in every stage" if staged else "")
 
 
 # --------------------------------------------------------------------------- validation
@@ -215,7 +297,8 @@ def model_transform(
         The target's model scale: ``z = (original - loc) / scale`` (a standardised
         variable; ``loc=0, scale=1`` for 0/1 variables, ordinal codes and unscaled ones).
     sd_observed : float
-        The observed SD of the target in original units, which ``shift`` counts in.
+        The observed SD of the target in original units, which ``shift`` counts in
+        (with ``units="sd"``; with ``units="original"`` a shift is in original units).
     stage_mask : bool array (obs,), optional
         Rows where the intervention acts (None: every row).
     """
@@ -223,7 +306,8 @@ def model_transform(
 
     def new_values(z: np.ndarray) -> np.ndarray:
         if iv.kind == "shift":
-            return z + float(iv.shift) * sd_observed / scale
+            step = float(iv.shift) if iv.units == "original" else float(iv.shift) * sd_observed
+            return z + step / scale
         if iv.kind == "scale":
             return (float(iv.scale) * (loc + scale * z) - loc) / scale
         if kind == "ordinal":
