@@ -48,7 +48,14 @@ sit near 0.5 by construction, so a flag there is a strong signal.
 
 LOO
 ---
-PSIS-LOO and LOO-PIT of the outcome: :mod:`carepaths.checks.loo`.
+PSIS-LOO and LOO-PIT of the outcome: :mod:`carepaths.checks.loo` (leave-one-person-out
+for a panel by default, randomised PIT for a discrete outcome).
+
+Draws
+-----
+A posterior check needs at least :data:`MIN_CHECK_DRAWS` (40) draws in all: PSIS fits a
+Pareto tail to the largest fifth of the importance ratios and needs 5 of them (25
+draws), and the flag rule's 2.5% tails need a draw each (1 / 0.025 = 40 draws).
 """
 
 from __future__ import annotations
@@ -62,12 +69,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carepaths.checks.loo import PARETO_K_LIMIT, outcome_loglik, psis_loo
+from carepaths.checks.loo import LOO_UNITS, PARETO_K_LIMIT, outcome_loglik, psis_loo
 from carepaths.counterfactual.population import Chunk, RowData, map_chunks
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning, ParetoKWarning
 from carepaths.intervals import INTERVAL_PROB, interval_label
-from carepaths.results import Result, select_check_rows, summarize
+from carepaths.results import Result, check_choice, check_seed, select_check_rows, summarize
 from carepaths.spec import Spec
 from carepaths.structural import equations
 from carepaths.structural.parameters import ParameterSet
@@ -78,12 +85,21 @@ __all__ = [
     "prior_check",
     "FLAG_TAIL",
     "PARETO_K_LIMIT",
+    "MIN_CHECK_DRAWS",
+    "LOO_UNITS",
+    "check_seed",
+    "check_draws",
+    "default_loo",
     "STATISTICS",
     "select_rows",
     "statistic_draws",
 ]
 
 FLAG_TAIL = (1.0 - INTERVAL_PROB) / 2.0
+#: The fewest posterior draws (chains x draws) a posterior check accepts: PSIS-LOO's
+#: Pareto tail is the largest fifth of the draws and needs 5 (25 draws), and each 2.5%
+#: tail of the flag rule needs one draw (1 / 0.025 = 40).
+MIN_CHECK_DRAWS = max(25, int(np.ceil(1.0 / FLAG_TAIL - 1e-9)))
 ALL = "all"
 STATISTICS = ("mean", "sd", "dispersion", "zeros", "exposure_slope", "between_person")
 
@@ -149,13 +165,17 @@ class Checks(Result):
     def table(self) -> pd.DataFrame:
         """One row per statistic: observed, predictive mean and interval, p-value, flag.
 
-        Index ``(variable, statistic, stage, wave)``; columns ``observed``, ``mean``,
-        ``lower``, ``upper`` (the package interval of the replicated statistic, by
-        ``arviz_stats.summary``), ``p_value`` (``P(T_rep >= T_obs)``) and ``flag``
-        (p-value below :data:`FLAG_TAIL` or above ``1 - FLAG_TAIL``). ``attrs`` say the
-        interval, the flag rule, the kind of check and the outcome.
+        Index ``(variable, statistic, stage, wave)``, without ``stage`` when the spec has
+        no stages and without ``wave`` when the data have no waves (a level that would
+        read ``all`` on every row); columns ``observed``, ``mean``, ``lower``, ``upper``
+        (the package interval of the replicated statistic, by ``arviz_stats.summary``),
+        ``p_value`` (``P(T_rep >= T_obs)``) and ``flag`` (p-value below
+        :data:`FLAG_TAIL` or above ``1 - FLAG_TAIL``). ``attrs`` say the interval, the
+        flag rule, the kind of check and the outcome.
         """
-        return self._table.copy()
+        table = self._table.copy()
+        idle = [level for level in ("stage", "wave") if (table.index.get_level_values(level) == ALL).all()]
+        return table.droplevel(idle) if idle else table
 
     def summary(self) -> pd.DataFrame:
         """The check table, :meth:`table` (the name every result shares)."""
@@ -167,7 +187,8 @@ class Checks(Result):
         Returns
         -------
         pandas.DataFrame
-            Columns ``variable``, ``statistic``, ``stage``, ``wave``, ``observed``,
+            Columns ``variable``, ``statistic``, ``stage`` and ``wave`` (as in
+            :meth:`table`: not when every row would read ``all``), ``observed``,
             ``predictive_mean``, ``lower``, ``upper`` (the package interval of the
             replicated statistic), ``p_value``, ``flag``.
         """
@@ -179,11 +200,23 @@ class Checks(Result):
         table = self.table()
         return table[table["flag"]]
 
-    def loo_summary(self) -> pd.Series:
-        """elpd, its SE, p_loo, rows, samples and the Pareto-k counts of the LOO.
+    @property
+    def loo_unit(self) -> str | None:
+        """What the LOO leaves out: ``"person"`` or ``"row"`` (None for a prior check)."""
+        if self.loo_data is None or "loo_pointwise" not in self.loo_data.children:
+            return None
+        return str(self.loo_data["loo_pointwise"].attrs.get("loo", "row"))
 
-        ``n_k_over_0.7`` counts rows with Pareto k > 0.7 (unreliable importance
-        sampling for those rows); ``good_k`` is ArviZ's sample-size dependent threshold.
+    def loo_summary(self) -> pd.Series:
+        """elpd, its SE, p_loo, what was left out and how many, rows, samples and Pareto-k counts.
+
+        PSIS-LOO leaves out one person (all their waves; the default for a panel) or one
+        row (person-wave), and the summary says which: the count of left-out units is
+        ``n_persons_left_out`` or ``n_rows_left_out``, the Series' name is
+        ``"leave-one-person-out"`` or ``"leave-one-row-out"`` and ``attrs["loo"]`` is
+        ``"person"`` or ``"row"`` (:attr:`loo_unit`). ``n_obs`` counts the rows.
+        ``n_k_over_0.7`` counts units with Pareto k > 0.7 (unreliable importance
+        sampling for those units); ``good_k`` is ArviZ's sample-size dependent threshold.
 
         Raises
         ------
@@ -191,14 +224,22 @@ class Checks(Result):
             For a prior check (LOO needs a posterior).
         """
         if self.loo is None:
-            raise CarepathsError("a prior check has no LOO: run fit.check(seed=...) on a fitted model.")
+            raise CarepathsError("a prior check has no LOO: run fit.check() on a fitted model.")
         k = np.asarray(self.loo.pareto_k).reshape(-1)
-        return pd.Series({
+        unit = self.loo_unit or "row"
+        summary = pd.Series({
             "elpd_loo": float(self.loo.elpd), "se": float(self.loo.se), "p_loo": float(self.loo.p),
-            "n_obs": int(self.loo.n_data_points), "n_samples": int(self.loo.n_samples),
-            "good_k": float(self.loo.good_k), f"n_k_over_{PARETO_K_LIMIT}": int((k > PARETO_K_LIMIT).sum()),
-            "max_k": float(np.nanmax(k)),
-        })
+            f"n_{unit}s_left_out": int(self.loo.n_data_points), "n_obs": int(self.observed_rows),
+            "n_samples": int(self.loo.n_samples), "good_k": float(self.loo.good_k),
+            f"n_k_over_{PARETO_K_LIMIT}": int((k > PARETO_K_LIMIT).sum()), "max_k": float(np.nanmax(k)),
+        }, name=f"leave-one-{unit}-out")
+        summary.attrs["loo"] = unit
+        return summary
+
+    @property
+    def observed_rows(self) -> int:
+        """The number of rows (person-waves) of the data checked."""
+        return int(self.replicated["observed_data"].sizes["obs"])
 
     def select_rows(
         self, *, variable: str | None = None, statistics: Sequence[str] | None = None,
@@ -249,7 +290,8 @@ class Checks(Result):
 
 # ----------------------------------------------------------------------------- entry points
 def compute_checks(
-    params: ParameterSet, panel: Panel, posterior: xr.Dataset, *, seed: int, warning: str = ""
+    params: ParameterSet, panel: Panel, posterior: xr.Dataset, *, seed: int, warning: str = "",
+    loo: str | None = None,
 ) -> Checks:
     """Posterior predictive checks by stage, LOO and LOO-PIT.
 
@@ -264,22 +306,33 @@ def compute_checks(
     posterior : xarray.Dataset
         The same draws as the model's variables (the ``posterior`` group LOO reports).
     seed : int
-        Seed of the replication noise; the same draws and seed give the same numbers.
+        Seed of the replication noise (and of the LOO-PIT's tie-breaking); the same draws
+        and seed give the same numbers.
     warning : str
         Why the draws are not to be trusted (the fit did not converge), or empty.
+    loo : {"person", "row"}, optional
+        What PSIS-LOO leaves out (:mod:`carepaths.checks.loo`); default
+        :func:`default_loo` (``"person"`` when the spec has a person column).
 
     Returns
     -------
     Checks
+
+    Raises
+    ------
+    CarepathsError
+        On a bad seed or ``loo``, or fewer than :data:`MIN_CHECK_DRAWS` draws.
 
     Warns
     -----
     ConvergenceWarning
         When ``warning`` is not empty (the checks are then unreliable too).
     ParetoKWarning
-        When some rows have Pareto k > 0.7.
+        When some persons (or rows) have Pareto k > 0.7.
     """
     check_seed(seed)
+    loo = check_loo(panel.spec, loo)
+    check_draws(params.chains, params.draws)
     rep = _replicate(params, panel, np.random.default_rng(seed), with_loglik=True)
     messages = []
     if warning:
@@ -287,11 +340,13 @@ def compute_checks(
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
         messages.append(message)
     assert rep.loglik is not None and rep.Y_at_observed_m is not None
-    loo, loo_data, loo_pit, k_message = psis_loo(panel, posterior, rep.loglik, rep.Y_at_observed_m)
+    loo_result, loo_data, loo_pit, k_message = psis_loo(
+        panel, posterior, rep.loglik, rep.Y_at_observed_m, unit=loo, seed=seed,
+    )
     if k_message:
         warnings.warn(k_message, ParetoKWarning, stacklevel=3)
         messages.append(k_message)
-    return _assemble("posterior", panel, params, rep, loo=loo, loo_data=loo_data,
+    return _assemble("posterior", panel, params, rep, loo=loo_result, loo_data=loo_data,
                      loo_pit=loo_pit, warning=" ".join(messages), converged=not warning)
 
 
@@ -319,10 +374,36 @@ def prior_check(params: ParameterSet, panel: Panel, *, seed: int) -> Checks:
     return _assemble("prior", panel, params, rep)
 
 
-def check_seed(seed: Any) -> None:
-    """Refuse a seed that is not an integer (with the fix in the message)."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise CarepathsError(f"seed must be an integer (e.g. seed=1), got {seed!r}.")
+def default_loo(spec: Spec) -> str:
+    """What PSIS-LOO leaves out by default: ``"person"`` for a panel, else ``"row"``."""
+    return "person" if spec.columns.person is not None else "row"
+
+
+def check_loo(spec: Spec, loo: Any) -> str:
+    """The LOO unit to use (:func:`default_loo` for None), checked against the spec."""
+    if loo is None:
+        return default_loo(spec)
+    check_choice(loo, "loo", LOO_UNITS)
+    if loo == "person" and spec.columns.person is None:
+        raise CarepathsError(
+            "loo='person' needs a person column (columns.person in the spec); without one each "
+            "row is its own person: use loo='row'."
+        )
+    return loo
+
+
+def check_draws(chains: int, draws: int) -> None:
+    """Refuse a posterior check on fewer than :data:`MIN_CHECK_DRAWS` draws in all."""
+    total = int(chains) * int(draws)
+    if total < MIN_CHECK_DRAWS:
+        per_chain = int(np.ceil(MIN_CHECK_DRAWS / max(int(chains), 1)))
+        raise CarepathsError(
+            f"draws: a posterior check needs at least {MIN_CHECK_DRAWS} posterior draws in all "
+            f"(chains x draws), got {chains} x {draws} = {total}. PSIS-LOO fits a Pareto tail to the "
+            f"largest fifth of the importance ratios and needs 5 of them (25 draws), and the "
+            f"{interval_label()}'s {FLAG_TAIL:.1%} tails need a draw each ({MIN_CHECK_DRAWS}). Use "
+            f"draws >= {per_chain} per chain here (or draws=None for all), or fit with more draws."
+        )
 
 
 def thin(n: int, draws: int | None, what: str) -> np.ndarray:

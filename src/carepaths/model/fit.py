@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carepaths.checks.predictive import Checks, check_seed, compute_checks, thin
+from carepaths.checks.predictive import Checks, check_draws, check_loo, check_seed, compute_checks, thin
 from carepaths.counterfactual.comparison import Comparison, compare
 from carepaths.counterfactual.effects import Effects, compute_effects
 from carepaths.data import Panel
@@ -371,7 +371,7 @@ class Fit:
             estimands=estimands, warning=self.convergence_message(),
         )
 
-    def check(self, *, seed: int, draws: int | None = None) -> Checks:
+    def check(self, *, seed: int = 0, draws: int | None = None, loo: str | None = None) -> Checks:
         """Posterior predictive checks by stage, LOO and LOO-PIT.
 
         See :func:`carepaths.checks.predictive.compute_checks` and the module docstring
@@ -380,20 +380,33 @@ class Fit:
         Parameters
         ----------
         seed : int
-            Seed of the replication noise.
+            Seed of the replication noise (an integer >= 0; default 0, as
+            :meth:`effects` has): the same fit and seed give the same numbers.
         draws : int, optional
-            Posterior draws per chain to use (evenly thinned); default all.
+            Posterior draws per chain to use (evenly thinned); default all. At least
+            :data:`carepaths.checks.predictive.MIN_CHECK_DRAWS` (40) in all, over chains.
+        loo : {"person", "row"}, optional
+            What PSIS-LOO leaves out: every wave of one person (default when the spec has
+            a person column) or one row (person-wave); see :mod:`carepaths.checks.loo`.
 
         Returns
         -------
         Checks
             ``.table()``, ``.flagged``, ``.loo_summary()``, the replicated data and plots.
         """
+
+        Raises
+        ------
+        CarepathsError
+            On a bad ``seed``, ``draws`` or ``loo``, or too few draws for LOO and the
+            intervals (the message says how many).
         check_seed(seed)
         post = self.posterior["posterior"].to_dataset()
+        loo = check_loo(self.spec, loo)
         post = post.isel(draw=thin(post.sizes["draw"], draws, "posterior draws per chain"))
         params = ParameterSet.from_draws(self.spec, post)
-        return compute_checks(params, self.panel, post, seed=seed, warning=self.convergence_message())
+        check_draws(post.sizes["chain"], post.sizes["draw"])
+        return compute_checks(params, self.panel, post, seed=seed, warning=self.convergence_message(), loo=loo)
 
     def compare(
         self,
