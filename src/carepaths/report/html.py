@@ -18,11 +18,14 @@ Sections of the report (``<h2>`` titles, in order; :data:`SECTIONS`)
     converge also gets a red banner at the top of the report.
 ``Effect decomposition by stage``
     TE, NDE, NIE, each mechanism's interventional indirect effect and the
-    interdependence remainder per stage, as a forest plot and a table with the package
-    interval (:func:`carepaths.intervals.interval_label`).
+    interdependence remainder (where it is not 0 by construction) per stage, as a
+    forest plot and a table with the package interval
+    (:func:`carepaths.intervals.interval_label`); titled ``Effect decomposition`` and
+    without stages when the spec has none.
 ``The support paradox``
-    The posterior probability that the exposure raises the outcome in one stage and
-    lowers it in another, in words, computed from the effect draws (never typed in).
+    Only when the spec defines the paradox (its ``[paradox]`` table): the posterior
+    probability that the exposure raises the outcome in one stage and lowers it in
+    another, in words, computed from the effect draws (never typed in).
 ``Predictive checks``
     The per-stage check panel, the replicated-vs-observed distributions, the LOO-PIT and
     the flagged statistics.
@@ -30,6 +33,10 @@ Sections of the report (``<h2>`` titles, in order; :data:`SECTIONS`)
     The expected outcome under each intervention, by stage, as a figure and a table.
 ``Files``
     The files written beside the report and the seconds each step took.
+
+:func:`report_sections` gives the titles a spec's report has. Every probability in a
+table is printed by :func:`carepaths.results.probability_text`, so none reads as
+certainty (``> 0.999`` rather than ``1.000``).
 """
 
 from __future__ import annotations
@@ -52,7 +59,9 @@ from carepaths.exceptions import CarepathsError
 from carepaths.files import check_output_dir, write_text, write_with
 from carepaths.intervals import interval_label
 from carepaths.model.fit import Fit
-from carepaths.report.paradox import effect_stages, paradox_sentences, paradox_table
+from carepaths.report.paradox import effect_stages, paradox_sentences, paradox_table, spec_paradox
+from carepaths.results import probability_text
+from carepaths.spec import Spec
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -62,6 +71,7 @@ __all__ = [
     "Report",
     "SECTIONS",
     "build_report",
+    "report_sections",
     "figure_to_data_uri",
 ]
 
@@ -76,6 +86,25 @@ SECTIONS = (
     "Intervention comparison",
     "Files",
 )
+
+EFFECTS_SECTION, PARADOX_SECTION = SECTIONS[3], SECTIONS[4]
+
+
+def report_sections(spec: Spec) -> tuple[str, ...]:
+    """The ``<h2>`` titles of a report for ``spec``, in order.
+
+    :data:`SECTIONS` for a spec with stages and a paradox; without stages the effects
+    section is ``Effect decomposition``, and without a ``[paradox]`` table there is no
+    paradox section.
+    """
+    staged = len(spec.stage_levels) > 1
+    out = []
+    for title in SECTIONS:
+        if title == PARADOX_SECTION and spec_paradox(spec) is None:
+            continue
+        out.append("Effect decomposition" if title == EFFECTS_SECTION and not staged else title)
+    return tuple(out)
+
 
 #: Replicated data sets overlaid in the report's predictive-distribution figure.
 PPC_SAMPLES = 25
@@ -159,15 +188,22 @@ def _img(fig: Any, alt: str, caption: str) -> str:
     )
 
 
-def _table(frame: pd.DataFrame, *, digits: int = 3, caption: str = "") -> str:
+def _table(frame: pd.DataFrame, *, digits: int = 3, caption: str = "", n_draws: int | None = None) -> str:
+    """An HTML table; with ``n_draws``, columns ``P(...)`` are probabilities from that many draws.
+
+    Probabilities are printed by :func:`carepaths.results.probability_text`, so a share
+    of draws never reads as certainty (``> 0.999``, not ``1.000``).
+    """
     import pandas as pd
 
     shown = frame.copy()
     for col in shown.columns:
-        if pd.api.types.is_float_dtype(shown[col]):
+        if n_draws is not None and str(col).startswith("P(") and pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: probability_text(v, n_draws, digits=digits))
+        elif pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
     body = shown.to_html(border=0, classes="table", escape=True)
-    body = re.sub(r"<td>(\s*[-+]?(?:\d[\d,]*\.?\d*|nan|inf)\s*)</td>", r'<td class="num">\1</td>', body)
+    body = re.sub(r"<td>(\s*(?:&[lg]t; )?[-+]?(?:\d[\d,]*\.?\d*|nan|inf)\s*)</td>", r'<td class="num">\1</td>', body)
     cap = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
     return f"<div class='table-wrap'>{body}</div>{cap}"
 
@@ -256,16 +292,26 @@ def build_report(
     # -- banner and data
     if not fit.converged:
         parts.append(f"<div class='banner' id='not-converged'>{html.escape(fit.convergence_message())}</div>")
-    stage_counts = panel.stage_counts().astype(int).to_dict()
+    staged = len(spec.stage_levels) > 1
     n_waves = int(panel.frame[spec.columns.wave].nunique()) if spec.columns.wave else 1
+    if n_waves > 1:
+        size = f"{panel.n_obs:,} person-waves: {panel.n_persons:,} persons x up to {n_waves} waves"
+    elif spec.columns.person is not None and panel.n_persons != panel.n_obs:
+        size = f"{panel.n_obs:,} rows of {panel.n_persons:,} persons"
+    else:
+        size = f"{panel.n_persons:,} persons"
+    if staged:
+        size += f"; rows per stage {panel.stage_counts().astype(int).to_dict()}"
     parts.append("<h2>Data</h2>")
     parts.append(_p(
-        f"{panel.n_obs:,} person-waves: {panel.n_persons:,} persons x up to {n_waves} waves; "
-        f"rows per stage {stage_counts}. Spec {spec.name or '(unnamed)'}: exposure {x_name}, "
+        f"{size}. Spec {spec.name or '(unnamed)'}: exposure {x_name}, "
         f"mediators {', '.join(spec.mediator_names)}, outcome {y_name}. "
         f"Fit: {n_chains} chains x {n_draws} draws. {data_note}"
     ))
-    parts.append(_table(panel.summary(), caption="The panel by stage (original units)."))
+    if staged:
+        parts.append(_table(panel.summary(), caption="The panel by stage (original units)."))
+    else:
+        parts.append(_table(panel.summary().reset_index(drop=True), caption="The data (original units)."))
 
     # -- graph and identification
     say("Causal graph and identification (DoWhy) ...")
@@ -299,42 +345,49 @@ def build_report(
     summary = effects.summary()
     table = summary.drop(columns=[c for c in ("warning",) if c in summary.columns])
     if truth is not None:
+        if "stage" in truth.index.names and "stage" not in table.index.names:  # a spec without stages
+            truth = truth.xs(truth.index.get_level_values("stage")[0], level="stage")
         table = table.join(truth[["true"]], how="left")
         table["covered"] = (table["lower"] <= table["true"]) & (table["true"] <= table["upper"])
     write_with(out / "effects.csv", table.to_csv)
     files["effects"] = out / "effects.csv"
-    parts.append("<h2>Effect decomposition by stage</h2>")
+    parts.append(f"<h2>{EFFECTS_SECTION if staged else 'Effect decomposition'}</h2>")
+    words = "TE = NDE + NIE; IIE[m] is the interventional indirect effect through mechanism m"
+    if "interdependence" in effects.draws:
+        words += "; interdependence is what the mechanisms do jointly beyond their separate paths"
     parts.append(_p(
         f"Contrast: {summary.attrs['contrast']}; scale: {effects.scale.replace('_', ' ')}; "
-        f"{summary.attrs['population']} population. TE = NDE + NIE; IIE[m] is the "
-        "interventional indirect effect through mechanism m; interdependence is what the "
-        "mechanisms do jointly beyond their separate paths."
+        f"{summary.attrs['population']} population. {words}."
     ))
+    by_stage = " by stage" if staged else ""
     parts.append(_img(
         effects.plot(truth=truth, outcome=y_name),
-        "effect decomposition by stage",
-        f"Posterior means and {ilabel}s by stage" + ("; green crosses are the true effects." if truth is not None else "."),
+        f"effect decomposition{by_stage}",
+        f"Posterior means and {ilabel}s{by_stage}" + ("; green crosses are the true effects." if truth is not None else "."),
     ))
     p_col = next(c for c in summary.columns if c.startswith("P("))
     caption = f"lower, upper: {ilabel}; {p_col}: posterior probability that the effect exceeds its null."
     if truth is not None:
         caption += " true: the simulation's true effect; covered: the interval contains it."
-    parts.append(_table(table, digits=3, caption=caption))
+    parts.append(_table(table, digits=3, caption=caption, n_draws=effects.n_samples))
     seconds["effects figure"] = time.perf_counter() - t0
 
-    # -- paradox
-    parts.append("<h2>The support paradox</h2>")
+    # -- paradox (only when the spec defines it)
     sentences: list[str] = []
-    if len(effect_stages(effects)) >= 2:
-        sentences = paradox_sentences(effects, exposure=x_name, outcome=y_name)
-        ptable = paradox_table(effects)
-        write_with(out / "paradox.csv", ptable.to_csv)
-        files["paradox"] = out / "paradox.csv"
-        parts.append(f"<p class='paradox'>{html.escape(sentences[0])}</p>")
-        parts.extend(_p(s) for s in sentences[1:])
-        parts.append(_table(ptable, caption=f"Total effect by stage; lower, upper: {ilabel}."))
-    else:
-        parts.append(_p("The spec has fewer than two stages, so there is no paradox to assess."))
+    if spec_paradox(spec) is not None:
+        parts.append(f"<h2>{PARADOX_SECTION}</h2>")
+        if len(effect_stages(effects)) >= 2:
+            sentences = paradox_sentences(effects, exposure=x_name, outcome=y_name, spec=spec)
+            ptable = paradox_table(effects, spec=spec)
+            write_with(out / "paradox.csv", ptable.to_csv)
+            files["paradox"] = out / "paradox.csv"
+            parts.append(f"<p class='paradox'>{html.escape(sentences[0])}</p>")
+            parts.extend(_p(s) for s in sentences[1:])
+            parts.append(_table(ptable, caption=f"Total effect by stage; lower, upper: {ilabel}.",
+                                n_draws=effects.n_samples))
+        else:
+            parts.append(_p("These effects are not by stage, so the paradox cannot be assessed: "
+                            "pass effects=fit.effects(by='stage')."))
 
     # -- checks
     parts.append("<h2>Predictive checks</h2>")
@@ -353,17 +406,19 @@ def build_report(
             f"flagged (observed value outside the predictive {ilabel})."
         ))
         parts.append(_img(
-            checks.plot_stages(), "predictive checks by stage",
+            checks.plot_stages(), f"predictive checks{by_stage}",
             f"Each statistic's posterior predictive distribution (shaded: {ilabel}) and its observed "
-            "value (line; red when flagged), by stage.",
+            f"value (line; red when flagged){',' if staged else ''}{by_stage}.",
         ))
         parts.append(_img(
             checks.plot_ppc(num_samples=PPC_SAMPLES), "posterior predictive distributions",
-            f"{PPC_SAMPLES} replicated data sets (thin) against the observed data (thick), by stage.",
+            f"{PPC_SAMPLES} replicated data sets (thin) against the observed data (thick){',' if staged else ''}{by_stage}.",
         ))
         parts.append(_img(
             checks.plot_loo_pit(), "LOO-PIT",
-            "LOO-PIT ECDF of the outcome: a calibrated model stays inside the envelope.",
+            "LOO-PIT ECDF of the outcome minus the uniform CDF, with the p-value of ArviZ's "
+            "uniformity test; a discrete outcome's PIT is randomised within its steps, so a "
+            "calibrated model stays near 0.",
         ))
         flagged = checks.flagged
         if len(flagged):
@@ -372,7 +427,9 @@ def build_report(
             parts.append(_p("No statistic is flagged."))
         try:
             loo = checks.loo_summary()
-            parts.append(_table(loo.to_frame("value"), caption="PSIS-LOO of the outcome."))
+            left_out = "one person (all their waves)" if loo.attrs["loo"] == "person" else "one row"
+            parts.append(_table(loo.to_frame("value"),
+                                caption=f"PSIS-LOO of the outcome, leaving out {left_out} at a time."))
         except CarepathsError:
             pass
         seconds["checks figures"] = time.perf_counter() - t0
@@ -387,14 +444,16 @@ def build_report(
         csum = comparison.summary()
         write_with(out / "comparison.csv", csum.to_csv)
         files["comparison"] = out / "comparison.csv"
+        per_1000 = f" and the difference {csum.attrs['per_1000']}" if "per_1000" in csum.attrs else ""
+        best = " and that it is the best of those compared" if "P(best)" in csum.columns else ""
         parts.append(_p(
-            "Each intervention against the status quo: the expected outcome, the difference "
-            f"and the difference per 1,000 persons with the {ilabel}, the probability that "
-            "it is better than the status quo and that it is the best of those compared."
+            "Each intervention against the status quo: the expected outcome, the difference"
+            f"{per_1000} with the {ilabel}, the probability that it is better than the status "
+            f"quo{best}."
         ))
         parts.append(_img(comparison.plot(), "intervention comparison",
-                          f"Difference from the status quo by stage; {ilabel}."))
-        parts.append(_table(csum, caption=f"lower, upper: {ilabel}."))
+                          f"Difference from the status quo{by_stage}; {ilabel}."))
+        parts.append(_table(csum, caption=f"lower, upper: {ilabel}.", n_draws=comparison.n_samples))
         seconds["comparison figure"] = time.perf_counter() - t0
 
     # -- files

@@ -4,21 +4,46 @@
 each direction, and the joint probability that the exposure raises the outcome in one
 stage and lowers it in another; :func:`paradox_sentences` says it in words for the
 report, with :func:`format_probability` so that no probability reads as certain.
+
+Which two stages: those named by the caller (``raises_in``, ``lowers_in``), else those
+of the spec's ``[paradox]`` table (``spec.paradox``, when a spec is given), else the
+spec's first two stages. The report has a paradox section only when the spec defines
+the paradox (:func:`spec_paradox`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
 from carepaths.counterfactual.effects import POOLED, Effects
 from carepaths.exceptions import CarepathsError
 from carepaths.intervals import interval_label
-from carepaths.results import summarize
+from carepaths.results import format_probability, summarize
+from carepaths.spec import Spec
 
-__all__ = ["paradox_table", "paradox_sentences", "format_probability", "effect_stages"]
+__all__ = ["paradox_table", "paradox_sentences", "format_probability", "effect_stages", "spec_paradox"]
+
+
+def spec_paradox(spec: Spec | None) -> Any:
+    """The spec's paradox (``.raises_in``, ``.lowers_in``), or None when it defines none."""
+    return None if spec is None else getattr(spec, "paradox", None)
+
+
+def _paradox_stages(
+    stages: Sequence[str], raises_in: str | None, lowers_in: str | None, spec: Spec | None
+) -> tuple[str, str]:
+    """The two stages: explicit ones, else the spec's paradox, else the first two stages."""
+    defined = spec_paradox(spec)
+    if defined is not None:
+        raises_in = raises_in or defined.raises_in
+        lowers_in = lowers_in or defined.lowers_in
+    if raises_in is None or lowers_in is None:
+        default_up, default_down = _default_paradox_stages(stages)
+        raises_in, lowers_in = raises_in or default_up, lowers_in or default_down
+    return raises_in, lowers_in
 
 
 def _default_paradox_stages(stages: Sequence[str]) -> tuple[str, str]:
@@ -31,11 +56,12 @@ def _default_paradox_stages(stages: Sequence[str]) -> tuple[str, str]:
 
 
 def effect_stages(effects: Effects) -> list[str]:
+    """The stages of effect draws, without ``"pooled"`` (none for a spec without stages)."""
     return [str(s) for s in effects.draws["stage"].values if str(s) != POOLED]
 
 
 def paradox_table(
-    effects: Effects, *, raises_in: str | None = None, lowers_in: str | None = None
+    effects: Effects, *, raises_in: str | None = None, lowers_in: str | None = None, spec: Spec | None = None
 ) -> pd.DataFrame:
     """Per stage: the total effect and the posterior probability of each direction.
 
@@ -45,8 +71,10 @@ def paradox_table(
         Effects by stage (``fit.effects(by="stage")``).
     raises_in, lowers_in : str, optional
         The stages in which the paradox says the exposure raises and lowers the outcome;
-        default the first and second stage of the spec (crisis and recovery for the
-        default spec).
+        default those of ``spec.paradox`` when a spec defining one is given, else the
+        first and second stage (crisis and recovery for the default spec).
+    spec : Spec, optional
+        The spec the effects come from: its ``[paradox]`` stages are the default.
 
     Returns
     -------
@@ -64,9 +92,9 @@ def paradox_table(
         If the effects have fewer than two stages or a named stage is not among them.
     """
     stages = effect_stages(effects)
-    default_up, default_down = _default_paradox_stages(stages)
-    up = raises_in or default_up
-    down = lowers_in or default_down
+    if len(stages) < 2:
+        _default_paradox_stages(stages)  # refuses, saying why
+    up, down = _paradox_stages(stages, raises_in, lowers_in, spec)
     for name in (up, down):
         if name not in stages:
             raise CarepathsError(f"stage {name!r} is not in these effects; choose from {stages}.")
@@ -92,40 +120,6 @@ def paradox_table(
     return table
 
 
-def format_probability(p: float, n_draws: int) -> str:
-    """A posterior probability for a sentence: two decimals, or a bound when every draw agrees.
-
-    Parameters
-    ----------
-    p : float
-        The probability (a share of draws).
-    n_draws : int
-        The number of draws it is a share of.
-
-    Returns
-    -------
-    str
-        ``"= 0.97"``; ``"> 0.999"`` when every one of 1,000 or more draws agrees (``"= 1"``
-        would claim certainty the draws cannot give) and ``"< 0.001"`` when none does;
-        with fewer draws the bound has two decimals (``"> 0.99"``). Probabilities within
-        0.005 of 0 or 1 get three decimals, so none prints as 0.00 or 1.00.
-    """
-    digits = 3 if n_draws >= 1000 else 2
-    bound = math.floor((1.0 - 1.0 / max(n_draws, 1)) * 10**digits) / 10**digits
-    if p >= 1.0:
-        return f"> {bound:.{digits}f}"
-    if p <= 0.0:
-        return f"< {1 - bound:.{digits}f}"
-    if 0.005 <= p < 0.995:
-        return f"= {p:.2f}"
-    near = f"{p:.3f}"  # two decimals would print 1.00 or 0.00
-    if near == "1.000":
-        return "> 0.999"
-    if near == "0.000":
-        return "< 0.001"
-    return f"= {near}"
-
-
 def _words(name: str) -> str:
     return name.replace("_", " ")
 
@@ -137,6 +131,7 @@ def paradox_sentences(
     outcome: str,
     raises_in: str | None = None,
     lowers_in: str | None = None,
+    spec: Spec | None = None,
 ) -> list[str]:
     """The paradox in words, every number computed from the posterior draws.
 
@@ -146,7 +141,7 @@ def paradox_sentences(
         Effects by stage.
     exposure, outcome : str
         Variable names for the sentences (underscores become spaces).
-    raises_in, lowers_in : str, optional
+    raises_in, lowers_in, spec : optional
         As in :func:`paradox_table`.
 
     Returns
@@ -159,7 +154,7 @@ def paradox_sentences(
         probability and a verdict; then, per stage, the favoured direction with its
         posterior mean and interval, and the mechanism with the largest indirect effect.
     """
-    table = paradox_table(effects, raises_in=raises_in, lowers_in=lowers_in)
+    table = paradox_table(effects, raises_in=raises_in, lowers_in=lowers_in, spec=spec)
     up, down = table.attrs["raises_in"], table.attrs["lowers_in"]
     x, y = _words(exposure), _words(outcome)
     p_up = table.loc[up, "P(raises)"]
