@@ -127,7 +127,6 @@ SPEC_CASES = [
     pytest.param(DEFAULT, put("exposure.contrast", {"kind": "values", "low": -1e308, "high": 1e308}), ["exposure.contrast", "too far apart"], id="low-high-overflow"),
     pytest.param(DEFAULT, put("priors", {"a": {"distribution": "Normal", "params": {"mu": NAN, "sigma": 1.0}}}), ["priors.a", "'mu'", "finite"], id="prior-nan"),
     # -- names carepaths uses itself
-    pytest.param(DEFAULT, put("columns.person", "row"), ["columns.person", "'row'", "Reserved"], id="column-row"),
     pytest.param(DEFAULT, put("confounders[0].name", "carepaths_missing:x"), ["confounders[0].name", "reserves"], id="column-carepaths-prefix"),
     pytest.param(DEFAULT, put("mediators[4].name", "U[a,b]"), ["mediators[4].name", "'U['"], id="mediator-latent-prefix"),
     pytest.param(DEFAULT, put("confounders[1]", {"name": "prior_care[yes]"}), ["confounders[2]", "'prior_care[yes]'", "confounders[1]"], id="confounder-term-collision"),
@@ -259,7 +258,7 @@ def test_paradox_is_read_validated_and_round_trips():
 
 
 def test_paradox_is_optional_and_absent_from_the_dict():
-    for name in ("visits", SINGLE):
+    for name in (SINGLE,):
         spec = carepaths.load_spec(name)
         assert spec.paradox is None
         assert "paradox" not in spec.to_dict() and "[paradox]" not in spec.to_toml()

@@ -228,3 +228,27 @@ def test_round_trip_keeps_the_dropped_rows_exactly(tmp_path):
     pd.testing.assert_frame_equal(again.panel.dropped, panel.dropped)
     pd.testing.assert_frame_equal(again.panel.frame, panel.frame)
     assert list(again.panel.dropped.index) == ["r3", "r7", "r8"]
+
+
+def test_a_data_column_called_row_is_saved_and_loaded(tmp_path):
+    """The stored frames use an internal row coordinate, so no user column name collides."""
+    d = carepaths.load_spec("single_mediator").to_dict()
+    d["exposure"]["name"] = "row"
+    spec = carepaths.Spec.from_dict(d)
+    frame = carepaths.simulate(carepaths.load_spec("single_mediator"), 40, 1, seed=3, mc_persons=50).data
+    frame = frame.rename(columns={"treat": "row"})
+    from pymc.testing import mock_sample
+
+    model = carepaths.MediationModel(spec, Panel.from_frame(frame, spec))
+    with model.model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = mock_sample(draws=5, random_seed=1, sample_stats={
+            "diverging": lambda size: np.zeros(size, dtype=bool),
+            "energy": lambda size: np.random.default_rng(0).normal(size=size),
+        })
+    fit = Fit(post, spec, model.panel, model.priors, warn=False)
+    fit.save(tmp_path / "fit.nc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = load_fit(tmp_path / "fit.nc")
+    pd.testing.assert_frame_equal(again.panel.frame, fit.panel.frame)

@@ -69,7 +69,6 @@ __all__ = [
     "MEDIATOR_FAMILIES",
     "OUTCOME_FAMILIES",
     "RESERVED_STAGE_NAMES",
-    "RESERVED_COLUMN_NAMES",
 ]
 
 MEDIATOR_FAMILIES = ("normal", "bernoulli", "ordinal")
@@ -87,9 +86,6 @@ SHIPPED_SPECS = ("five_mechanisms", "visits", "single_mediator")
 #: with one of these names would be mixed with those rows, so stages may not take them
 #: (compared without case or surrounding whitespace). ``tests`` check the constants agree.
 RESERVED_STAGE_NAMES = ("all", "pooled")
-#: Column names the saved fit uses for its own variables: ``row`` is the coordinate of the
-#: stored data frame (``model/fit.py``), so a data column of that name could not be saved.
-RESERVED_COLUMN_NAMES = ("row",)
 #: Prefixes of names used internally: ``U[`` the latent nodes of ``unmeasured_confounding``;
 #: ``carepaths_`` the saved fit's own variables and attributes.
 RESERVED_PREFIXES = ("U[", "carepaths_")
@@ -989,17 +985,15 @@ class Spec:
                     "but are two. Remove the spaces (in the data too: "
                     "df.columns = df.columns.str.strip())."
                 )
-            if name in RESERVED_COLUMN_NAMES or name.startswith(RESERVED_PREFIXES):
+            if name.startswith(RESERVED_PREFIXES):
                 why = (
-                    "the row coordinate of the data saved with a fit" if name == "row"
-                    else "the prefix of the latent nodes of unmeasured_confounding" if name.startswith("U[")
+                    "the prefix of the latent nodes of unmeasured_confounding" if name.startswith("U[")
                     else "the prefix of the saved fit's own variables"
                 )
                 raise SpecError(
                     f"spec key '{role}' is {_show(name)}, a name carepaths reserves ({why}). "
                     "Rename the column (in the data too, e.g. "
-                    f"df.rename(columns={{{_show(name)}: 'new_name'}})). Reserved: "
-                    f"{', '.join(repr(n) for n in RESERVED_COLUMN_NAMES)} and names starting with "
+                    f"df.rename(columns={{{_show(name)}: 'new_name'}})). Reserved: names starting with "
                     f"{' or '.join(repr(n) for n in RESERVED_PREFIXES)}."
                 )
             roles[name] = role

@@ -52,6 +52,7 @@ CONVERGENCE_THRESHOLDS = {
 _PANEL_GROUP = "carepaths_panel"
 _DROPPED_GROUP = "carepaths_dropped"  # the rows Panel.from_frame(dropna=True) dropped
 _MISSING_PREFIX = "carepaths_missing:"
+_ROW = "carepaths_row"  # the stored frames' row dim (a data column may be called "row")
 
 
 def spec_hash(spec: Spec) -> str:
@@ -393,19 +394,19 @@ class Fit:
         -------
         Checks
             ``.table()``, ``.flagged``, ``.loo_summary()``, the replicated data and plots.
-        """
 
         Raises
         ------
         CarepathsError
             On a bad ``seed``, ``draws`` or ``loo``, or too few draws for LOO and the
             intervals (the message says how many).
+        """
         check_seed(seed)
-        post = self.posterior["posterior"].to_dataset()
         loo = check_loo(self.spec, loo)
+        post = self.posterior["posterior"].to_dataset()
         post = post.isel(draw=thin(post.sizes["draw"], draws, "posterior draws per chain"))
-        params = ParameterSet.from_draws(self.spec, post)
         check_draws(post.sizes["chain"], post.sizes["draw"])
+        params = ParameterSet.from_draws(self.spec, post)
         return compute_checks(params, self.panel, post, seed=seed, warning=self.convergence_message(), loo=loo)
 
     def compare(
@@ -499,7 +500,8 @@ def _frame_to_dataset(frame: pd.DataFrame) -> xr.Dataset:
             kinds[str(col)] = "text"
     index = frame.index
     integer_index = pd.api.types.is_integer_dtype(index)
-    ds = xr.Dataset(data, coords={"row": np.asarray(index) if integer_index else index.astype(str).to_numpy(str)})
+    labels = np.asarray(index) if integer_index else index.astype(str).to_numpy(str)
+    ds = xr.Dataset({k: (_ROW, v) for k, (_, v) in data.items()}, coords={_ROW: labels})
     ds.attrs["carepaths_column_kinds"] = json.dumps(kinds)
     ds.attrs["carepaths_columns"] = json.dumps([str(c) for c in frame.columns])
     ds.attrs["carepaths_index"] = "integer" if integer_index else "text"
@@ -510,7 +512,7 @@ def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
     """Inverse of :func:`_frame_to_dataset`."""
     kinds = json.loads(ds.attrs["carepaths_column_kinds"])
     columns = json.loads(ds.attrs["carepaths_columns"])
-    index_values = ds["row"].values
+    index_values = ds[_ROW].values
     index = pd.Index(index_values.astype(object) if ds.attrs.get("carepaths_index") == "text" else index_values)
     out = {}
     for col in columns:
@@ -607,7 +609,7 @@ def _panel_frame(ds: xr.Dataset, version: int) -> pd.DataFrame:
     """The validated frame stored by :meth:`Fit.save` (format 1 stored text columns as plain strings)."""
     if "carepaths_column_kinds" in ds.attrs:
         return _dataset_to_frame(ds)
-    frame = pd.DataFrame({col: ds[col].values for col in ds.data_vars}, index=pd.Index(ds["row"].values))
+    frame = pd.DataFrame({col: ds[col].values for col in ds.data_vars}, index=pd.Index(ds["row"].values))  # format 1
     for col in frame.columns:
         if frame[col].dtype.kind == "U":
             frame[col] = frame[col].astype(object)
