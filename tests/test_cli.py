@@ -387,3 +387,10 @@ def test_run_demo_checks_its_settings_first(tmp_path):
     with pytest.raises(CarepathsError, match="chains must be an integer >= 1"):
         run_demo(tmp_path / "demo", chains=0)
     assert not (tmp_path / "demo").exists()
+
+
+def test_parse_intervention_takes_units_and_refuses_a_bad_one():
+    iv = parse_intervention("coach:attitudes:shift=1.5:units=original:stages=recovery")
+    assert (iv.shift, iv.units, iv.stages) == (1.5, "original", ("recovery",))
+    with pytest.raises(CarepathsError, match="units"):
+        parse_intervention("coach:attitudes:shift=1:units=points")

@@ -223,8 +223,10 @@ def _effects(args: argparse.Namespace) -> int:
 def parse_intervention(text: str) -> Any:
     """An :class:`~carepaths.counterfactual.interventions.Intervention` from ``NAME:TARGET:KEY=VALUE[:...]``.
 
-    Keys: ``set``, ``shift``, ``scale`` (exactly one) and ``stages`` (comma-separated).
-    Example: ``family:discouragement:shift=-0.5:stages=recovery,maintenance``.
+    Keys: ``set``, ``shift``, ``scale`` (exactly one), ``units`` (``sd``, the default, or
+    ``original``: what a shift counts in) and ``stages`` (comma-separated).
+    Example: ``family:discouragement:shift=-0.5:stages=recovery,maintenance``;
+    ``coaching:job_seek:shift=1:units=original`` (one point more on its own scale).
 
     Raises
     ------
@@ -234,8 +236,8 @@ def parse_intervention(text: str) -> Any:
     from carepaths.counterfactual.interventions import Intervention
 
     usage = (
-        "write an intervention as NAME:TARGET:KEY=VALUE[:stages=S1,S2], with KEY one of "
-        "set, shift, scale; e.g. family:discouragement:shift=-0.5:stages=recovery,maintenance"
+        "write an intervention as NAME:TARGET:KEY=VALUE[:units=sd|original][:stages=S1,S2], with KEY "
+        "one of set, shift, scale; e.g. family:discouragement:shift=-0.5:stages=recovery,maintenance"
     )
     parts = text.split(":")
     if len(parts) < 3 or not parts[0] or not parts[1]:
@@ -244,10 +246,12 @@ def parse_intervention(text: str) -> Any:
     kwargs: dict[str, Any] = {}
     for option in options:
         key, eq, value = option.partition("=")
-        if not eq or key not in ("set", "shift", "scale", "stages") or key in kwargs:
+        if not eq or key not in ("set", "shift", "scale", "units", "stages") or key in kwargs:
             raise CarepathsError(f"cannot read {option!r} in intervention {text!r}: {usage}.")
         if key == "stages":
             kwargs[key] = tuple(s.strip() for s in value.split(",") if s.strip())
+        elif key == "units":
+            kwargs[key] = value.strip()
         elif key in ("shift", "scale"):
             try:
                 kwargs[key] = float(value)
@@ -470,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--examples", action="store_true", help="the worked examples (five_mechanisms)")
     cmp_.add_argument(
         "--intervention", action="append", metavar="NAME:TARGET:KEY=VALUE[:stages=S1,S2]",
-        help="an intervention; KEY is set, shift (SDs) or scale; repeat for more",
+        help="an intervention; KEY is set, shift (SDs, or the variable's own units with :units=original) "
+             "or scale; repeat for more",
     )
     cmp_.add_argument("--combine", action="append", metavar="NAME1+NAME2",
                       help="apply named interventions together; repeatable")
