@@ -339,7 +339,6 @@ def test_a_shared_path_fit_reads_back_broadcast_over_stages(fits):
 
 @pytest.mark.slow
 def test_plots_return_figures_and_twins_match_the_table(fits):
-    import arviz as az
     import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
@@ -374,12 +373,26 @@ def test_plots_return_figures_and_twins_match_the_table(fits):
     assert isinstance(fig, Figure)
     plt.close(fig)
 
-    # LOO-PIT (ArviZ plot_loo_pit): the twin's values are the ones the plot computes
+    # LOO-PIT (ArviZ plot_ecdf_pit of the check's values): leave-one-person-out weights,
+    # randomised within the 0/1 step of the binary outcome, reproducible from the seed
+    from carepaths.checks.loo import loo_pit_values
+
     pit = plots.loo_pit_data(loo_data=checks.loo_data)
     assert len(pit) == N_PERSONS * N_WAVES and pit["loo_pit"].between(0, 1).all()
-    again = az.loo_pit(checks.loo_data, var_names=["care_use"], pareto_pit=True)["care_use"].values
-    np.testing.assert_allclose(pit["loo_pit"], again)
-    assert (pit["pareto_k"] > PARETO_K_LIMIT).sum() == checks.loo_summary()[f"n_k_over_{PARETO_K_LIMIT}"]
+    assert pit.attrs["loo"] == "person" == checks.loo_summary().attrs["loo"]
+    k_person = np.asarray(checks.loo.pareto_k).reshape(-1)
+    index = fits["wrong"][0].panel.dataset["person_idx"].values
+    np.testing.assert_array_equal(pit["pareto_k"], k_person[index])  # each row carries its person's k
+    assert (k_person > PARETO_K_LIMIT).sum() == checks.loo_summary()[f"n_k_over_{PARETO_K_LIMIT}"]
+    plain = loo_pit_values(
+        checks.loo_data, "care_use", checks.loo.log_weights.isel(person=xr.DataArray(index, dims="obs")),
+        checks.loo.pareto_k.isel(person=xr.DataArray(index, dims="obs")), discrete=True, random_state=0,
+        randomise=False,
+    ).values
+    care = checks.loo_data["observed_data"].to_dataset()["care_use"].values
+    np.testing.assert_allclose(plain[care == 1], 1.0)  # the step the randomisation fills
+    below = pit["loo_pit"].to_numpy() <= plain + 1e-12
+    assert below.all()
     fig = plots.plot_loo_pit(loo_data=checks.loo_data)
     assert isinstance(fig, Figure)
     plt.close(fig)
