@@ -95,9 +95,10 @@ def test_a_save_killed_halfway_leaves_the_previous_fit_loadable_bit_for_bit(fit,
     # then aborts the process (seen: SIGSEGV): either way the save died half-written
     assert child.returncode != 0 and "File too large" in child.stderr, (child.returncode, child.stderr[-500:])
     assert "the save finished" not in child.stdout
-    # the half-written temporary file is what the kernel stopped; the target is untouched
-    [partial] = [p for p in tmp_path.iterdir() if p.name.startswith(".fit.nc.")]
-    assert partial.stat().st_size == limit
+    # what the kernel stopped was the temporary file: either the process died with it
+    # half-written (at most the limit) or the save's own error handler removed it
+    partial = [p for p in tmp_path.iterdir() if p.name.startswith(".fit.nc.")]
+    assert all(p.stat().st_size <= limit for p in partial)
     assert _sha(target) == before
     again = load_fit(target)
     for name, var in fit.posterior["posterior"].to_dataset().data_vars.items():

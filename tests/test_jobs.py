@@ -285,7 +285,7 @@ def test_reduced_covariates_against_brms(reduced):
 def test_work1_labels_are_refused_until_mapped(jobs):
     """The Panel does not coerce the text labels of work1: the mapping above is needed."""
     spec = _spec(outcome={"name": "work1", "family": "bernoulli"})
-    with pytest.raises(DataError, match="must be numeric"):
+    with pytest.raises(DataError, match="holds text labels"):
         Panel.from_frame(jobs, spec)
     mapped = _work1_frame(jobs)
     assert mapped["work1"].sum() == (jobs["work1"] == "psyemp").sum() == 293
