@@ -78,7 +78,8 @@ def test_a_stageless_study_has_no_stage_in_its_tables(single):
     for table in (eff.summary(), eff.to_frame(), cmp.summary(), cmp.to_frame()):
         assert "stage" not in table.index.names and "stage" not in table.columns
         assert "pooled" not in _text(table)
-    assert list(eff.summary().index) == ["TE", "NDE", "NIE", "IIE[job_seek]"]
+    # a binary outcome: both versions of the natural effects, and no interdependence row
+    assert list(eff.summary().index) == ["TE", "NDE", "NIE", "NDE (treated)", "NIE (control)", "IIE[job_seek]"]
     assert list(cmp.summary().index) == ["status quo", "booster", "one point"]
     assert "pooled" not in repr(eff) and "stages" not in repr(eff)
     assert "every stage" not in " ".join(cmp.descriptions.values())

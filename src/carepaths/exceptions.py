@@ -20,6 +20,7 @@ __all__ = [
     "ConvergenceWarning",
     "ParetoKWarning",
     "SlowCompileWarning",
+    "UnstableRatioWarning",
     "suggest_closest",
 ]
 
@@ -77,6 +78,10 @@ class ConvergenceWarning(CarepathsWarning):
 
 class ParetoKWarning(CarepathsWarning):
     """PSIS-LOO is unreliable for some rows: their Pareto k exceeds 0.7."""
+
+
+class UnstableRatioWarning(CarepathsWarning):
+    """A ratio of effects (a proportion mediated) divides by a total effect whose interval includes 0."""
 
 
 class SlowCompileWarning(CarepathsWarning):

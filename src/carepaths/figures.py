@@ -60,6 +60,7 @@ __all__ = [
     "ROLE_COLOURS",
     "EFFECT_ORDER",
     "plot_causal_graph",
+    "plot_components_forest",
     "plot_stage_checks",
     "stage_checks_data",
     "plot_ppc_dist",
@@ -86,7 +87,7 @@ ROLE_COLOURS = {
 
 #: The effect variables of effect draws, in table and figure order (``IIE`` is split by
 #: mechanism into ``IIE[<mechanism>]``).
-EFFECT_ORDER = ("TE", "NDE", "NIE", "IIE", "interdependence")
+EFFECT_ORDER = ("TE", "NDE", "NIE", "NDE (treated)", "NIE (control)", "IIE", "interdependence")
 
 #: The ArviZ group holding the pointwise LOO results that :func:`loo_pit_data` reads.
 LOO_POINTWISE = "loo_pointwise"
@@ -740,6 +741,38 @@ def plot_effects_forest(
         rows, stages=stage_list, title=title, xlabel=data.attrs["scale"].replace("_", " "),
         null=data.attrs["null"], converged=data.attrs["converged"],
         truth=data["true"] if "true" in data.columns else None, show_stage=data.attrs["has_stages"],
+    )
+
+
+def plot_components_forest(
+    *, draws: xr.Dataset, names: Sequence[str], converged: bool | None = None, title: str | None = None,
+) -> Any:
+    """Forest plot of named effect components by stage (e.g. the four-way decomposition).
+
+    Parameters
+    ----------
+    draws : xarray.Dataset
+        One variable per component, dims (chain, draw, stage), on the difference scale;
+        attrs ``contrast`` (and ``mediator``, ``mstar`` for the title).
+    names : sequence of str
+        The components, in row order.
+    converged : bool, optional
+        Default the draws' ``converged`` attribute; unconverged draws are marked.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    missing = [n for n in names if n not in draws]
+    if missing:
+        raise CarepathsError(f"the draws have no component(s) {missing}; they have {list(draws.data_vars)}.")
+    stages = [str(s) for s in draws["stage"].values]
+    default = f"{draws.attrs.get('contrast', '')}: components by stage\npoints: posterior means; bars: {interval_label()}"
+    return _forest(
+        draws[list(names)], stages=stages, title=title or default, xlabel="difference", null=0.0,
+        converged=bool(draws.attrs.get("converged", True)) if converged is None else bool(converged),
+        show_stage=has_stages(draws),
     )
 
 

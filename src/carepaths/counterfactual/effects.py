@@ -44,6 +44,7 @@ import xarray as xr
 
 from carepaths.causal.identify import identify
 from carepaths.counterfactual import worlds
+from carepaths.counterfactual.moderation import index_draws, moderator_rows
 from carepaths.counterfactual.population import (
     LINK_DTYPE,
     POOLED,
@@ -53,7 +54,7 @@ from carepaths.counterfactual.population import (
     map_chunks,
 )
 from carepaths.data import Panel
-from carepaths.exceptions import CarepathsError, ConvergenceWarning, suggest_closest
+from carepaths.exceptions import CarepathsError, ConvergenceWarning, UnstableRatioWarning, suggest_closest
 from carepaths.figures import EFFECT_ORDER
 from carepaths.intervals import interval_label
 from carepaths.results import (
@@ -64,18 +65,38 @@ from carepaths.results import (
     check_seed,
     flatten_variables,
     has_stages,
+    stack_variables,
     summary_table,
 )
 from carepaths.spec import CONTRAST_KINDS, Contrast, Spec
 from carepaths.structural.parameters import ParameterSet
 
 __all__ = [
-    "Effects", "compute_effects", "exposure_contrast", "interdependence_is_zero", "SCALES", "POPULATIONS", "POOLED",
+    "Effects", "compute_effects", "exposure_contrast", "exposure_pair", "interdependence_is_zero", "natural_versions_differ",
+    "SCALES", "POPULATIONS", "POOLED",
 ]
 
 SCALES = ("difference", "risk_ratio", "odds_ratio")
 POPULATIONS = ("marginal", "conditional")  # the populations an effect can average over
-EFFECTS = EFFECT_ORDER  # the estimands, in table order
+EFFECTS = ("TE", "NDE", "NIE", "IIE", "interdependence")  # what estimands= names
+#: The assumptions every natural effect rests on, in words (printed where the numbers are).
+ASSUMPTIONS = (
+    "Natural direct and indirect effects assume no unmeasured confounding of exposure-outcome, "
+    "exposure-mediator and mediator-outcome given the confounders and stage; no mediator-outcome "
+    "confounder affected by the exposure; and, for NDE/NIE, cross-world independence of the "
+    "mediator and outcome errors. Interventional effects (IIE) do not need the last two. "
+    "docs/identification.md says what each assumption means for your data."
+)
+#: What each effect is, in words and in R ``mediation``'s names (a column of every table).
+EFFECT_VERSIONS = {
+    "TE": "total effect = Total Effect",
+    "NDE": "NDE (control) = ADE (control): pure natural direct effect",
+    "NIE": "NIE (treated) = ACME (treated): total natural indirect effect",
+    "NDE (treated)": "NDE (treated) = ADE (treated): total natural direct effect",
+    "NIE (control)": "NIE (control) = ACME (control): pure natural indirect effect",
+    "IIE": "interventional indirect effect of one mechanism",
+    "interdependence": "NIE minus the mechanisms' interventional effects",
+}
 
 
 # ----------------------------------------------------------------------------- result
@@ -132,23 +153,126 @@ class Effects(Result):
         Returns
         -------
         pandas.DataFrame
-            Index ``(stage, effect)`` (per stage: TE, NDE, NIE, ``IIE[<mechanism>]``...,
-            interdependence); index ``effect`` alone when the spec has no stages. Columns
-            ``mean``, ``sd``, ``lower``, ``upper``, ``P(>null)`` (and ``warning``).
-            ``attrs``: interval, scale, contrast, population, warning and ``n_draws``
-            (what the probabilities are shares of).
+            Index ``(stage, effect)`` (per stage: TE, NDE, NIE, where they can differ
+            ``NDE (treated)`` and ``NIE (control)``, ``IIE[<mechanism>]``...,
+            interdependence); index ``effect`` alone when the spec has no stages, and a
+            first level ``at`` for effects at moderator values. Columns ``mean``, ``sd``,
+            ``lower``, ``upper``, ``P(>null)``, ``version`` (which effect it is, with
+            R ``mediation``'s name: e.g. ``NIE (treated) = ACME (treated)``) and, when the
+            fit did not converge, ``warning``. ``attrs``: interval, scale, contrast,
+            population, warning, ``n_draws`` (what the probabilities are shares of) and
+            ``assumptions`` (in words).
         """
         ds = self.draws
-        effects = flatten_variables(ds[[name for name in EFFECT_ORDER if name in ds]], keep=("stage",))
-        table = summary_table(effects, by=("stage",), name="effect", null=self.null)
+        keep = ("at", "stage") if "at" in ds.dims else ("stage",)
+        effects = flatten_variables(ds[[name for name in EFFECT_ORDER if name in ds]], keep=keep)
+        table = summary_table(effects, by=keep, name="effect", null=self.null)
         if not self.has_stages:
             table = table.droplevel("stage")
+        labels = table.index.get_level_values("effect")
+        table["version"] = [EFFECT_VERSIONS["IIE"] + f" ({e[4:-1]})" if e.startswith("IIE[") else EFFECT_VERSIONS[e]
+                            for e in labels]
         if not self.converged:
             table["warning"] = NOT_CONVERGED
         table.attrs.update(
             interval=interval_label(), scale=self.scale, contrast=ds.attrs["contrast"],
             population=ds.attrs["population"], warning=self.warning, n_draws=self.n_samples,
+            assumptions=ASSUMPTIONS,
         )
+        return table
+
+    def sel(self, *, at: str) -> Effects:
+        """The effects at one moderator value (``at`` as labelled, e.g. ``"severity=5"``)."""
+        if "at" not in self.draws.dims:
+            raise CarepathsError("these effects are not at moderator values: compute them with fit.effects(at={...}).")
+        labels = [str(v) for v in self.draws["at"].values]
+        if at not in labels:
+            raise CarepathsError(f"at {at!r} is not one of {', '.join(labels)}.{suggest_closest(str(at), labels)}")
+        draws = self.draws.sel(at=at, drop=True).drop_vars("at_value", errors="ignore")
+        draws.attrs.update(contrast=f"{self.draws.attrs['contrast']} at {at}")
+        return Effects(draws=draws, converged=self.converged, warning=self.warning)
+
+    def proportion_mediated(self) -> pd.DataFrame:
+        """The proportion of the total effect mediated, per draw: NIE / TE and IIE[m] / TE.
+
+        Computed on every draw and then summarised (never as a ratio of means). Where the
+        total effect's interval includes 0 the ratio's draws spread over both signs and
+        without bound, so the proportion is unstable: those rows are marked and a
+        :class:`~carepaths.exceptions.UnstableRatioWarning` names them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index as :meth:`summary` (effects ``PM[NIE]`` and ``PM[IIE[<mechanism>]]``);
+            columns ``mean``, ``sd``, ``lower``, ``upper``, ``median`` and
+            ``TE interval includes 0``.
+
+        Raises
+        ------
+        CarepathsError
+            On a ratio scale (a proportion of a risk ratio is not a share of the effect:
+            compute the effects with ``scale="difference"``).
+        """
+        if self.scale != "difference":
+            raise CarepathsError(
+                f"the proportion mediated is a share of a difference; these effects are on the {self.scale} "
+                "scale. Compute them with fit.effects(scale='difference')."
+            )
+        ds = self.draws
+        te = ds["TE"]
+        parts = {"PM[NIE]": ds["NIE"] / te} if "NIE" in ds else {}
+        if "IIE" in ds:
+            for m in ds["mechanism"].values:
+                parts[f"PM[IIE[{m}]]"] = ds["IIE"].sel(mechanism=m, drop=True) / te
+        if not parts:
+            raise CarepathsError("these effects have no indirect effect to take a proportion of (estimands).")
+        keep = ("at", "stage") if "at" in ds.dims else ("stage",)
+        ratios = xr.Dataset(parts)
+        table = summary_table(ratios, by=keep, name="effect")
+        table["median"] = stack_variables(ratios.median(dim=["chain", "draw"]), by=keep, name="effect")["value"].to_numpy()
+        te_table = summary_table(xr.Dataset({"TE": te}), by=keep, name="effect").droplevel("effect")
+        includes = (te_table["lower"] <= 0) & (te_table["upper"] >= 0)
+        table["TE interval includes 0"] = includes.reindex(table.index.droplevel("effect")).to_numpy()
+        if not self.has_stages:
+            table = table.droplevel("stage")
+        unstable = sorted({str(i[:-1] if isinstance(i, tuple) else "") for i in table.index[table["TE interval includes 0"]]})
+        if unstable:
+            warnings.warn(
+                f"the total effect's {interval_label()} includes 0 (in {', '.join(u or 'all' for u in unstable)}): "
+                "the proportion mediated divides by draws on both sides of 0 and is unstable there; "
+                "report the indirect and total effects instead.",
+                UnstableRatioWarning, stacklevel=2,
+            )
+        table.attrs.update(interval=interval_label(), n_draws=self.n_samples)
+        return table
+
+    def index_of_moderated_mediation(self) -> pd.DataFrame:
+        """How the indirect effects change per unit of the moderator (Hayes 2015), per draw.
+
+        The least-squares slope of the NIE (and of each mechanism's IIE) over the moderator
+        values of ``fit.effects(at={...})``, on every draw: ``a_W * b`` in the linear
+        model with a moderated ``a`` path, the average slope otherwise
+        (:func:`carepaths.counterfactual.moderation.index_draws`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(stage, effect)`` (effects ``IMM[NIE]``, ``IMM[IIE[<mechanism>]]``);
+            columns ``mean``, ``sd``, ``lower``, ``upper``, ``P(>0)``.
+
+        Raises
+        ------
+        CarepathsError
+            Without effects at two or more values of a numeric moderator.
+        """
+        names = [n for n in ("NIE", "IIE") if n in self.draws]
+        index = flatten_variables(index_draws(self.draws, names), keep=("stage",))
+        renamed = index.rename({n: f"IMM[{n}]" for n in index.data_vars})
+        table = summary_table(renamed, by=("stage",), name="effect", null=0.0)
+        if not self.has_stages:
+            table = table.droplevel("stage")
+        table.attrs.update(interval=interval_label(), moderator=self.draws.attrs.get("moderator"),
+                           per="one unit of the moderator")
         return table
 
     def to_frame(self) -> pd.DataFrame:
@@ -326,6 +450,20 @@ def _check_contrast(spec: Spec, contrast: Contrast) -> None:
         )
 
 
+def natural_versions_differ(spec: Spec) -> bool:
+    """Whether the two versions of the natural direct and indirect effects can differ.
+
+    ``NDE = NDE (control)`` (pure) and ``NDE (treated)`` (total) differ by the exposure x
+    mediator interaction on the outcome's scale (VanderWeele 2013); so do ``NIE(treated)``
+    and ``NIE(control)``. A normal outcome (identity link) without an exposure x mediator
+    term has none, and both versions are equal by construction; a binary or count outcome
+    has one through its link, and a declared ``[[interactions]]`` term has one by itself.
+    """
+    x = spec.exposure.name
+    declared = any(x in tuple(getattr(term, "terms", term)) for term in getattr(spec, "interactions", ()))
+    return spec.outcome.family != "normal" or declared
+
+
 def interdependence_is_zero(spec: Spec) -> bool:
     """Whether the interdependence remainder is 0 (or 1 on a ratio scale) by construction.
 
@@ -338,7 +476,7 @@ def interdependence_is_zero(spec: Spec) -> bool:
     return len(spec.mediators) == 1 or (spec.outcome.family == "normal" and not spec.mediator_edges)
 
 
-def _exposure_pair(panel: Panel, contrast: Contrast) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def exposure_pair(panel: Panel, contrast: Contrast) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Observed, reference and contrasted exposure on the model scale (+ a label)."""
     spec, ds = panel.spec, panel.dataset
     split = spec.structure.center_exposure_within_person
@@ -368,6 +506,7 @@ def compute_effects(
     population: str = "marginal",
     seed: int = 0,
     estimands: Sequence[str] | None = None,
+    at: Mapping[str, Sequence[Any]] | None = None,
     warning: str = "",
 ) -> Effects:
     """Total, natural direct and indirect, and per-mechanism effects by g-computation.
@@ -398,7 +537,15 @@ def compute_effects(
         mediator, or a normal outcome without mediator edges). Each requested effect
         must be identified by the spec's causal graph: ask only for ``["TE"]`` when the
         graph identifies the total effect alone (e.g. with unmeasured mediator-outcome
-        confounding).
+        confounding). Where the two versions of a natural effect can differ (a non-normal
+        outcome, or an exposure x mediator interaction), ``"NDE"`` also reports the total
+        direct effect ``"NDE (treated)"`` and ``"NIE"`` the pure indirect effect
+        ``"NIE (control)"`` (:func:`natural_versions_differ`).
+    at : dict, optional
+        Effects conditional on values of a moderator: ``{"severity": [5, 15]}`` (a numeric
+        confounder, in its units) or ``{"sex": ["f", "m"]}`` (a categorical one, its
+        levels). Every row is given each value in turn (marginal population only); the
+        draws gain a dim ``at``; see :meth:`Effects.index_of_moderated_mediation`.
     warning : str
         Why these draws are not to be trusted (the fit did not converge), or empty: it
         is issued as a :class:`~carepaths.exceptions.ConvergenceWarning` and carried
@@ -435,34 +582,54 @@ def compute_effects(
             "observed mediators do not give. Use population='marginal'."
         )
     wanted = _estimands(spec, estimands)
+    if "NDE" in wanted and natural_versions_differ(spec):
+        wanted = (*wanted, "NDE (treated)")
+    if "NIE" in wanted and natural_versions_differ(spec):
+        wanted = (*wanted, "NIE (control)")
     contrast = exposure_contrast(spec, contrast)
-    x_obs, x0, x1, label = _exposure_pair(panel, contrast)
+    x_obs, x0, x1, label = exposure_pair(panel, contrast)
+    moderator = moderator_rows(panel, at, population=population)
     from threadpoolctl import threadpool_limits
 
+    _, groups = group_averaging(spec, panel.dataset["stage_idx"].values)
+    if by is None:
+        groups = [POOLED]
+    per_value = []
     # the matrix products here are small (rows x confounders x a chunk of draws): a
     # multi-threaded BLAS spends more on thread hand-offs than on arithmetic (measured
     # 10x slower on 2 cores), so they run single-threaded
     with threadpool_limits(limits=1, user_api="blas"):
-        means = _world_stage_means(params, panel, x0, x1, population, np.random.default_rng(seed))
-    _, groups = group_averaging(spec, panel.dataset["stage_idx"].values)
-    if by is None:
-        means, groups = means[:, -1:], [POOLED]
-    draws = {k: v for k, v in _contrast_worlds(spec, panel, means, scale).items() if k in (*wanted, "Y0", "Y1")}
-    coords = {
+        for rows in ([None] if moderator is None else moderator.rows):
+            # one seed for every moderator value: common random numbers across them
+            means = _world_stage_means(params, panel, x0, x1, population, np.random.default_rng(seed), rows=rows)
+            if by is None:
+                means = {name: values[:, -1:] for name, values in means.items()}
+            per_value.append({k: v for k, v in _contrast_worlds(spec, panel, means, scale).items()
+                              if k in (*wanted, "Y0", "Y1")})
+    coords: dict[str, Any] = {
         "chain": np.arange(params.chains), "draw": np.arange(params.draws),
         "stage": groups, "mechanism": list(spec.mediator_names),
     }
     shape = (params.chains, params.draws)
+    lead: tuple[str, ...] = ()
+    if moderator is not None:
+        lead = ("at",)
+        coords["at"] = moderator.labels
+        coords["at_value"] = ("at", moderator.values)
     data = {}
-    for name, values in draws.items():
-        dims = ("chain", "draw", "stage", "mechanism") if values.ndim == 3 else ("chain", "draw", "stage")
-        data[name] = (dims, values.reshape(*shape, *values.shape[1:]))
+    for name in per_value[0]:
+        values = np.stack([v[name] for v in per_value], axis=1) if lead else per_value[0][name]
+        values = values.reshape(*shape, *values.shape[1:])
+        rest = ("stage", "mechanism") if values.ndim - len(lead) == 4 else ("stage",)
+        data[name] = (("chain", "draw", *lead, *rest), values)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(
         scale=scale, contrast=label, population=population, seed=seed,
         outcome=spec.outcome.name, converged=int(not warning),
         interval=interval_label(), **{HAS_STAGES: int(len(spec.stage_levels) > 1)},
     )
+    if moderator is not None:
+        ds.attrs.update(moderator=moderator.name, moderator_kind=moderator.kind)
     message = ""
     if warning:
         message = "These effects come from a fit that did NOT converge: " + warning
@@ -510,48 +677,63 @@ def _estimands(spec: Spec, estimands: Sequence[str] | None) -> tuple[str, ...]:
 
 def _world_stage_means(
     params: ParameterSet, panel: Panel, x0: np.ndarray, x1: np.ndarray,
-    population: str, rng: np.random.Generator,
-) -> np.ndarray:
-    """Expected outcome per draw, group (stages, then pooled) and world.
+    population: str, rng: np.random.Generator, *, rows: RowData | None = None,
+) -> dict[str, np.ndarray]:
+    """Expected outcome per draw and group (stages, then pooled) in every world.
 
-    Worlds: x0_m0, x1_m0, x1_m1, x1_g0, then swap[k] for each mediator.
-    Returns array (sample, group, world); one group (pooled) when there are no stages.
+    Worlds (:mod:`carepaths.counterfactual.worlds`): ``x0_m0``, ``x1_m0``, ``x1_m1``,
+    ``x1_g0`` and ``x0_m1`` (sample, group), ``swap`` (sample, group, mediator). One group
+    (pooled) when there are no stages. ``rows`` replaces the panel's rows (effects at
+    given moderator values).
     """
     spec = panel.spec
-    K = len(spec.mediators)
-    rows = RowData.from_panel(panel)
+    rows = RowData.from_panel(panel) if rows is None else rows
     averaging, _ = group_averaging(spec, rows.stage_idx)
     x0, x1 = x0[:, None], x1[:, None]
 
-    def stage_means(chunk: Chunk) -> np.ndarray:  # (draw, group, world)
+    def stage_means(chunk: Chunk) -> dict[str, np.ndarray]:  # name -> (draw, group[, mediator])
         means = worlds.world_means(
             spec, chunk.params, chunk.rows, x0, x1, chunk.latents, chunk.systems, dtype=LINK_DTYPE
         )
-        per_world = [*(means[name] for name in worlds.WORLDS), *means["swap"]]
-        # (group, obs) @ (obs, draw) in double precision -> (draw, group, world)
-        return np.stack([(averaging @ w.astype(float, copy=False)).T for w in per_world], axis=-1)
+        means["x0_m1"] = worlds.crossed_means(spec, chunk.params, chunk.rows, x0, x1, chunk.latents, dtype=LINK_DTYPE)
 
-    out = np.empty((params.n_samples, averaging.shape[0], len(worlds.WORLDS) + K))
+        def average(w: np.ndarray) -> np.ndarray:  # (group, obs) @ (obs, draw) in double precision
+            return (averaging @ w.astype(float, copy=False)).T
+
+        out = {name: average(w) for name, w in means.items() if name != "swap"}
+        out["swap"] = np.stack([average(w) for w in means["swap"]], axis=-1)
+        return out
+
+    out: dict[str, np.ndarray] = {}
     for draws, chunk_means in map_chunks(params, rows, population, rng, stage_means, systems=True):
-        out[draws] = chunk_means
+        for name, values in chunk_means.items():
+            if name not in out:
+                out[name] = np.empty((params.n_samples, *values.shape[1:]))
+            out[name][draws] = values
     return out
 
 
-def _contrast_worlds(spec: Spec, panel: Panel, means: np.ndarray, scale: str) -> dict[str, np.ndarray]:
-    """Effects on the requested scale from world means (sample, group, world)."""
-    K = len(spec.mediators)
-    y00, y10, y11, g0 = (means[..., j] for j in range(4))
-    swap = means[..., 4 : 4 + K]  # (sample, group, mediator)
+def _contrast_worlds(spec: Spec, panel: Panel, means: Mapping[str, np.ndarray], scale: str) -> dict[str, np.ndarray]:
+    """Effects on the requested scale from world means (name -> (sample, group[, mediator])).
+
+    ``TE = NDE + NIE = NDE (treated) + NIE (control)`` per draw (products on a ratio
+    scale): ``NDE`` is the pure (control) direct effect, ``NIE`` the total (treated)
+    indirect one, ``NDE (treated)`` the total direct and ``NIE (control)`` the pure
+    indirect effect.
+    """
+    means = dict(means)
     if spec.outcome.family == "normal":  # back to original units
         s = panel.scaling[spec.outcome.name]
-        y00, y10, y11, g0, swap = (s.to_original(a) for a in (y00, y10, y11, g0, swap))
+        means = {name: s.to_original(values) for name, values in means.items()}
+    y00, y10, y11, g0, y01, swap = (means[n] for n in ("x0_m0", "x1_m0", "x1_m1", "x1_g0", "x0_m1", "swap"))
     if scale == "difference":
         nde, nie = y10 - y00, y11 - y10
         iie = swap - g0[..., None]
-        return {"TE": y11 - y00, "NDE": nde, "NIE": nie, "IIE": iie,
-                "interdependence": nie - iie.sum(axis=-1), "Y0": y00, "Y1": y11}
+        return {"TE": y11 - y00, "NDE": nde, "NIE": nie, "NDE (treated)": y11 - y01, "NIE (control)": y01 - y00,
+                "IIE": iie, "interdependence": nie - iie.sum(axis=-1), "Y0": y00, "Y1": y11}
     f = (lambda q: q) if scale == "risk_ratio" else (lambda q: q / (1.0 - q))
     nde, nie = f(y10) / f(y00), f(y11) / f(y10)
     iie = f(swap) / f(g0)[..., None]
-    return {"TE": f(y11) / f(y00), "NDE": nde, "NIE": nie, "IIE": iie,
-            "interdependence": nie / iie.prod(axis=-1), "Y0": y00, "Y1": y11}
+    return {"TE": f(y11) / f(y00), "NDE": nde, "NIE": nie, "NDE (treated)": f(y11) / f(y01),
+            "NIE (control)": f(y01) / f(y00), "IIE": iie, "interdependence": nie / iie.prod(axis=-1),
+            "Y0": y00, "Y1": y11}

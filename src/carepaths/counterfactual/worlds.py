@@ -184,3 +184,71 @@ def effects_from_worlds(worlds: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
     nie = worlds["x1_m1"] - worlds["x1_m0"]
     iie = worlds["swap"] - worlds["x1_g0"]
     return {"TE": te, "NDE": nde, "NIE": nie, "IIE": iie, "interdependence": nie - iie.sum(axis=0)}
+
+
+# ----------------------------------------------------------------------------- more worlds
+def outcome_means_given(
+    spec: Spec, params: Mapping[str, Any], rows: Rows, x: np.ndarray, M: np.ndarray, *, dtype: Any = None
+) -> np.ndarray:
+    """E[Y | x, M] per row: the outcome's structural equation at given exposure and mediators.
+
+    The whole outcome predictor is evaluated (every term, interactions included), so the
+    worlds below hold whatever form the outcome equation takes.
+    """
+    eta = equations.outcome_predictor(
+        params, x=x, M=M, C=rows.C, stage_idx=rows.stage_idx, person_intercept=rows.v,
+        person_slope_c=rows.c_i, person_slope_b=rows.b_i, x_between=rows.x_between,
+    )
+    return equations.outcome_mean(spec.outcome.family, eta, dtype=dtype)
+
+
+def mediators_at(
+    spec: Spec, params: Mapping[str, Any], rows: Rows, x: np.ndarray, latents: np.ndarray,
+    overrides: Mapping[int, Any] | None = None,
+) -> np.ndarray:
+    """The mediators under exposure ``x`` from the rows' latent noise (the joint system).
+
+    ``overrides`` (mediator index -> function of its values) is the do-operator on those
+    mediators; their children follow (:func:`equations.mediators_from_latents`).
+    """
+    names = list(spec.mediator_names)
+    return equations.mediators_from_latents(
+        params,
+        families=[m.family for m in spec.mediators],
+        order=[names.index(m) for m in spec.mediator_order],
+        x=x, C=rows.C, stage_idx=rows.stage_idx, latents=latents,
+        person_intercepts=rows.u, person_slopes=rows.a_i, x_between=rows.x_between,
+        overrides=overrides,
+    )
+
+
+def crossed_means(
+    spec: Spec, params: Mapping[str, Any], rows: Rows, x_outcome: np.ndarray, x_mediators: np.ndarray,
+    latents: np.ndarray, *, dtype: Any = None,
+) -> np.ndarray:
+    """E[Y(x_outcome, M(x_mediators))] per row: the exposure at one value, the mediators at another.
+
+    With ``x_outcome = x0`` and ``x_mediators = x1`` this is the world of the *total*
+    natural direct effect (``NDE(treated) = E[Y(x1, M(x1))] - E[Y(x0, M(x1))]``) and the
+    *pure* natural indirect effect (``NIE(control) = E[Y(x0, M(x1))] - E[Y(x0, M(x0))]``).
+    ``latents`` are the joint system's (the same as :func:`world_means` uses), so the
+    identities ``TE = NDE + NIE = NDE(treated) + NIE(control)`` hold per draw.
+    """
+    M = mediators_at(spec, params, rows, x_mediators, latents)
+    return outcome_means_given(spec, params, rows, x_outcome, M, dtype=dtype)
+
+
+def controlled_means(
+    spec: Spec, params: Mapping[str, Any], rows: Rows, x: np.ndarray, latents: np.ndarray,
+    fixed: Mapping[int, float], *, dtype: Any = None,
+) -> np.ndarray:
+    """E[Y(x, m*)] per row: the mediators in ``fixed`` set to a value (the controlled worlds).
+
+    ``fixed`` maps a mediator's index to its value on the model scale; the do-operator
+    replaces that mediator's values, and mediators downstream of it (declared
+    ``mediator_edges``) follow their equations (:func:`equations.mediators_from_latents`).
+    The rest keep their natural values under ``x``.
+    """
+    M = mediators_at(spec, params, rows, x, latents,
+                     overrides={k: (lambda values, v=float(v): np.full_like(values, v)) for k, v in fixed.items()})
+    return outcome_means_given(spec, params, rows, x, M, dtype=dtype)

@@ -25,7 +25,8 @@ import xarray as xr
 
 from carepaths.checks.predictive import Checks, check_draws, check_loo, check_seed, compute_checks, thin
 from carepaths.counterfactual.comparison import Comparison, compare
-from carepaths.counterfactual.effects import Effects, compute_effects
+from carepaths.counterfactual.effects import Effects, compute_effects, exposure_contrast, exposure_pair
+from carepaths.counterfactual.fourway import FourWay, compute_fourway
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning
 from carepaths.files import atomic_write, check_input_file, check_output_file, shorten
@@ -357,19 +358,49 @@ class Fit:
         population: str = "marginal",
         seed: int = 0,
         estimands: list[str] | tuple[str, ...] | None = None,
+        at: Mapping[str, list[object]] | None = None,
     ) -> Effects:
         """TE, NDE, NIE and per-mechanism effects by g-computation on every draw.
 
-        See :func:`carepaths.counterfactual.effects.compute_effects` for the parameters.
+        See :func:`carepaths.counterfactual.effects.compute_effects` for the parameters
+        (``at``: effects at values of a moderator, e.g. ``at={"severity": [5, 15]}``).
 
         Returns
         -------
         Effects
-            ``.draws`` (xarray Dataset) and ``.summary()`` (DataFrame).
+            ``.draws`` (xarray Dataset), ``.summary()``, ``.proportion_mediated()`` and,
+            with ``at``, ``.index_of_moderated_mediation()``.
         """
         return compute_effects(
             self.parameters(), self.panel, contrast, scale=scale, by=by, population=population, seed=seed,
-            estimands=estimands, warning=self.convergence_message(),
+            estimands=estimands, at=at, warning=self.convergence_message(),
+        )
+
+    def fourway(
+        self,
+        *,
+        mediator: str | None = None,
+        mstar: object = None,
+        contrast: Contrast | Mapping[str, object] | None = None,
+        by: str | None = "stage",
+        population: str = "marginal",
+        seed: int = 0,
+    ) -> FourWay:
+        """VanderWeele's four-way decomposition: CDE, INT_ref, INT_med and PIE, by stage.
+
+        See :mod:`carepaths.counterfactual.fourway` and
+        :func:`~carepaths.counterfactual.fourway.compute_fourway` (``mediator``: the one
+        mediator, needed with several; ``mstar``: its value in the controlled direct
+        effect, in its units).
+
+        Returns
+        -------
+        FourWay
+        """
+        _, x0, x1, label = exposure_pair(self.panel, exposure_contrast(self.spec, contrast))
+        return compute_fourway(
+            self.parameters(), self.panel, x0, x1, label, mediator=mediator, mstar=mstar, by=by,
+            population=population, seed=seed, warning=self.convergence_message(),
         )
 
     def check(self, *, seed: int = 0, draws: int | None = None, loo: str | None = None) -> Checks:
