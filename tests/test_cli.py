@@ -394,3 +394,23 @@ def test_parse_intervention_takes_units_and_refuses_a_bad_one():
     assert (iv.shift, iv.units, iv.stages) == (1.5, "original", ("recovery",))
     with pytest.raises(CarepathsError, match="units"):
         parse_intervention("coach:attitudes:shift=1:units=points")
+
+
+def test_effects_names_each_version_and_states_the_assumptions(fitted):
+    _, _, _, path = fitted
+    code, out, err = run(["effects", str(path), "--at", "severity=8,16"])
+    assert code in (EXIT_OK, EXIT_NOT_CONVERGED), err
+    assert "ACME (treated)" in out and "ADE (control)" in out  # a binary outcome: both versions
+    assert "Assumptions:" in out and "Index of moderated mediation" in out
+    code, _, err = run(["effects", str(path), "--at", "severity"])
+    assert code == EXIT_BAD_INPUT and "NAME=VALUE1,VALUE2" in err
+
+
+def test_fourway_prints_and_writes_the_components(fitted, tmp_path):
+    _, _, _, path = fitted
+    code, out, err = run(["fourway", str(path), "--mediator", "discouragement", "--out", str(tmp_path / "f.csv")])
+    assert code in (EXIT_OK, EXIT_NOT_CONVERGED), err
+    table = pd.read_csv(tmp_path / "f.csv", index_col=[0, 1])
+    assert set(table.index.get_level_values("component")) == {"CDE", "INT_ref", "INT_med", "PIE", "TE"}
+    code, _, err = run(["fourway", str(path)])
+    assert code == EXIT_BAD_INPUT and "mediator=" in err and err.count("\n") <= 3

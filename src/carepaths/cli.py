@@ -11,8 +11,10 @@ Commands
     Validate a CSV against a spec and print the panel summary.
 ``carepaths fit --spec SPEC --data DATA.csv --out FIT.nc [--draws --tune --chains --seed --dropna]``
     Validate, fit and save; print the convergence checks.
-``carepaths effects FIT.nc [--scale --population --seed --out CSV]``
+``carepaths effects FIT.nc [--scale --population --seed --at NAME=V1,V2 --out CSV]``
     The effect decomposition by stage.
+``carepaths fourway FIT.nc [--mediator M] [--mstar V] [--seed --out CSV]``
+    VanderWeele's four-way decomposition of the total effect.
 ``carepaths compare FIT.nc (--examples | --intervention NAME:TARGET:KEY=VALUE[:...] ...) [--combine A+B] [--better --population --seed --out CSV]``
     Interventions against the status quo, by stage.
 ``carepaths check FIT.nc [--seed --draws --all --out CSV]``
@@ -207,16 +209,60 @@ def _fit(args: argparse.Namespace) -> int:
     return _converged_code(args, fit.converged)
 
 
+def _parse_at(text: str | None) -> dict[str, list[Any]] | None:
+    """``--at severity=5,15`` -> ``{"severity": [5.0, 15.0]}`` (levels stay text)."""
+    if text is None:
+        return None
+    name, eq, values = text.partition("=")
+    if not eq or not name.strip() or not values.strip():
+        raise CarepathsError(f"--at {text!r}: write it as NAME=VALUE1,VALUE2 (e.g. --at severity=5,15).")
+    parsed: list[Any] = []
+    for value in (v.strip() for v in values.split(",")):
+        try:
+            parsed.append(float(value))
+        except ValueError:
+            parsed.append(value)  # a level of a categorical moderator
+    return {name.strip(): parsed}
+
+
 def _effects(args: argparse.Namespace) -> int:
     _check_csv_out(args.out)
+    at = _parse_at(args.at)
     fit = _load_fit(args.fit)
     with _timed(args, "Effects by stage (g-computation on every posterior draw)"):
-        effects = fit.effects(scale=args.scale, population=args.population, seed=args.seed)
+        effects = fit.effects(scale=args.scale, population=args.population, seed=args.seed, at=at)
     summary = effects.summary()
     _say(args, f"Effects of {summary.attrs['contrast']} ({effects.scale}, {summary.attrs['population']} "
                f"population); lower, upper: {summary.attrs['interval']}")
-    _say(args, _table_text(summary.drop(columns=[c for c in ("warning",) if c in summary])))
+    _say(args, _table_text(summary.drop(columns=[c for c in ("warning", "version") if c in summary])))
+    versions = dict(zip(summary.index.get_level_values("effect"), summary["version"], strict=True))
+    _say(args, "Which effect is which: " + "; ".join(
+        v for e, v in versions.items() if not e.startswith("IIE[") and e != "interdependence"))
+    _say(args, "Assumptions: " + summary.attrs["assumptions"])
+    draws = effects.draws
+    if args.at and draws.attrs.get("moderator_kind") == "numeric" and draws.sizes["at"] > 1:
+        _say(args, "Index of moderated mediation (per unit of the moderator):\n"
+             + _table_text(effects.index_of_moderated_mediation()))
     _write_csv(args, summary, args.out)
+    return _converged_code(args, fit.converged)
+
+
+def _fourway(args: argparse.Namespace) -> int:
+    _check_csv_out(args.out)
+    fit = _load_fit(args.fit)
+    mstar: Any = args.mstar
+    if mstar is not None:
+        try:
+            mstar = float(mstar)
+        except ValueError:
+            pass  # a category label
+    with _timed(args, "Four-way decomposition (g-computation on every posterior draw)"):
+        fw = fit.fourway(mediator=args.mediator, mstar=mstar, seed=args.seed)
+    table = fw.summary()
+    _say(args, f"Four-way decomposition of {table.attrs['contrast']} through {table.attrs['mediator']} "
+               f"(m* = {table.attrs['mstar']:g}); lower, upper: {table.attrs['interval']}")
+    _say(args, _table_text(table.drop(columns=[c for c in ("warning",) if c in table])))
+    _write_csv(args, table, args.out)
     return _converged_code(args, fit.converged)
 
 
@@ -466,8 +512,17 @@ def build_parser() -> argparse.ArgumentParser:
     eff.add_argument("--scale", default="difference", choices=("difference", "risk_ratio", "odds_ratio"))
     eff.add_argument("--population", default="marginal", choices=("marginal", "conditional"))
     eff.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    eff.add_argument("--at", metavar="NAME=V1,V2", help="effects at values of a moderator (a confounder)")
     eff.add_argument("--out", help="write the table to this CSV")
     eff.set_defaults(run=_effects)
+
+    fw = command("fourway", "the four-way decomposition (CDE, INT_ref, INT_med, PIE) from a saved fit")
+    fw.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
+    fw.add_argument("--mediator", help="the mediator (needed when the spec has several)")
+    fw.add_argument("--mstar", help="the mediator's value in the controlled direct effect (its units)")
+    fw.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    fw.add_argument("--out", help="write the table to this CSV")
+    fw.set_defaults(run=_fourway)
 
     cmp_ = command("compare", "compare interventions with the status quo, by stage")
     cmp_.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")

@@ -353,12 +353,17 @@ def build_report(
     files["effects"] = out / "effects.csv"
     parts.append(f"<h2>{EFFECTS_SECTION if staged else 'Effect decomposition'}</h2>")
     words = "TE = NDE + NIE; IIE[m] is the interventional indirect effect through mechanism m"
+    if "NDE (treated)" in effects.draws:
+        words += ("; NDE is the pure direct effect (R mediation's ADE (control)) and NIE the total indirect "
+                  "one (ACME (treated)), NDE (treated) and NIE (control) the other versions, so that also "
+                  "TE = NDE (treated) + NIE (control); the version column names each")
     if "interdependence" in effects.draws:
         words += "; interdependence is what the mechanisms do jointly beyond their separate paths"
     parts.append(_p(
         f"Contrast: {summary.attrs['contrast']}; scale: {effects.scale.replace('_', ' ')}; "
         f"{summary.attrs['population']} population. {words}."
     ))
+    parts.append(_p(f"Assumptions: {summary.attrs['assumptions']}"))
     by_stage = " by stage" if staged else ""
     parts.append(_img(
         effects.plot(truth=truth, outcome=y_name),
