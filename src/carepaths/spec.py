@@ -30,6 +30,10 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
                 override by name (:mod:`carepaths.prior_rules` has the names and the checks)
     [paradox]   raises_in, lowers_in: the two stages of the paradox the report tests (the
                 exposure raises the outcome in one and lowers it in the other); optional
+    [[interactions]]  terms = [a, b]: a product term in the outcome equation, the exposure
+                x a mediator or two mediators; optional
+    [[moderation]]    by = a confounder, paths = ["a:<mediator>", "b:<mediator>", "c"]:
+                paths that depend on a pre-exposure variable; optional
 
 Names are never empty or blank, never differ from another name of the same kind only in
 surrounding whitespace, and stages may not take the labels carepaths uses for its own
@@ -57,7 +61,9 @@ __all__ = [
     "Confounder",
     "Contrast",
     "Exposure",
+    "Interaction",
     "Mediator",
+    "Moderation",
     "Outcome",
     "Paradox",
     "PriorSettings",
@@ -303,6 +309,17 @@ def _role_kind(key: str) -> str:
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v != "" and v != []}
+
+
+def _tables(d: Mapping[str, Any], key: str, read: Any) -> tuple[Any, ...]:
+    """An optional array of tables (``[[key]]`` in TOML), each read by ``read(table, path)``."""
+    value = d.get(key, [])
+    if not isinstance(value, list | tuple):
+        raise SpecError(
+            f"{_key(key)} must be a list of [[{key}]] tables, got {_show(value)}. Write each "
+            f"entry as its own [[{key}]] table."
+        )
+    return tuple(read(table, f"{key}[{i}]") for i, table in enumerate(value))
 
 
 # --------------------------------------------------------------------------- parts
@@ -823,6 +840,110 @@ class Paradox:
         return {"raises_in": self.raises_in, "lowers_in": self.lowers_in}
 
 
+@dataclass(frozen=True)
+class Interaction:
+    """A product term in the outcome equation: exposure x mediator, or mediator x mediator.
+
+    One ``[[interactions]]`` table. ``terms`` are the two variables as written (their
+    order only names the term, ``"support:discouragement"``); which two variables they may
+    be is checked against the rest of the spec (:meth:`Spec.from_dict`).
+
+    Attributes
+    ----------
+    terms : tuple of two str
+        The exposure and a mediator, or two different mediators.
+    """
+
+    terms: tuple[str, str]
+
+    KEYS = ("terms",)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: str) -> Interaction:
+        """Read one ``[[interactions]]`` table (its shape; the names are checked by the spec)."""
+        _check_keys(d, path, cls.KEYS)
+        terms = _require(d, "terms", path, example='terms = ["support", "discouragement"]')
+        where = f"{path}.terms"
+        if (
+            not isinstance(terms, list | tuple)
+            or len(terms) != 2
+            or not all(isinstance(t, str) for t in terms)
+        ):
+            raise SpecError(
+                f"{_key(where)} must list two names, got {_show(terms)}: the exposure and a "
+                'mediator, or two mediators, e.g. terms = ["support", "discouragement"].'
+            )
+        for i, term in enumerate(terms):
+            _check_name(term, f"{where}[{i}]")
+        if terms[0] == terms[1]:
+            raise SpecError(
+                f"{_key(where)} pairs {_show(terms[0])} with itself: an interaction is the "
+                "product of two different variables (a squared term is not a declared "
+                "interaction). Name two different ones."
+            )
+        return cls(terms=(terms[0], terms[1]))
+
+    @property
+    def label(self) -> str:
+        """The term's name, ``"<first>:<second>"`` (the coordinate of its parameter)."""
+        return f"{self.terms[0]}:{self.terms[1]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"terms": [first, second]}``."""
+        return {"terms": list(self.terms)}
+
+
+#: The paths a ``[[moderation]]`` entry may name: ``"a:<mediator>"`` (exposure ->
+#: mediator), ``"b:<mediator>"`` (mediator -> outcome) and ``"c"`` (the direct path).
+MODERATED_PATH_KINDS = ("a", "b", "c")
+
+
+def moderated_path(path: str) -> tuple[str, str | None]:
+    """``("a", mediator)``, ``("b", mediator)`` or ``("c", None)`` from a path's name."""
+    if path == "c":
+        return "c", None
+    return path[0], path[2:]
+
+
+@dataclass(frozen=True)
+class Moderation:
+    """Paths that depend on a pre-exposure variable: one ``[[moderation]]`` table.
+
+    The moderator ``by`` is a declared confounder (measured before the exposure and not
+    affected by it); each named path gains a product term with its design columns (a
+    categorical moderator contributes its treatment-coded indicators).
+
+    Attributes
+    ----------
+    by : str
+        The moderator, a confounder of the spec.
+    paths : tuple of str
+        ``"a:<mediator>"``, ``"b:<mediator>"`` or ``"c"``, each at most once.
+    """
+
+    by: str
+    paths: tuple[str, ...]
+
+    KEYS = ("by", "paths")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: str) -> Moderation:
+        """Read one ``[[moderation]]`` table (its shape; the names are checked by the spec)."""
+        _check_keys(d, path, cls.KEYS)
+        by = _str(_require(d, "by", path, example='by = "severity" (a confounder)'), f"{path}.by")
+        paths = _require(d, "paths", path, example='paths = ["a:discouragement", "c"]')
+        if isinstance(paths, list | tuple) and len(paths) == 0:
+            raise SpecError(
+                f"{_key(f'{path}.paths')} is empty: name the paths {_show(by)} moderates, e.g. "
+                'paths = ["a:discouragement", "b:discouragement", "c"], or remove the table.'
+            )
+        return cls(by=by, paths=_str_list(paths, f"{path}.paths"))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"by": ..., "paths": [...]}``."""
+        return {"by": self.by, "paths": list(self.paths)}
+
+
 # --------------------------------------------------------------------------- the spec
 @dataclass(frozen=True)
 class Spec:
@@ -853,6 +974,8 @@ class Spec:
     graph_edges: tuple[tuple[str, str], ...] = ()
     priors: PriorSettings = field(default_factory=PriorSettings)
     paradox: Paradox | None = None
+    interactions: tuple[Interaction, ...] = ()
+    moderation: tuple[Moderation, ...] = ()
 
     KEYS = (
         "name",
@@ -869,6 +992,8 @@ class Spec:
         "graph",
         "priors",
         "paradox",
+        "interactions",
+        "moderation",
     )
     GRAPH_KEYS = ("edges",)
 
@@ -948,9 +1073,13 @@ class Spec:
             description=_str(d.get("description"), "description", optional=True),
             graph_edges=_graph_edges(d.get("graph", {})),
             paradox=Paradox.from_dict(d["paradox"], stages) if "paradox" in d else None,
+            interactions=_tables(d, "interactions", Interaction.from_dict),
+            moderation=_tables(d, "moderation", Moderation.from_dict),
         )
         spec._check_names()
         spec._check_edges()
+        spec._check_interactions()
+        spec._check_moderation()
         if "priors" in d:  # names are checked against the model the rest of the spec implies
             spec = replace(spec, priors=PriorSettings.from_dict(d["priors"], spec))
         return spec
@@ -1115,6 +1244,101 @@ class Spec:
                 )
             edges.append((a, b))
 
+    def _check_interactions(self) -> None:
+        """Each ``[[interactions]]`` term: exposure x mediator or mediator x mediator, once."""
+        x, meds = self.exposure.name, self.mediator_names
+        allowed = (x, *meds)
+        roles = {self.outcome.name: "the outcome (a term of its own equation)"}
+        roles.update({c: "a confounder" for c in self.confounder_names})
+        if self.columns.stage is not None:
+            roles[self.columns.stage] = "the stage column"
+        seen: dict[frozenset[str], int] = {}
+        for i, inter in enumerate(self.interactions):
+            path = f"interactions[{i}].terms"
+            for term in inter.terms:
+                if term in allowed:
+                    continue
+                if term in roles:
+                    fix = (
+                        f" A product with a confounder is moderation: write [[moderation]] with "
+                        f'by = {_show(term)} and the paths it changes (e.g. paths = ["c"] for '
+                        f"{_show(x)} x {_show(term)}, or \"b:<mediator>\")."
+                        if roles[term] == "a confounder" else
+                        " Paths that differ by stage are stage-specific paths already "
+                        "(structure.stage_specific_paths = true, the default)."
+                        if roles[term] == "the stage column" else ""
+                    )
+                    raise SpecError(
+                        f"{_key(path)} names {_show(term)}, {roles[term]}; an interaction is a "
+                        f"product of the exposure ({_show(x)}) and a mediator, or of two "
+                        f"mediators, in the outcome equation.{fix}"
+                    )
+                hint = suggest_closest(term, self.node_names_in_model) if len(term) <= _MAX_SHOWN else ""
+                raise SpecError(
+                    f"{_key(path)} names {_show(term)}, which is not a variable of the spec.{hint} "
+                    f"An interaction joins the exposure ({_show(x)}) and a mediator, or two "
+                    f"mediators; mediators: {_names(meds)}."
+                )
+            pair = frozenset(inter.terms)
+            if pair in seen:
+                raise SpecError(
+                    f"{_key(f'interactions[{i}]')} ({_show(inter.terms[0])} x {_show(inter.terms[1])}) "
+                    f"repeats interactions[{seen[pair]}]: a product is the same in either order. "
+                    "List each interaction once."
+                )
+            seen[pair] = i
+
+    def _check_moderation(self) -> None:
+        """Each ``[[moderation]]`` entry: a confounder as moderator, known paths, each once."""
+        x, y = self.exposure.name, self.outcome.name
+        confounders = self.confounder_names
+        valid = (*(f"a:{m}" for m in self.mediator_names), *(f"b:{m}" for m in self.mediator_names), "c")
+        by_entry: dict[str, int] = {}
+        for i, mod in enumerate(self.moderation):
+            path = f"moderation[{i}].by"
+            why = "a moderator must be measured before the exposure and not be affected by it"
+            if mod.by == self.columns.stage:
+                raise SpecError(
+                    f"{_key(path)} is the stage column {_show(mod.by)}: moderation by stage is "
+                    "what stage-specific paths already do (structure.stage_specific_paths = "
+                    "true, the default, gives every stage its own a, b and c paths). Remove "
+                    "this entry, and set stage_specific_paths = true if it is false."
+                )
+            if mod.by not in confounders:
+                role = (
+                    "the exposure" if mod.by == x else "the outcome" if mod.by == y
+                    else "a mediator (the exposure affects it)" if mod.by in self.mediator_names
+                    else None
+                )
+                if role is not None:
+                    raise SpecError(
+                        f"{_key(path)} is {_show(mod.by)}, {role}: {why} (a pre-exposure "
+                        "variable), so it must be one of the spec's [[confounders]]. A product "
+                        "of the exposure and a mediator, or of two mediators, is an "
+                        "[[interactions]] term."
+                    )
+                hint = suggest_closest(mod.by, confounders) if len(mod.by) <= _MAX_SHOWN else ""
+                raise SpecError(
+                    f"{_key(path)} is {_show(mod.by)}, which is not a declared confounder.{hint} "
+                    f"{why[0].upper()}{why[1:]}: declare it in [[confounders]] (and the data), or "
+                    f"name one of the confounders: {_names(confounders) or 'none'}."
+                )
+            if mod.by in by_entry:
+                raise SpecError(
+                    f"{_key(path)} repeats the moderator {_show(mod.by)} of moderation[{by_entry[mod.by]}]; "
+                    "list all the paths it moderates in one [[moderation]] table."
+                )
+            by_entry[mod.by] = i
+            for j, p in enumerate(mod.paths):
+                if p not in valid:
+                    hint = suggest_closest(p, valid) if len(p) <= _MAX_SHOWN else ""
+                    raise SpecError(
+                        f"{_key(f'moderation[{i}].paths[{j}]')} is {_show(p)}, which is not a path "
+                        f"of the model.{hint} Paths: \"a:<mediator>\" ({_show(x)} -> mediator), "
+                        f"\"b:<mediator>\" (mediator -> {_show(y)}) and \"c\" (the direct path); "
+                        f"here {_show_list(valid)}."
+                    )
+
     def _implied_edges(self) -> tuple[tuple[str, str], ...]:
         """The directed edges the roles imply, without ``graph.edges``."""
         x, y = self.exposure.name, self.outcome.name
@@ -1231,6 +1455,29 @@ class Spec:
         """Mediators with an edge into ``name``, in spec order."""
         return tuple(a for a, b in self.mediator_edges if b == name)
 
+    @property
+    def exposure_mediator_interactions(self) -> tuple[Interaction, ...]:
+        """The ``[[interactions]]`` terms with the exposure (exposure x mediator), in spec order."""
+        return tuple(i for i in self.interactions if self.exposure.name in i.terms)
+
+    @property
+    def mediator_interactions(self) -> tuple[Interaction, ...]:
+        """The ``[[interactions]]`` terms of two mediators (mediator x mediator), in spec order."""
+        return tuple(i for i in self.interactions if self.exposure.name not in i.terms)
+
+    def moderated_paths(self, kind: str) -> tuple[tuple[str | None, str], ...]:
+        """``(mediator, moderator)`` of every moderated path of ``kind`` (``"a"``, ``"b"``, ``"c"``).
+
+        In the order of the ``[[moderation]]`` tables and their ``paths``; the mediator is
+        None for ``"c"``.
+        """
+        return tuple(
+            (mediator, mod.by)
+            for mod in self.moderation
+            for kind_, mediator in map(moderated_path, mod.paths)
+            if kind_ == kind
+        )
+
     # -- output ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The spec as a plain dict; ``Spec.from_dict(spec.to_dict()) == spec``."""
@@ -1291,6 +1538,13 @@ class Spec:
                 f"Stages S (-> X, M, Y; paths differ by stage): {' < '.join(self.stages)}"
                 f"{' (partially pooled)' if self.structure.pool_stages else ' (unpooled)'}"
             )
+        if self.interactions:
+            lines.append(
+                f"Interactions in the {self.outcome.name} equation: "
+                + ", ".join(" x ".join(i.terms) for i in self.interactions)
+            )
+        for mod in self.moderation:
+            lines.append(f"Moderated by {mod.by}: {', '.join(mod.paths)}")
         if self.paradox is not None:
             lines.append(
                 f"Paradox tested: {x.name} raises {self.outcome.name} in {self.paradox.raises_in} "
