@@ -335,7 +335,7 @@ class Panel:
             return sd(names)
         return np.vectorize(sd, otypes=[float])(np.asarray(names, dtype=object))
 
-    def path_scale(self, parent: str | Any, child: str | Any) -> Any:
+    def path_scale(self, parent: str | Any, child: str | Any, *, times: str | Any = None) -> Any:
         """The one rule between a path on the model scale and on the original scale.
 
         A coefficient of ``parent`` in the equation of ``child`` is
@@ -345,17 +345,27 @@ class Panel:
         ordinal and count variables keep their link scale (their SD is 1). Arrays of
         names broadcast.
 
+        A product term (an ``[[interactions]]`` term, or a path moderated by a confounder)
+        has the product ``parent x times`` for its parent, whose SD is the product of the
+        two: ``sd(parent) sd(times) / sd(child)``. A lower-order path of a model with
+        product terms is then the path where the product's other variable is 0 on the
+        model scale: at its mean for a standardised variable or a category indicator
+        (both centred), at 0 for a binary exposure or a binary or ordinal mediator.
+
         Parameters
         ----------
         parent, child : str or array-like of str
             Variable names (or confounder terms).
+        times : str or array-like of str, optional
+            The product's second variable.
 
         Returns
         -------
         float or numpy.ndarray
-            ``sd(parent) / sd(child)``.
+            ``sd(parent) / sd(child)``, times ``sd(times)`` for a product.
         """
-        return self.unit_sd(parent) / self.unit_sd(child)
+        scale = self.unit_sd(parent) / self.unit_sd(child)
+        return scale if times is None else scale * self.unit_sd(times)
 
     def stage_counts(self) -> pd.Series:
         """Rows per stage, in the spec's stage order."""

@@ -47,10 +47,14 @@ __all__ = [
 #: within/between split, also ``a_between`` and ``c_between``); ``d``: the mediator edges
 #: ``d_edge``; ``cutpoints``: every ``cutpoints_<mediator>`` (ordered); ``tau``: the
 #: between-stage SDs ``tau_a``, ``tau_b``, ``tau_c``; ``sd_slope``: the person-slope SDs
-#: (``sd_dist`` of the LKJ Cholesky covariance); ``lkj_eta``: its LKJ shape ``eta``.
+#: (``sd_dist`` of the LKJ Cholesky covariance); ``lkj_eta``: its LKJ shape ``eta``;
+#: ``b_xm``, ``b_mm``, ``a_mod``, ``b_mod``, ``c_mod`` (the ``[[interactions]]`` and
+#: ``[[moderation]]`` terms, last so that the table of a spec without them is unchanged):
+#: the variable of that name.
 PRIOR_NAMES: tuple[str, ...] = (
     "alpha_m", "a", "gamma_m", "d", "sigma_m", "cutpoints", "beta0", "c", "b", "delta",
     "sigma_y", "phi", "tau", "sd_u", "sd_v", "sd_slope", "lkj_eta", "sd_cluster",
+    "b_xm", "b_mm", "a_mod", "b_mod", "c_mod",
 )
 
 #: Priors of standard deviations and the dispersion: their distribution must put all its
@@ -86,6 +90,13 @@ _NEEDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "sd_slope": ('structure.person_effects = "slopes"', lambda s: s.structure.person_effects == "slopes"),
     "lkj_eta": ('structure.person_effects = "slopes"', lambda s: s.structure.person_effects == "slopes"),
     "sd_cluster": ("columns.cluster", lambda s: s.columns.cluster is not None),
+    "b_xm": (
+        "an exposure x mediator term in [[interactions]]", lambda s: bool(s.exposure_mediator_interactions)
+    ),
+    "b_mm": ("a mediator x mediator term in [[interactions]]", lambda s: bool(s.mediator_interactions)),
+    "a_mod": ('an "a:<mediator>" path in [[moderation]]', lambda s: bool(s.moderated_paths("a"))),
+    "b_mod": ('a "b:<mediator>" path in [[moderation]]', lambda s: bool(s.moderated_paths("b"))),
+    "c_mod": ('the path "c" in [[moderation]]', lambda s: bool(s.moderated_paths("c"))),
 }
 
 

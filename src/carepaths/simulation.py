@@ -55,6 +55,7 @@ from carepaths.structural.parameters import (
     parameter_coords,
     parameter_dims,
     person_mode,
+    product_terms,
     slope_covariance,
     split_slopes,
 )
@@ -111,6 +112,12 @@ def default_params(spec: Spec) -> xr.Dataset:
     paradox (see the module docstring for sources); other specs get generic paths
     (a = 0.4, b alternating +-0.3, c = 0.1). A path shared across stages
     (``structure.stage_specific_paths = false``) is the average of the stage paths.
+    Declared product terms (``[[interactions]]``, ``[[moderation]]``) are non-zero:
+    ``b_xm`` = 0.2, ``b_mm`` = 0.15, ``a_mod`` = 0.2, ``b_mod`` = -0.15, ``c_mod`` = 0.1
+    (the outcome's halved for a count outcome, as b and c are).
+    With the probit link (``link = "probit"``) a binary outcome's intercepts give the same
+    rates as the logit ones; every path keeps its number, now on the probit scale (where
+    it is an effect about 1.6 times as large as on the log-odds scale).
 
     Parameters
     ----------
@@ -178,6 +185,14 @@ def default_params(spec: Spec) -> xr.Dataset:
     for m in spec.mediators:
         if m.family == "ordinal":
             values[f"cutpoints_{m.name}"] = np.linspace(-1.5, 1.5, len(m.categories) - 1)
+    # declared product terms get real (non-zero) defaults, so that a simulation has the
+    # interaction; per SD x SD (per SD, or per level, of a moderator): smaller than the
+    # paths, halved on the log-rate scale as b and c are
+    half = 0.5 if family == "negative_binomial" else 1.0
+    product_defaults = {"b_xm": 0.2 * half, "b_mm": 0.15 * half, "a_mod": 0.2, "b_mod": -0.15 * half,
+                        "c_mod": 0.1 * half}
+    for name, declared in product_terms(spec).items():
+        values[name] = np.full(len(declared), product_defaults[name])
     dims = parameter_dims(spec)
     data = {name: (dims[name], values[name]) for name in dims}
 
@@ -493,6 +508,20 @@ class Simulation:
         :meth:`carepaths.Panel.path_scale`, which ``fit.summary()`` applies the other way.
         Person-slope SDs scale like their paths. The paths are the translator's arrays (by
         stage, also when they are shared across stages).
+
+        Declared product terms (``b_xm``, ``b_mm``, ``a_mod``, ``b_mod``, ``c_mod``, one
+        element per term as in :func:`~carepaths.structural.parameters.parameter_dims`)
+        scale by the same rule with the product for parent, ``path_scale(first, child,
+        times=second)`` (a confounder counted in the units it is written in; the simulator
+        draws a numeric one standardised). And since the model centres what it
+        standardises, a lower-order path there is the path where the product's other
+        variable is at its sample mean: ``a[k]`` gains ``sum_j a_mod[k, j] mean(C_j)``,
+        ``b[k]`` gains ``b_xm[k] mean(X) + sum_j b_mod[k, j] mean(C_j) + sum_j b_mm[j, k]
+        mean(M_j)`` (either order of the pair), and ``c`` gains ``sum_k b_xm[k] mean(M_k) +
+        sum_j c_mod[j] mean(C_j)``, each mean on the generating scale over ``panel``'s rows
+        (0 for a variable the model does not centre: a binary exposure, a binary or ordinal
+        mediator, the within-person exposure). An exact reparametrisation: the same
+        equations on the model's scale.
         """
         spec = self.spec
         x, y = spec.exposure.name, spec.outcome.name
@@ -501,11 +530,22 @@ class Simulation:
         arrays = self.truth.sample(0)
         names, stages = list(spec.mediator_names), list(spec.stage_levels)
         coords = {"mediator": names, "parent": names, "stage": stages}
+        a, b, c = arrays["a"], arrays["b"], arrays["c"]
+        declared = product_terms(spec)
+        if declared:  # lower-order paths at the centred variables' means (docstring)
+            mean_x, mean_m, mean_c = self._generating_means(panel)
+            zeros = {"b_xm": np.zeros(len(meds)), "b_mm": np.zeros((len(meds), len(meds))),
+                     "a_mod": np.zeros((len(meds), len(mean_c))), "b_mod": np.zeros((len(meds), len(mean_c))),
+                     "c_mod": np.zeros(len(mean_c))}
+            p = {name: arrays.get(name, zero) for name, zero in zeros.items()}
+            a = a + (p["a_mod"] @ mean_c)[:, None]
+            b = b + (p["b_xm"] * mean_x + p["b_mod"] @ mean_c + (p["b_mm"] + p["b_mm"].T) @ mean_m)[:, None]
+            c = c + p["b_xm"] @ mean_m + p["c_mod"] @ mean_c
         out = xr.Dataset(
             {
-                "a": (("mediator", "stage"), arrays["a"] * to_x[:, None]),
-                "b": (("mediator", "stage"), arrays["b"] * to_y[:, None]),
-                "c": ("stage", arrays["c"] * x_to_y),
+                "a": (("mediator", "stage"), a * to_x[:, None]),
+                "b": (("mediator", "stage"), b * to_y[:, None]),
+                "c": ("stage", c * x_to_y),
                 "d": (("mediator", "parent"), arrays["d"] * panel.path_scale(meds[None, :], meds[:, None])),
             },
             coords=coords,
@@ -519,8 +559,41 @@ class Simulation:
             sd_slope = self.params["sd_slope"].values * slope_factor
             out["sd_slope"] = ("slope", sd_slope)
             out["cov_slope"] = (("slope", "slope_other"), slope_covariance(sd_slope, self.params["corr_slope"].values))
+        terms = list(spec.confounder_terms)
+        written = dict(zip(terms, self.params["confounder_scale"].values, strict=True))  # generating -> written units
+        for name, items in declared.items():
+            dim = parameter_dims(spec)[name][0]
+            values = [
+                arrays[name][t.index] * panel.path_scale(t.first, t.child, times=t.second)
+                / written.get(t.second, 1.0)
+                for t in items
+            ]
+            out[name] = xr.DataArray(np.asarray(values, dtype=float), dims=(dim,),
+                                     coords={dim: [t.label for t in items]})
         out.attrs["mediators"] = K
         return out
+
+    def _generating_means(self, panel: Panel) -> tuple[float, np.ndarray, np.ndarray]:
+        """The means over ``panel``'s rows, on the generating scale, of what the model centres.
+
+        The exposure as the equations take it (0 when split within/between: the within part
+        has mean 0; 0 when binary), each mediator (normal ones; 0 for binary and ordinal
+        codes, which the model does not centre) and each confounder column (a numeric
+        confounder in the standardised units the simulator draws it in, a category's
+        indicator as the share of rows at that level).
+        """
+        spec = self.spec
+
+        def loc(name: str) -> float:
+            scaling = panel.scaling.get(name)
+            return float(scaling.loc) if scaling is not None else 0.0
+
+        split = spec.structure.center_exposure_within_person
+        mean_x = 0.0 if split else loc(spec.exposure.name)
+        mean_m = np.array([loc(m) for m in spec.mediator_names])
+        written_loc, written_scale = self.params["confounder_loc"].values, self.params["confounder_scale"].values
+        mean_c = np.array([(loc(t) - written_loc[j]) / written_scale[j] for j, t in enumerate(spec.confounder_terms)])
+        return mean_x, mean_m, mean_c
 
     def true_intervention_effects(
         self, interventions: Any, *, mc_persons: int = 20_000, seed: int | None = None

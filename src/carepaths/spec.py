@@ -1496,6 +1496,9 @@ class Spec:
             "graph": {"edges": [list(e) for e in self.graph_edges]} if self.graph_edges else None,
             "priors": self.priors.to_dict() or None,
             "paradox": self.paradox.to_dict() if self.paradox is not None else None,
+            # written only when declared, so a spec without them keeps its dict and hash
+            "interactions": [i.to_dict() for i in self.interactions] or None,
+            "moderation": [m.to_dict() for m in self.moderation] or None,
         }
         return _drop_none(out)
 

@@ -35,6 +35,12 @@ When a condition fails, the verdict is "missing adjustment: <names>" if adding o
 ``[graph]`` variables (never effects of the exposure) to A would satisfy every condition;
 otherwise the reason names the unmeasured or exposure-induced confounding, and ``path``
 shows one open path.
+
+Product terms (the spec's ``[[interactions]]`` and ``[[moderation]]``) add no edges: each
+multiplies variables that are already parents of the equation it enters (a moderator is a
+declared confounder, so pre-exposure and in A), and the graph is nonparametric. So they
+change no verdict here, and the natural effects rest on the same assumptions, cross-world
+independence included (``docs/identification.md``).
 """
 
 from __future__ import annotations

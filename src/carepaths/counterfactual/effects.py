@@ -470,10 +470,12 @@ def interdependence_is_zero(spec: Spec) -> bool:
     With one mediator its interventional indirect effect is the natural one. With several
     mediators and no mediator edges, each mediator's counterfactual distribution is its
     own (``G = M``); a normal outcome (identity link) is then linear in the mediators, so
-    the mechanisms' effects add up to the natural indirect effect exactly. Such a row
-    says nothing and is left out.
+    the mechanisms' effects add up to the natural indirect effect exactly, unless a
+    mediator x mediator term (``[[interactions]]``) makes it non-linear in them. Such a
+    row says nothing and is left out.
     """
-    return len(spec.mediators) == 1 or (spec.outcome.family == "normal" and not spec.mediator_edges)
+    linear = spec.outcome.family == "normal" and not spec.mediator_interactions
+    return len(spec.mediators) == 1 or (linear and not spec.mediator_edges)
 
 
 def exposure_pair(panel: Panel, contrast: Contrast) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:

@@ -135,8 +135,10 @@ def world_means(
     M0 = _mediators(spec, params, rows, x0, latents)
     M1 = _mediators(spec, params, rows, x1, latents)
 
-    # the outcome predictor is linear in the mediators: evaluate its parts once, as
-    # outcome_predictor(x, M) = outcome_predictor(x, no mediators) + sum_k b_k M_k
+    # without mediator x mediator terms the outcome predictor is linear in the mediators,
+    # with slopes that depend on the exposure (exposure x mediator terms) and the row
+    # (moderated b paths): evaluate its parts once, as
+    # outcome_predictor(x, M) = outcome_predictor(x, no mediators) + sum_k slope_k(x) M_k
     no_mediators = np.zeros((M0.shape[0], 0, *M0.shape[2:]))
 
     def eta(x: np.ndarray) -> np.ndarray:
@@ -145,15 +147,27 @@ def world_means(
             person_slope_c=rows.c_i, person_slope_b=rows.b_i, x_between=rows.x_between,
         )
 
-    base0, base1 = eta(x0), eta(x1)
-    slopes = equations.outcome_mediator_slopes(params, stage_idx=rows.stage_idx, person_slope_b=rows.b_i)
-    sum0 = (slopes * M0).sum(axis=1)
-    e10 = base1 + sum0  # x1 with M(x0)
 
     def mean(e: np.ndarray) -> np.ndarray:
         return equations.outcome_mean(family, e, dtype=dtype)
 
-    out = {"x0_m0": mean(base0 + sum0), "x1_m0": mean(e10)}
+    if "b_mm" in params:  # not linear in the mediators: the whole predictor in every world
+        return _worlds_of_the_whole_predictor(spec, params, rows, x0, x1, M0, M1, system_latents, mean)
+    base0, base1 = eta(x0), eta(x1)
+    # the slopes at x1 serve every world but x0_m0; they differ at x0 only with an exposure
+    # x mediator term
+    slopes = equations.outcome_mediator_slopes(
+        params, stage_idx=rows.stage_idx, person_slope_b=rows.b_i, x=x1, C=rows.C
+    )
+    sum0 = (slopes * M0).sum(axis=1)
+    e10 = base1 + sum0  # x1 with M(x0)
+    if "b_xm" in params:
+        slopes0 = equations.outcome_mediator_slopes(
+            params, stage_idx=rows.stage_idx, person_slope_b=rows.b_i, x=x0, C=rows.C
+        )
+        out = {"x0_m0": mean(base0 + (slopes0 * M0).sum(axis=1)), "x1_m0": mean(e10)}
+    else:
+        out = {"x0_m0": mean(base0 + sum0), "x1_m0": mean(e10)}
     # each mediator's change of the predictor from M(x0) to M(x1): b_k (M_k(x1) - M_k(x0))
     moved = M1 - M0
     moved *= slopes
@@ -170,6 +184,43 @@ def world_means(
         swapped = slopes * (G1 - G0)
         out["x1_g0"] = mean(reference)
     out["swap"] = np.stack([mean(reference + swapped[:, k]) for k in range(K)])
+    return out
+
+
+def _worlds_of_the_whole_predictor(
+    spec: Spec, params: Mapping[str, Any], rows: Rows, x0: np.ndarray, x1: np.ndarray,
+    M0: np.ndarray, M1: np.ndarray, system_latents: Sequence[np.ndarray] | None, mean: Any,
+) -> dict[str, np.ndarray]:
+    """:func:`world_means`' worlds with the whole outcome predictor evaluated in each.
+
+    For an outcome equation that is not linear in the mediators (mediator x mediator
+    terms), where swapping one mediator's term is not enough: each world's mediators go
+    into :func:`carepaths.structural.equations.outcome_predictor` as a whole.
+    """
+    K = len(spec.mediators)
+
+    def world(x: np.ndarray, M: np.ndarray) -> np.ndarray:
+        return mean(equations.outcome_predictor(
+            params, x=x, M=M, C=rows.C, stage_idx=rows.stage_idx, person_intercept=rows.v,
+            person_slope_c=rows.c_i, person_slope_b=rows.b_i, x_between=rows.x_between,
+        ))
+
+    out = {"x0_m0": world(x0, M0), "x1_m0": world(x1, M0), "x1_m1": world(x1, M1)}
+    if system_latents is None:
+        if spec.mediator_edges:
+            raise ValueError("system_latents are required when the spec has mediator edges")
+        reference, moved = M0, M1  # G = M (module docstring)
+        out["x1_g0"] = out["x1_m0"]
+    else:
+        reference = np.stack([_mediators(spec, params, rows, x0, system_latents[k])[:, k] for k in range(K)], axis=1)
+        moved = np.stack([_mediators(spec, params, rows, x1, system_latents[k])[:, k] for k in range(K)], axis=1)
+        out["x1_g0"] = world(x1, reference)
+    swap = []
+    for k in range(K):  # G(x0) with mechanism k's mediator from G(x1)
+        G = reference.copy()
+        G[:, k] = moved[:, k]
+        swap.append(world(x1, G))
+    out["swap"] = np.stack(swap)
     return out
 
 

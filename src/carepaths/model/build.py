@@ -47,6 +47,8 @@ from carepaths.structural.parameters import (
     person_arrays,
     person_mode,
     pytensor_ops,
+    PRODUCT_PARAMS,
+    product_indices,
     split_slopes,
     structural_arrays,
 )
@@ -238,6 +240,11 @@ class MediationModel:
                 raw["sigma_y"] = self.priors["sigma_y"].create("sigma_y")
             if spec.outcome.family == "negative_binomial":
                 raw["phi"] = self.priors["phi"].create("phi")
+            # the product terms ([[interactions]], [[moderation]]) after every other
+            # variable: a spec without them keeps its parameter vector, graph and draws
+            for name in PRODUCT_PARAMS:
+                if name in dims:
+                    raw[name] = self.priors[name].create(name, dims=dims[name])
 
             # the one translator: every parameter rule (structural.parameters)
             ops = pytensor_ops()
@@ -284,12 +291,15 @@ class MediationModel:
             # the outcome's fixed part as one product with a constant design matrix: its
             # value and gradient cost two dense products instead of a gather by stage
             # per path (equations.outcome_design; the same equation, tested)
+            products = product_indices(spec)  # one column per declared product term
             design_y = equations.outcome_design(
                 x=ds["X_within" if split else "X"].values, M=M_obs, C=ds["C"].values,
                 stage_idx=stage_idx, n_stages=len(spec.stage_levels),
-                x_between=ds["X_between"].values if split else None,
+                x_between=ds["X_between"].values if split else None, products=products,
             )
-            coefficients_y = equations.outcome_coefficients(params, with_between=split, concatenate=pt.concatenate)
+            coefficients_y = equations.outcome_coefficients(
+                params, with_between=split, concatenate=pt.concatenate, products=products,
+            )
             eta_y = pt.dot(_data("outcome_design", design_y), coefficients_y) + v
             if mode == "slopes":
                 eta_y = eta_y + slope_c * X + (slope_b * M_obs).sum(axis=1)
@@ -329,6 +339,7 @@ class MediationModel:
             stage_idx=ds["stage_idx"].values, n_stages=len(spec.stage_levels),
             M=M_obs if spec.mediator_edges else None,
             x_between=ds["X_between"].values if split else None,
+            moderated="a_mod" in params,
         )
         n_persons = self.panel.n_persons
         counts = np.bincount(person_idx, minlength=n_persons)
@@ -339,7 +350,8 @@ class MediationModel:
         np.add.at(D_sum, person_idx, D)
         # all normal mediators at once: W is (column, mediator)
         W = equations.mediator_coefficient_matrix(
-            params, with_edges=bool(spec.mediator_edges), with_between=split, concatenate=pt.concatenate,
+            params, with_edges=bool(spec.mediator_edges), with_between=split, with_moderation="a_mod" in params,
+            concatenate=pt.concatenate,
         )[:, normal]
         rss = (
             _data("mediator_ss", (M_normal * M_normal).sum(axis=0))

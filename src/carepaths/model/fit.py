@@ -34,7 +34,7 @@ from carepaths.intervals import interval_label
 from carepaths.model.priors import Prior
 from carepaths.results import diagnose, element_label, flatten_variables, stack_variables, summarize
 from carepaths.spec import Contrast, Spec
-from carepaths.structural.parameters import ParameterSet, parameter_coords, parameter_dims
+from carepaths.structural.parameters import ParameterSet, parameter_coords, parameter_dims, product_terms
 
 __all__ = ["Fit", "load_fit", "ConvergenceWarning", "CONVERGENCE_THRESHOLDS", "FORMAT_VERSION"]
 
@@ -82,7 +82,8 @@ def _parameter_terms(spec: Spec, panel: Panel) -> dict[str, tuple[np.ndarray, np
 
     Returns, by name, arrays in the parameter's dims: the description, and ``mult`` and
     ``add`` with ``original = add + mult * model``. Paths follow the one rule of
-    :meth:`carepaths.Panel.path_scale` (``original = model / path_scale(parent, child)``);
+    :meth:`carepaths.Panel.path_scale` (``original = model / path_scale(parent, child)``;
+    a product term's parent is the product of its two variables, ``times=``);
     SDs of a variable's residual or person effects scale with that variable's SD; the
     intercepts of a normal variable are its mean at the average row (``add`` = the
     variable's mean); link-scale parameters (logit and log intercepts, cutpoints,
@@ -128,6 +129,13 @@ def _parameter_terms(spec: Spec, panel: Panel) -> dict[str, tuple[np.ndarray, np
         if m.family == "ordinal":
             rules[f"cutpoints_{m.name}"] = lambda cut, name=m.name: (
                 f"cutpoint of {name} between {cut.split('|')[0]} and {cut.split('|')[1]}", 1.0, 0.0)
+    for name, declared in product_terms(spec).items():  # a product's parent is first x second
+        by_label = {t.label: t for t in declared}
+        rules[name] = lambda label, by_label=by_label: (
+            f"{by_label[label].first} x {by_label[label].second} -> {by_label[label].child}",
+            float(1.0 / panel.path_scale(by_label[label].first, by_label[label].child, times=by_label[label].second)),
+            0.0,
+        )
     out = {}
     for name, dims in parameter_dims(spec).items():
         shape = tuple(len(coords[d]) for d in dims)
@@ -241,7 +249,9 @@ class Fit:
         path (``a[encouragement, crisis]``: support -> encouragement in crisis, ``b``,
         ``c``, ``d_edge``), confounder coefficient (``gamma_m``, ``delta[prior_care[yes]]``),
         intercept, cutpoint (``cutpoints_alt_coping[1|2]``), residual and person-effect SD
-        and correlation of the model (:func:`carepaths.structural.parameters.parameter_dims`;
+        and correlation, and declared product term (``b_xm[support:discouragement]``,
+        ``a_mod[discouragement|severity]``: support x severity -> discouragement) of the
+        model (:func:`carepaths.structural.parameters.parameter_dims`;
         an ordinal mediator's first-stage intercept is fixed at 0 and not listed, the
         stage-pooling hyperparameters are in :meth:`parameter_diagnostics`).
 
@@ -249,7 +259,9 @@ class Fit:
         exposure, normal mediator or numeric confounder, in SDs of a normal mediator or
         outcome); ``original`` is per unit of each variable in its own units, by the rule
         of :meth:`carepaths.Panel.path_scale` (a path is divided by ``sd(parent) /
-        sd(child)``), SDs times their variable's SD, and a normal variable's intercept its
+        sd(child)``, a product term by ``sd(first) sd(second) / sd(child)``; with product
+        terms a lower-order path is the path at the other variable's model-scale zero,
+        its mean when standardised), SDs times their variable's SD, and a normal variable's intercept its
         mean at the average row (predictors at their means, binary and ordinal mediators
         at 0). Binary, ordinal and count variables keep their link scale (log-odds,
         log-rate), where both scales agree.

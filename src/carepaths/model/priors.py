@@ -195,6 +195,29 @@ _DEFAULTS: dict[str, tuple[Prior, str]] = {
     "sd_slope": (Prior._trusted("HalfNormal", sigma=0.3), "SD of person deviations of the a, b and c paths"),
     "lkj_eta": (Prior._trusted("LKJ", eta=2.0), "LKJ shape for the correlation of person slopes (eta=2: mild shrinkage to 0)"),
     "sd_cluster": (Prior._trusted("HalfNormal", sigma=0.5), "SD of cluster intercepts of the outcome"),
+    "b_xm": (
+        Prior._trusted("Normal", mu=0.0, sigma=0.25),
+        "exposure x mediator terms of the outcome per SD x SD: how much the mediator's path "
+        "changes per SD of the exposure; half the paths' scale, as interactions are mostly "
+        "smaller than main effects",
+    ),
+    "b_mm": (
+        Prior._trusted("Normal", mu=0.0, sigma=0.25),
+        "mediator x mediator terms of the outcome per SD x SD; half the paths' scale, as b_xm",
+    ),
+    "a_mod": (
+        Prior._trusted("Normal", mu=0.0, sigma=0.25),
+        "change of an exposure -> mediator path per SD (or level) of its moderator; half the "
+        "path's own scale",
+    ),
+    "b_mod": (
+        Prior._trusted("Normal", mu=0.0, sigma=0.25),
+        "change of a mediator -> outcome path per SD (or level) of its moderator; half the path's own scale",
+    ),
+    "c_mod": (
+        Prior._trusted("Normal", mu=0.0, sigma=0.25),
+        "change of the direct path per SD (or level) of its moderator; half the path's own scale",
+    ),
 }
 
 PRIOR_REASONS = {name: reason for name, (_, reason) in _DEFAULTS.items()}

@@ -35,6 +35,15 @@ confounder), ``d`` (mediator, parent), ``sigma_m`` (mediator), ``cutpoints``
 (confounder), ``sigma_y`` (), ``phi`` () — the negative-binomial dispersion, with
 variance mu + mu**2 / phi — and, with the within/between split of the exposure,
 ``a_between`` (mediator) and ``c_between`` (): paths of the person-mean exposure.
+
+Product terms, present only where the spec declares them (``[[interactions]]``,
+``[[moderation]]``; :func:`carepaths.structural.parameters.product_terms`): ``b_xm``
+(mediator) for ``X M_k`` and ``b_mm`` (mediator, mediator) for ``M_j M_k`` in the outcome;
+``a_mod`` (mediator, confounder) for ``C_j X`` in mediator k's equation, ``b_mod``
+(mediator, confounder) for ``C_j M_k`` and ``c_mod`` (confounder) for ``C_j X`` in the
+outcome's: the paths a, b and c at a row are ``a[k, s] + C @ a_mod[k]``,
+``b[k, s] + b_xm[k] X + C @ b_mod[k]`` and ``c[s] + C @ c_mod``. A parameter set without
+them evaluates exactly as before.
 """
 
 from __future__ import annotations
@@ -104,6 +113,10 @@ def mediator_predictor(
         mean of the exposure, with its own path ``a_between[k]``; ``x`` is then the
         within-person deviation.
 
+    With ``a_mod`` in ``params`` (``[[moderation]]`` of an ``a`` path) the predictor gains
+    ``sum_j a_mod[k, j] C_j x``: the path is ``a[k, s] + C @ a_mod[k]`` at the row's
+    confounders (zero for the columns that do not moderate it).
+
     Returns
     -------
     array (obs,)
@@ -115,6 +128,8 @@ def mediator_predictor(
     if M is not None:  # sum_j d[k, j] * M_j (zero for non-edges)
         for j in range(_static_shape(M)[1]):
             eta = eta + params["d"][k][j] * M[:, j]
+    if "a_mod" in params:  # sum_j a_mod[k, j] W_j X: the path a moderated by confounders
+        eta = eta + (C @ params["a_mod"][k]) * x
     return eta
 
 
@@ -126,19 +141,21 @@ def mediator_design(
     n_stages: int,
     M: np.ndarray | None = None,
     x_between: np.ndarray | None = None,
+    moderated: bool = False,
 ) -> np.ndarray:
     """The mediator equation's design matrix, for the fixed part in matrix form.
 
     ``mediator_design(...) @ mediator_coefficients(params, k)`` equals
     ``mediator_predictor(params, k, ...)`` without person effects (``tests`` check this).
     Columns: stage indicators (``alpha_m``), stage indicators times x (``a``), the
-    confounders (``gamma_m``), when ``M`` is given the mediators (edges ``d``), and when
-    ``x_between`` is given the person-mean exposure (``a_between``).
+    confounders (``gamma_m``), when ``M`` is given the mediators (edges ``d``), when
+    ``x_between`` is given the person-mean exposure (``a_between``), and with
+    ``moderated`` the confounders times x (``a_mod``, moderated ``a`` paths).
     The fitted model uses this form to reduce normal mediators to sufficient statistics.
 
     Returns
     -------
-    numpy.ndarray (obs, 2 * n_stages + confounders [+ mediators])
+    numpy.ndarray (obs, 2 * n_stages + confounders [+ mediators] [+ 1] [+ confounders])
     """
     onehot = np.eye(n_stages)[stage_idx]
     cols = [onehot, onehot * x[:, None], C]
@@ -146,6 +163,8 @@ def mediator_design(
         cols.append(M)
     if x_between is not None:
         cols.append(x_between[:, None])
+    if moderated:
+        cols.append(C * x[:, None])
     return np.column_stack(cols)
 
 
@@ -155,17 +174,21 @@ def mediator_coefficients(
     *,
     with_edges: bool = False,
     with_between: bool = False,
+    with_moderation: bool = False,
     concatenate: Any = np.concatenate,
 ) -> Any:
     """Coefficients of mediator ``k`` matching the columns of :func:`mediator_design`.
 
-    ``concatenate`` is ``numpy.concatenate`` or ``pytensor.tensor.concatenate``.
+    ``concatenate`` is ``numpy.concatenate`` or ``pytensor.tensor.concatenate``;
+    ``with_moderation`` matches the design's ``moderated``.
     """
     parts = [params["alpha_m"][k], params["a"][k], params["gamma_m"][k]]
     if with_edges:
         parts.append(params["d"][k])
     if with_between:
         parts.append(params["a_between"][k : k + 1])
+    if with_moderation:
+        parts.append(params["a_mod"][k])
     return concatenate(parts)
 
 
@@ -174,6 +197,7 @@ def mediator_coefficient_matrix(
     *,
     with_edges: bool = False,
     with_between: bool = False,
+    with_moderation: bool = False,
     concatenate: Any = np.concatenate,
 ) -> Any:
     """Every mediator's coefficients as columns: (column, mediator[, draw]).
@@ -186,6 +210,8 @@ def mediator_coefficient_matrix(
         parts.append(params["d"].swapaxes(0, 1))
     if with_between:
         parts.append(params["a_between"][None])
+    if with_moderation:
+        parts.append(params["a_mod"].swapaxes(0, 1))
     return concatenate(parts, axis=0)
 
 
@@ -225,10 +251,13 @@ def mediator_predictors(
     n = len(stage_idx)
     n_stages = np.shape(params["a"])[1]
     between = None if x_between is None else np.reshape(x_between, n)
-    design = mediator_design(x=np.reshape(x, n), C=C, stage_idx=stage_idx, n_stages=n_stages, x_between=between)
+    moderated = "a_mod" in params
+    design = mediator_design(x=np.reshape(x, n), C=C, stage_idx=stage_idx, n_stages=n_stages, x_between=between,
+                             moderated=moderated)
     coefficients = mediator_coefficient_matrix(
-        {name: np.asarray(params[name]) for name in ("alpha_m", "a", "gamma_m", "d", "a_between") if name in params},
-        with_between=between is not None,
+        {name: np.asarray(params[name]) for name in ("alpha_m", "a", "gamma_m", "d", "a_between", "a_mod")
+         if name in params},
+        with_between=between is not None, with_moderation=moderated,
     )  # (column, mediator[, draw])
     eta = (design @ coefficients.reshape(design.shape[1], -1)).reshape(n, *coefficients.shape[1:])
     if np.ndim(person_slopes):
@@ -274,19 +303,36 @@ def outcome_predictor(
         The person mean of the exposure, with its own direct path ``c_between``, when
         the exposure is split within/between (``x`` is then the within deviation).
 
+    Declared product terms (in ``params`` only when the spec has them, see
+    :func:`carepaths.structural.parameters.product_terms`) add ``b_xm[k] x M_k``
+    (exposure x mediator), ``sum_j b_mm[j, k] M_j M_k`` (mediator x mediator),
+    ``sum_j b_mod[k, j] C_j M_k`` and ``sum_j c_mod[j] C_j x`` (paths b and c moderated by
+    confounders). Every term uses ``x`` as given (the within-person deviation when the
+    exposure is split).
+
     Returns
     -------
     array (obs,)
     """
     eta = params["beta0"][stage_idx] + (params["c"][stage_idx] + person_slope_c) * x
     slope_b = person_slope_b if getattr(person_slope_b, "ndim", 0) >= 2 else None
-    for k in range(_static_shape(M)[1]):  # one-dimensional gathers: fastest in the compiled model
+    K = _static_shape(M)[1]
+    for k in range(K):  # one-dimensional gathers: fastest in the compiled model
         b_k = params["b"][k][stage_idx]
         if slope_b is not None:
             b_k = b_k + slope_b[:, k]
+        if "b_xm" in params:  # exposure x mediator: the path of M_k changes with x
+            b_k = b_k + params["b_xm"][k] * x
+        if "b_mod" in params:  # moderated b paths: the path of M_k changes with the confounders
+            b_k = b_k + C @ params["b_mod"][k]
         eta = eta + b_k * M[:, k]
+    if "b_mm" in params:  # mediator x mediator: sum_j b_mm[j, k] M_j M_k
+        for k in range(K):
+            eta = eta + (M * params["b_mm"][:, k]).sum(axis=1) * M[:, k]
     if x_between is not None:
         eta = eta + params["c_between"] * x_between
+    if "c_mod" in params:  # the moderated direct path: sum_j c_mod[j] C_j x
+        eta = eta + (C @ params["c_mod"]) * x
     return eta + C @ params["delta"] + person_intercept
 
 
@@ -298,50 +344,91 @@ def outcome_design(
     stage_idx: np.ndarray,
     n_stages: int,
     x_between: np.ndarray | None = None,
+    products: Mapping[str, Sequence[tuple[int, ...]]] | None = None,
 ) -> np.ndarray:
     """The outcome equation's design matrix, for the fixed part in matrix form.
 
     ``outcome_design(...) @ outcome_coefficients(params)`` equals
     ``outcome_predictor(params, ...)`` without person effects (tested). Columns: stage
     indicators (``beta0``), stage indicators times x (``c``), for each mediator k the
-    stage indicators times M_k (``b[k]``), the confounders (``delta``) and, when
-    ``x_between`` is given, the person-mean exposure (``c_between``). The fitted model
-    evaluates the outcome's predictor and its gradient as two dense products with this
-    fixed matrix, cheaper than gathering every path by stage (``benchmarks/README.md``).
+    stage indicators times M_k (``b[k]``), the confounders (``delta``), when
+    ``x_between`` is given the person-mean exposure (``c_between``), and then one column
+    per declared product term (``products``, by parameter the index of each term in its
+    full array, :func:`carepaths.structural.parameters.product_indices`): ``x M_k``
+    (``b_xm``), ``M_j M_k`` (``b_mm``), ``C_j M_k`` (``b_mod``) and ``C_j x`` (``c_mod``).
+    The fitted model evaluates the outcome's predictor and its gradient as two dense
+    products with this fixed matrix, cheaper than gathering every path by stage
+    (``benchmarks/README.md``).
 
     Returns
     -------
-    numpy.ndarray (obs, 2 * n_stages + mediators * n_stages + confounders [+ 1])
+    numpy.ndarray (obs, 2 * n_stages + mediators * n_stages + confounders [+ 1] [+ terms])
     """
     onehot = np.eye(n_stages)[stage_idx]
     cols = [onehot, onehot * x[:, None], *(onehot * M[:, [k]] for k in range(M.shape[1])), C]
     if x_between is not None:
         cols.append(x_between[:, None])
+    products = products or {}
+    cols += [x[:, None] * M[:, [k]] for (k,) in products.get("b_xm", ())]
+    cols += [M[:, [j]] * M[:, [k]] for j, k in products.get("b_mm", ())]
+    cols += [C[:, [j]] * M[:, [k]] for k, j in products.get("b_mod", ())]
+    cols += [C[:, [j]] * x[:, None] for (j,) in products.get("c_mod", ())]
     return np.column_stack(cols)
 
 
 def outcome_coefficients(
-    params: Mapping[str, Any], *, with_between: bool = False, concatenate: Any = np.concatenate
+    params: Mapping[str, Any],
+    *,
+    with_between: bool = False,
+    concatenate: Any = np.concatenate,
+    products: Mapping[str, Sequence[tuple[int, ...]]] | None = None,
 ) -> Any:
     """Coefficients of the outcome matching the columns of :func:`outcome_design`.
 
-    ``concatenate`` is ``numpy.concatenate`` or ``pytensor.tensor.concatenate``.
+    ``concatenate`` is ``numpy.concatenate`` or ``pytensor.tensor.concatenate``;
+    ``products`` as there (each declared term's element of its full array).
     """
     parts = [params["beta0"], params["c"], params["b"].flatten(), params["delta"]]
     if with_between:
         c_between = params["c_between"]
         parts.append(c_between.reshape((1,)) if hasattr(c_between, "reshape") else np.array([c_between]))
+    for name in ("b_xm", "b_mm", "b_mod", "c_mod"):
+        indices = (products or {}).get(name, ())
+        if indices:  # one element per declared term, in the order of the design's columns
+            parts.append(params[name][tuple(list(axis) for axis in zip(*indices, strict=True))])
     return concatenate(parts)
 
 
 def outcome_mediator_slopes(
-    params: Mapping[str, Any], *, stage_idx: np.ndarray, person_slope_b: Any = 0.0
+    params: Mapping[str, Any],
+    *,
+    stage_idx: np.ndarray,
+    person_slope_b: Any = 0.0,
+    x: Any = None,
+    C: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each row's outcome path of each mediator, ``b[k, s] + b_i[k]`` (NumPy).
+    """Each row's outcome path of each mediator at exposure ``x`` (NumPy).
 
-    ``outcome_predictor(params, M=M, ...) == outcome_predictor(params, M=<no columns>,
-    ...) + (outcome_mediator_slopes(params, ...) * M).sum(axis=1)`` (tested):
-    g-computation uses this to swap one mediator's term at a time.
+    ``b[k, s] + b_i[k]``, plus ``b_xm[k] x`` with an exposure x mediator term and
+    ``C @ b_mod[k]`` with a moderated ``b`` path (then ``x`` and ``C`` are needed: the
+    slope depends on the exposure and the row). Without mediator x mediator terms
+    (``b_mm``) the outcome predictor is linear in the mediators with these slopes:
+    ``outcome_predictor(params, x=x, M=M, ...) == outcome_predictor(params, x=x,
+    M=<no columns>, ...) + (outcome_mediator_slopes(params, x=x, C=C, ...) * M).sum(axis=1)``
+    (tested); g-computation uses this to swap one mediator's term at a time. With
+    ``b_mm`` it is not linear in them, and the full predictor must be evaluated.
+
+    Parameters
+    ----------
+    params : mapping
+        Parameter arrays, optionally batched (draw axis last).
+    stage_idx : int array (obs,)
+    person_slope_b : array (obs, mediator[, draw]) or float
+        The person's deviations b_i.
+    x : array (obs,) or (obs, 1), optional
+        The exposure (a column with batched parameters); needed with ``b_xm``.
+    C : array (obs, confounder), optional
+        The confounders; needed with ``b_mod``.
 
     Returns
     -------
@@ -349,7 +436,17 @@ def outcome_mediator_slopes(
     """
     b = np.asarray(params["b"])
     gathered = np.take(b, stage_idx, axis=1)  # (mediator, obs[, draw])
-    return np.ascontiguousarray(np.moveaxis(gathered, 0, 1)) + person_slope_b
+    slopes = np.ascontiguousarray(np.moveaxis(gathered, 0, 1)) + person_slope_b
+    if "b_xm" in params:
+        if x is None:
+            raise ValueError("the slopes depend on the exposure (an exposure x mediator term): pass x")
+        x = np.asarray(x, dtype=float)
+        slopes = slopes + np.asarray(params["b_xm"]) * x.reshape(len(x), 1, *x.shape[1:])
+    if "b_mod" in params:
+        if C is None:
+            raise ValueError("the slopes depend on the confounders (a moderated b path): pass C")
+        slopes = slopes + np.tensordot(C, np.asarray(params["b_mod"]), axes=([1], [1]))
+    return slopes
 
 
 def _static_shape(array: Any) -> tuple:

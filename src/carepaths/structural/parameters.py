@@ -15,7 +15,12 @@ the population sampler, the simulator and the predictive checks never rewrite a 
   mediator; the equations take them padded with NaN over every mediator;
 * the random slopes are ordered ``a:<m>`` for every mediator, ``b:<m>`` for every
   mediator, then ``c`` (:func:`split_slopes`), with covariance
-  ``cov_slope = sd_slope sd_slope' * corr_slope`` (:func:`slope_covariance`).
+  ``cov_slope = sd_slope sd_slope' * corr_slope`` (:func:`slope_covariance`);
+* the product terms of ``[[interactions]]`` and ``[[moderation]]`` (:func:`product_terms`),
+  one parameter element per declared term, fill full arrays, zero elsewhere: ``b_xm``
+  (mediator), ``b_mm`` (mediator, mediator), ``a_mod`` and ``b_mod`` (mediator,
+  confounder), ``c_mod`` (confounder). A spec without them has none of these arrays, so
+  its equations are evaluated exactly as before.
 
 :class:`ParameterSet` holds translated draws with a leading sample axis and hands chunks
 of them to the batched equations (draw axis last).
@@ -42,8 +47,17 @@ __all__ = [
     "slope_names",
     "person_mode",
     "integrated_mediators",
+    "product_terms",
+    "product_indices",
+    "ProductTerm",
+    "PRODUCT_PARAMS",
     "NUMPY",
 ]
+
+#: The product-term parameters, in the order they are created (after every other one):
+#: exposure x mediator and mediator x mediator terms of the outcome (``[[interactions]]``),
+#: and the paths a, b and c moderated by a confounder (``[[moderation]]``).
+PRODUCT_PARAMS = ("b_xm", "b_mm", "a_mod", "b_mod", "c_mod")
 
 
 # ----------------------------------------------------------------------------- registry
@@ -63,6 +77,75 @@ def slope_names(spec: Spec) -> list[str]:
     """Labels of the random slopes, in their order: ``a:<m>``..., ``b:<m>``..., ``c``."""
     names = list(spec.mediator_names)
     return [f"a:{m}" for m in names] + [f"b:{m}" for m in names] + ["c"]
+
+
+@dataclass(frozen=True)
+class ProductTerm:
+    """One declared product term: a parameter element and where it acts.
+
+    Attributes
+    ----------
+    name : str
+        Its parameter (:data:`PRODUCT_PARAMS`).
+    label : str
+        Its coordinate: ``"support:discouragement"`` (``b_xm``, ``b_mm``: the terms as the
+        spec writes them), ``"discouragement|severity"`` (``a_mod``, ``b_mod``: the path's
+        mediator and the moderator's design column), ``"severity"`` (``c_mod``); a
+        categorical moderator's columns read ``"prior_care[yes]"``.
+    first, second : str
+        The two variables of the product as the panel names them (a moderator by its design
+        column): exposure and mediator, two mediators, exposure and moderator (``a_mod``,
+        ``c_mod``) or mediator and moderator (``b_mod``).
+    child : str
+        The variable whose equation holds the term: the mediator (``a_mod``) or the outcome.
+    index : tuple of int
+        Its place in the equations' full array: ``(k,)`` in ``b_xm``, ``(j, k)`` in ``b_mm``
+        (``M_j M_k``), ``(k, j)`` in ``a_mod`` and ``b_mod`` (mediator, confounder column),
+        ``(j,)`` in ``c_mod``.
+    """
+
+    name: str
+    label: str
+    first: str
+    second: str
+    child: str
+    index: tuple[int, ...]
+
+
+def product_terms(spec: Spec) -> dict[str, tuple[ProductTerm, ...]]:
+    """The spec's product terms by parameter, each in spec order; a parameter without terms is left out."""
+    x, y = spec.exposure.name, spec.outcome.name
+    names = list(spec.mediator_names)
+    columns = list(spec.confounder_terms)
+    by_name = {c.name: c for c in spec.confounders}
+    out: dict[str, list[ProductTerm]] = {name: [] for name in PRODUCT_PARAMS}
+    for inter in spec.exposure_mediator_interactions:
+        m = next(t for t in inter.terms if t != x)
+        out["b_xm"].append(ProductTerm("b_xm", inter.label, *inter.terms, y, (names.index(m),)))
+    for inter in spec.mediator_interactions:
+        first, second = inter.terms
+        out["b_mm"].append(ProductTerm("b_mm", inter.label, first, second, y,
+                                       (names.index(first), names.index(second))))
+    for kind in ("a", "b", "c"):
+        for mediator, moderator in spec.moderated_paths(kind):
+            for column in by_name[moderator].terms:
+                j = columns.index(column)
+                if kind == "a":
+                    term = ProductTerm("a_mod", f"{mediator}|{column}", x, column, mediator,
+                                       (names.index(mediator), j))
+                elif kind == "b":
+                    term = ProductTerm("b_mod", f"{mediator}|{column}", mediator, column, y,
+                                       (names.index(mediator), j))
+                else:
+                    term = ProductTerm("c_mod", column, x, column, y, (j,))
+                out[f"{kind}_mod"].append(term)
+    return {name: tuple(terms) for name, terms in out.items() if terms}
+
+
+def product_indices(spec: Spec) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """Each declared product term's index in its full array, by parameter: what the design
+    matrices of :mod:`carepaths.structural.equations` take as ``products``."""
+    return {name: tuple(t.index for t in terms) for name, terms in product_terms(spec).items()}
 
 
 def parameter_dims(spec: Spec) -> dict[str, tuple[str, ...]]:
@@ -107,7 +190,14 @@ def parameter_dims(spec: Spec) -> dict[str, tuple[str, ...]]:
         dims["corr_slope"] = ("slope", "slope_other")
     if spec.columns.cluster is not None:
         dims["sd_cluster"] = ()
+    for name in product_terms(spec):  # last: a spec without them keeps its names and order
+        dims[name] = (_TERM_DIMS[name],)
     return dims
+
+
+#: The dim of each product-term parameter (one element per declared term).
+_TERM_DIMS = {"b_xm": "xm_term", "b_mm": "mm_term", "a_mod": "a_mod_term", "b_mod": "b_mod_term",
+              "c_mod": "c_mod_term"}
 
 
 def parameter_coords(spec: Spec) -> dict[str, list[str]]:
@@ -126,6 +216,8 @@ def parameter_coords(spec: Spec) -> dict[str, list[str]]:
         if m.family == "ordinal":
             cats = list(m.categories)
             coords[f"cut_{m.name}"] = [f"{lo}|{hi}" for lo, hi in zip(cats[:-1], cats[1:], strict=True)]
+    for name, terms in product_terms(spec).items():  # only where declared: no new dims otherwise
+        coords[_TERM_DIMS[name]] = [t.label for t in terms]
     return coords
 
 
@@ -199,8 +291,10 @@ def structural_arrays(spec: Spec, raw: Mapping[str, Any], ops: _Ops = NUMPY) -> 
         ``gamma_m`` (..., mediator, confounder); ``delta`` (..., confounder); ``d``
         (..., mediator, parent); ``sigma_m`` (..., mediator); ``cutpoints`` (...,
         mediator, cut); ``sigma_y``, ``phi`` (...); with the within/between split
-        ``a_between`` (..., mediator) and ``c_between`` (...). Values a family does not
-        have are NaN.
+        ``a_between`` (..., mediator) and ``c_between`` (...); with declared product terms
+        (:func:`product_terms`) ``b_xm`` (..., mediator), ``b_mm`` (..., mediator,
+        mediator), ``a_mod`` and ``b_mod`` (..., mediator, confounder), ``c_mod`` (...,
+        confounder). Values a family does not have are NaN.
     """
     K, S, J = len(spec.mediators), len(spec.stage_levels), len(spec.confounder_terms)
     batch = ops.batch_shape(raw["beta0"])[:-1]
@@ -235,6 +329,12 @@ def structural_arrays(spec: Spec, raw: Mapping[str, Any], ops: _Ops = NUMPY) -> 
         out[name] = raw[name] if name in raw else ops.full(batch, np.nan)
     if spec.structure.center_exposure_within_person:
         out["a_between"], out["c_between"] = raw["a_between"], raw["c_between"]
+    shapes = {"b_xm": (K,), "b_mm": (K, K), "a_mod": (K, J), "b_mod": (K, J), "c_mod": (J,)}
+    for name, terms in product_terms(spec).items():  # each declared term into its full array
+        full = ops.zeros((*batch, *shapes[name]))
+        for e, term in enumerate(terms):
+            full = ops.set(full, term.index, raw[name][..., e])
+        out[name] = full
     return out
 
 
