@@ -54,7 +54,19 @@ def _count_spec() -> Spec:
     return Spec.from_dict(d)
 
 
-SPECS = {"rich": _rich_spec, "count": _count_spec}
+def _products_spec() -> Spec:
+    """Every product term (issue 14): exposure x mediator, mediator x mediator, and the
+    paths a, b and c moderated by a confounder."""
+    d = carepaths.load_spec().to_dict()
+    d["mediators"], d["confounders"] = d["mediators"][:2], d["confounders"][:1]
+    d.pop("paradox", None)
+    d["interactions"] = [{"terms": ["support", "encouragement"]}, {"terms": ["encouragement", "alt_coping"]}]
+    d["moderation"] = [{"by": "severity", "paths": ["a:encouragement", "b:alt_coping", "c"]}]
+    return Spec.from_dict(d)
+
+
+SPECS = {"rich": _rich_spec, "count": _count_spec, "products": _products_spec}
+PRODUCTS = ("b_xm", "b_mm", "a_mod", "b_mod", "c_mod")
 
 #: per prior name: the clearly different override
 OVERRIDES: dict[str, Prior] = {
@@ -76,6 +88,11 @@ OVERRIDES: dict[str, Prior] = {
     "sd_slope": Prior("Gamma", alpha=20.0, beta=40.0),
     "lkj_eta": Prior("LKJ", eta=20.0),
     "sd_cluster": Prior("Weibull", alpha=5.0, beta=3.0),
+    "b_xm": Prior("Normal", mu=-1.0, sigma=0.1),
+    "b_mm": Prior("Laplace", mu=1.0, b=0.1),
+    "a_mod": Prior("StudentT", nu=5.0, mu=1.5, sigma=0.2),
+    "b_mod": Prior("Normal", mu=2.0, sigma=0.2),
+    "c_mod": Prior("Logistic", mu=-2.0, s=0.1),
 }
 
 #: per prior name: (spec, model variables the prior sets there)
@@ -98,6 +115,7 @@ TARGETS: dict[str, list[tuple[str, list[str]]]] = {
     "sd_slope": [("rich", ["sd_slope"])],
     "lkj_eta": [("rich", ["corr_slope"])],
     "sd_cluster": [("rich", ["sd_cluster"])],
+    **{name: [("products", [name])] for name in PRODUCTS},
 }
 
 
@@ -171,7 +189,8 @@ def test_every_prior_name_is_tested_and_has_a_default():
     assert tuple(_DEFAULTS) == PRIOR_NAMES
     assert set(OVERRIDES) == set(TARGETS) == set(PRIOR_NAMES)
     names = {key: prior_names(make()) for key, make in SPECS.items()}
-    assert set(names["rich"]) == set(PRIOR_NAMES) - {"phi"} and "phi" in names["count"]
+    assert set(names["rich"]) == set(PRIOR_NAMES) - {"phi", *PRODUCTS} and "phi" in names["count"]
+    assert set(PRODUCTS) <= set(names["products"]) and not set(PRODUCTS) & {*names["rich"], *names["count"]}
     for name, targets in TARGETS.items():
         assert all(name in names[key] for key, _ in targets), name
 
