@@ -21,8 +21,10 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
     [columns]   person, wave, stage, cluster: data column names, each optional
     [exposure]  name, kind = "continuous" | "binary", contrast, description, instrument
     [[mediators]]  name, family = "normal" | "bernoulli" | "ordinal", mechanism,
-                   expected_sign = "positive" | "negative" | "mixed", categories, instrument
-    [outcome]   name, family = "normal" | "bernoulli" | "negative_binomial", ...
+                   expected_sign = "positive" | "negative" | "mixed", categories, instrument,
+                   link = "logit" | "probit" (bernoulli and ordinal only; default logit)
+    [outcome]   name, family = "normal" | "bernoulli" | "negative_binomial", link = "logit" |
+                "probit" (bernoulli only; default logit), ...
     [[confounders]]  name, kind = "numeric" | "categorical", levels, reference, ...
     [structure] pool_stages, person_effects = "none" | "intercepts" | "slopes",
                 center_exposure_within_person, stage_specific_paths
@@ -74,11 +76,19 @@ __all__ = [
     "SHIPPED_SPECS",
     "MEDIATOR_FAMILIES",
     "OUTCOME_FAMILIES",
+    "LINKS",
     "RESERVED_STAGE_NAMES",
 ]
 
 MEDIATOR_FAMILIES = ("normal", "bernoulli", "ordinal")
 OUTCOME_FAMILIES = ("normal", "bernoulli", "negative_binomial")
+#: The links a bernoulli or ordinal mediator and a bernoulli outcome may take (``link``;
+#: logit by default). The other families have one link each: identity (normal) and log
+#: (negative binomial).
+LINKS = ("logit", "probit")
+#: The families with a choice of link.
+MEDIATOR_LINK_FAMILIES = ("bernoulli", "ordinal")
+OUTCOME_LINK_FAMILIES = ("bernoulli",)
 EXPOSURE_KINDS = ("continuous", "binary")
 CONFOUNDER_KINDS = ("numeric", "categorical")
 PERSON_EFFECTS = ("none", "intercepts", "slopes")
@@ -456,12 +466,49 @@ class Exposure:
         )
 
 
+def _link(d: Mapping[str, Any], path: str, family: str, families: tuple[str, ...], role: str) -> str | None:
+    """The ``link`` key of a mediator or the outcome: logit or probit, where the family has a choice."""
+    if "link" not in d:
+        return None
+    if family not in families:
+        fixed = {"normal": "the identity", "negative_binomial": "the log link"}[family]
+        choices = " or ".join(f'"{f}"' for f in families)
+        raise SpecError(
+            f"spec key '{path}.link' applies to {' and '.join(families)} {role}s only: a {family} "
+            f"{role} has one link ({fixed}) and nothing to choose. Remove the key, or set "
+            f"family = {choices}."
+        )
+    return _choice(d["link"], f"{path}.link", LINKS, "link")
+
+
+def _resolve_link(obj: Any, families: tuple[str, ...], role: str) -> None:
+    """``link``: logit by default where the family has a choice, None where it has none."""
+    link, family = obj.link, obj.family
+    if family not in families:
+        if link is not None:
+            raise SpecError(
+                f"{role} {_show(obj.name)}: link applies to {' and '.join(families)} {role}s only, "
+                f"not to family {family!r}. Leave link unset."
+            )
+        return
+    if link is None:
+        object.__setattr__(obj, "link", "logit")
+    elif link not in LINKS:
+        hint = suggest_closest(link, LINKS) if isinstance(link, str) and len(link) <= _MAX_SHOWN else ""
+        raise SpecError(
+            f"{role} {_show(obj.name)} has unknown link {_show(link)}.{hint} "
+            f"Expected one of: {', '.join(LINKS)}."
+        )
+
+
 @dataclass(frozen=True)
 class Mediator:
     """One mediator M_k: a support mechanism measured by an instrument.
 
     ``categories`` lists the ordered integer codes of an ordinal mediator (e.g. a 1-4
     Likert item is ``[1, 2, 3, 4]``); it is required for ``family="ordinal"`` only.
+    ``link`` is a bernoulli or ordinal mediator's link, ``"logit"`` (the default) or
+    ``"probit"``; it is None for a normal mediator, which has no link to choose.
     """
 
     name: str
@@ -470,8 +517,12 @@ class Mediator:
     expected_sign: Literal["positive", "negative", "mixed"] | None = None
     categories: tuple[int, ...] = ()
     instrument: str | None = None
+    link: Literal["logit", "probit"] | None = None
 
-    KEYS = ("name", "family", "mechanism", "expected_sign", "categories", "instrument")
+    KEYS = ("name", "family", "mechanism", "expected_sign", "categories", "instrument", "link")
+
+    def __post_init__(self) -> None:
+        _resolve_link(self, MEDIATOR_LINK_FAMILIES, "mediator")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], path: str) -> Mediator:
@@ -514,9 +565,12 @@ class Mediator:
             expected_sign=sign,  # type: ignore[arg-type]
             categories=categories,
             instrument=_str(d.get("instrument"), f"{path}.instrument", optional=True),
+            link=_link(d, path, family, MEDIATOR_LINK_FAMILIES, "mediator"),  # type: ignore[arg-type]
         )
 
     def to_dict(self) -> dict[str, Any]:
+        # link is written only when it is not the default (logit), so the canonical dict,
+        # and the spec hash of every fit saved before the key existed, do not change
         return _drop_none(
             {
                 "name": self.name,
@@ -525,6 +579,7 @@ class Mediator:
                 "expected_sign": self.expected_sign,
                 "categories": list(self.categories) or None,
                 "instrument": self.instrument,
+                "link": self.link if self.link != "logit" else None,
             }
         )
 
@@ -537,28 +592,36 @@ class Outcome:
     family: OutcomeFamily = "bernoulli"
     description: str | None = None
     instrument: str | None = None
+    link: Literal["logit", "probit"] | None = None
 
-    KEYS = ("name", "family", "description", "instrument")
+    KEYS = ("name", "family", "description", "instrument", "link")
+
+    def __post_init__(self) -> None:
+        # a bernoulli outcome's link, "logit" (the default) or "probit"; None otherwise
+        _resolve_link(self, OUTCOME_LINK_FAMILIES, "outcome")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Outcome:
         _check_keys(d, "outcome", cls.KEYS)
+        name = _str(_require(d, "name", "outcome"), "outcome.name")
+        family = _choice(_require(d, "family", "outcome"), "outcome.family", OUTCOME_FAMILIES, "outcome family")
         return cls(
-            name=_str(_require(d, "name", "outcome"), "outcome.name"),  # type: ignore[arg-type]
-            family=_choice(  # type: ignore[arg-type]
-                _require(d, "family", "outcome"), "outcome.family", OUTCOME_FAMILIES, "outcome family"
-            ),
+            name=name,  # type: ignore[arg-type]
+            family=family,  # type: ignore[arg-type]
             description=_str(d.get("description"), "outcome.description", optional=True),
             instrument=_str(d.get("instrument"), "outcome.instrument", optional=True),
+            link=_link(d, "outcome", family, OUTCOME_LINK_FAMILIES, "outcome"),  # type: ignore[arg-type]
         )
 
     def to_dict(self) -> dict[str, Any]:
+        # link only when not the default (logit): see Mediator.to_dict
         return _drop_none(
             {
                 "name": self.name,
                 "family": self.family,
                 "description": self.description,
                 "instrument": self.instrument,
+                "link": self.link if self.link != "logit" else None,
             }
         )
 
@@ -1519,10 +1582,12 @@ class Spec:
             f"+{c.size:g} SD" if c.kind == "shift_sd" else f"{c.low:g} -> {c.high:g}"
         )
         lines.append(f"Exposure  X: {x.name} ({x.kind}; contrast {contrast})")
-        lines.append(f"Outcome   Y: {self.outcome.name} ({self.outcome.family})")
+        probit = ", probit link" if self.outcome.link == "probit" else ""
+        lines.append(f"Outcome   Y: {self.outcome.name} ({self.outcome.family}{probit})")
         lines.append("Mediators M (X -> M -> Y):")
         for m in self.mediators:
             sign = f", expected {m.expected_sign}" if m.expected_sign else ""
+            sign = (", probit link" if m.link == "probit" else "") + sign
             lines.append(f"  - {m.name} ({m.family}{sign}): {m.mechanism or ''}".rstrip(": "))
         if self.mediator_edges:
             lines.append("Mediator edges: " + ", ".join(f"{a} -> {b}" for a, b in self.mediator_edges))
