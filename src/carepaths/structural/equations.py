@@ -11,8 +11,16 @@ never disagree. For person i at wave t in stage s (``DESIGN.md``)::
 
 ``d[k, j]`` is non-zero only for declared mediator edges j -> k. Mediators enter the
 outcome on their model scale (a bernoulli mediator as 0/1, an ordinal one as its
-0..K-1 code). The link functions are identity (normal), logit (bernoulli, and the
-cumulative logit of ordinal mediators) and log (negative binomial).
+0..K-1 code). The link functions are identity (normal), logit or probit (bernoulli, and
+the cumulative logit or probit of ordinal mediators; the spec's ``link``, logit by
+default) and log (negative binomial).
+
+Links as latent variables: a bernoulli or ordinal mediator is ``eta + e`` cut at 0 (or at
+its cutpoints), with ``e`` standard logistic (logit) or standard normal (probit); a
+binary outcome has ``P(Y = 1) = F(eta)`` with ``F`` the logistic or the standard normal
+CDF. Every function below that depends on the link takes it as ``link`` (``"logit"``,
+``"probit"``, or None for the family's default: logit for bernoulli and ordinal, and
+nothing to choose for normal and negative-binomial variables).
 
 The linear-predictor functions use only indexing, ``+``, ``*`` and ``@``, so they
 accept NumPy arrays and PyTensor tensors alike. Each mediator has its own predictor
@@ -73,6 +81,7 @@ __all__ = [
     "latent_from_observed",
     "mediator_from_latent",
     "mediators_from_latents",
+    "LINKS",
 ]
 
 
@@ -455,16 +464,38 @@ def _static_shape(array: Any) -> tuple:
     return tuple(tensor_type.shape) if tensor_type is not None else np.shape(array)
 
 
-def inverse_link(family: str, eta: np.ndarray, *, dtype: Any = None) -> np.ndarray:
+LINKS = ("logit", "probit")
+"""The links a bernoulli or ordinal variable may take (the spec's ``link``)."""
+
+
+def _link(family: str, link: str | None) -> str:
+    """The link of a bernoulli or ordinal variable: ``link``, or logit by default."""
+    if link is None or link == "logit":
+        return "logit"
+    if link == "probit":
+        return "probit"
+    raise ValueError(f"unknown link {link!r} for family {family!r}; links: {', '.join(LINKS)}")
+
+
+def inverse_link(family: str, eta: np.ndarray, *, dtype: Any = None, link: str | None = None) -> np.ndarray:
     """Mean of a normal, bernoulli or negative-binomial variable given its predictor.
 
-    ``dtype`` (e.g. ``numpy.float32``) evaluates the logit and log links in that
+    ``link`` chooses a bernoulli variable's inverse link: the logistic function
+    (``"logit"``, the default) or the standard normal CDF ``Phi`` (``"probit"``).
+    ``dtype`` (e.g. ``numpy.float32``) evaluates the logit, probit and log links in that
     precision; g-computation uses single precision, because evaluating them over rows x
     draws x worlds dominates its cost (rounding of 1e-7, far below any Monte Carlo
     error). The identity link (normal) has nothing to evaluate and returns ``eta``.
     """
     if family == "normal":
         return eta
+    if family == "bernoulli" and _link(family, link) == "probit":
+        if dtype is None:
+            return special.ndtr(eta)
+        p = np.asarray(eta, dtype=dtype)
+        if p is eta:  # never overwrite the caller's array
+            p = p.copy()
+        return special.ndtr(p, out=p)
     if family == "bernoulli":
         if dtype is None:
             return special.expit(eta)
@@ -489,21 +520,30 @@ def _ordinal_from_latent(latent: np.ndarray, cutpoints: np.ndarray) -> np.ndarra
     return (latent[..., None] > _valid_cuts(cutpoints)).sum(axis=-1).astype(float)
 
 
-def latent_from_uniform(family: str, uniform: np.ndarray, *, sigma: Any = np.nan) -> np.ndarray:
+def latent_from_uniform(
+    family: str, uniform: np.ndarray, *, sigma: Any = np.nan, link: str | None = None
+) -> np.ndarray:
     """Additive latent noise of a mediator from standard-uniform noise.
 
     Normal mediators: ``sigma * Phi^-1(U)`` (the residual); bernoulli and ordinal
-    mediators: ``logit(U)`` (a standard-logistic latent residual).
+    mediators: ``logit(U)`` (a standard-logistic latent residual) with the logit link,
+    ``Phi^-1(U)`` (a standard-normal one) with the probit link.
     """
     if family == "normal":
         return sigma * special.ndtri(uniform)
     if family in ("bernoulli", "ordinal"):
+        if _link(family, link) == "probit":
+            return special.ndtri(uniform)
         return special.logit(uniform)
     raise ValueError(f"unknown mediator family {family!r}")
 
 
-def draw_latent(family: str, rng: np.random.Generator, shape: tuple[int, ...], *, sigma: Any = np.nan) -> np.ndarray:
-    """Fresh additive latent noise of a mediator: ``Normal(0, sigma)`` or standard logistic.
+def draw_latent(
+    family: str, rng: np.random.Generator, shape: tuple[int, ...], *, sigma: Any = np.nan,
+    link: str | None = None,
+) -> np.ndarray:
+    """Fresh additive latent noise of a mediator: ``Normal(0, sigma)``, or by the link of a
+    bernoulli or ordinal one, standard logistic (logit) or standard normal (probit).
 
     ``sigma`` broadcasts against ``shape`` (a draw axis last, for batched parameters).
     """
@@ -512,6 +552,8 @@ def draw_latent(family: str, rng: np.random.Generator, shape: tuple[int, ...], *
         # 1e-7 is far below any Monte Carlo error), scaled in double precision
         return np.asarray(sigma) * rng.standard_normal(shape, dtype=np.float32)
     if family in ("bernoulli", "ordinal"):
+        if _link(family, link) == "probit":  # single precision, as for normal mediators
+            return rng.standard_normal(shape, dtype=np.float32).astype(float)
         return rng.logistic(size=shape)
     raise ValueError(f"unknown mediator family {family!r}")
 
@@ -541,12 +583,14 @@ def latent_from_observed(
     rng: np.random.Generator,
     *,
     cutpoints: np.ndarray | None = None,
+    link: str | None = None,
 ) -> np.ndarray:
     """Latent noise consistent with observed mediator values (abduction).
 
     For a normal mediator the residual ``observed - eta`` (exact). For a bernoulli or
-    ordinal mediator a draw of the logistic latent residual from its distribution
-    truncated to the interval that reproduces the observed category. Then
+    ordinal mediator a draw of the latent residual from its distribution (standard
+    logistic for the logit link, standard normal for the probit link) truncated to the
+    interval that reproduces the observed category, by inverting its CDF. Then
     ``mediator_from_latent(family, eta, latent)`` returns ``observed`` exactly, and the
     same latent under another exposure gives the unit's counterfactual mediator.
 
@@ -560,6 +604,8 @@ def latent_from_observed(
     rng : numpy.random.Generator
     cutpoints : array (cut,), optional
         Increasing cutpoints of an ordinal mediator (NaN-padded).
+    link : {"logit", "probit"}, optional
+        The link of a bernoulli or ordinal mediator (default logit).
     """
     eta = np.asarray(eta)
     observed = np.asarray(observed).reshape(observed.shape + (1,) * (eta.ndim - np.ndim(observed)))
@@ -581,10 +627,35 @@ def latent_from_observed(
             lower, upper = cuts[draw, code] - eta, cuts[draw, code + 1] - eta
     else:
         raise ValueError(f"unknown mediator family {family!r}")
+    if _link(family, link) == "probit":
+        return _truncated_standard_normal(lower, upper, rng.random(np.shape(eta)))
     lo, hi = special.expit(lower), special.expit(upper)
     u = lo + (hi - lo) * rng.random(np.shape(eta))
     u = np.clip(u, np.nextafter(lo, 1.0), np.nextafter(hi, 0.0))
     return special.logit(u)
+
+
+def _truncated_standard_normal(lower: np.ndarray, upper: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+    """Standard normal draws truncated to ``(lower, upper)``, by inverting the CDF in log space.
+
+    ``u = Phi(lo) + U (Phi(hi) - Phi(lo))`` and ``z = Phi^-1(u)``, with ``log Phi``
+    (``log_ndtr``) and ``Phi^-1(exp(.))`` (``ndtri_exp``), which keep their relative
+    precision however far into the lower tail; an interval above 0 is mirrored below it
+    (``-Z`` truncated to ``(-upper, -lower)``), where ``1 - Phi`` would round to 0. So every
+    draw is finite and inside its interval, also for a category 40 standard deviations
+    from the predictor (where ``Phi`` itself underflows).
+    """
+    lower, upper = np.broadcast_arrays(lower, upper)
+    flip = lower > 0.0
+    lo = np.where(flip, -upper, lower)
+    hi = np.where(flip, -lower, upper)
+    log_lo, log_hi = special.log_ndtr(lo), special.log_ndtr(hi)
+    ratio = np.exp(log_lo - log_hi)  # Phi(lo) / Phi(hi), in [0, 1)
+    with np.errstate(divide="ignore"):
+        log_u = log_hi + np.log(ratio + (1.0 - uniform) * (1.0 - ratio))  # 1 - U in (0, 1]
+    z = special.ndtri_exp(np.minimum(log_u, np.log(np.nextafter(1.0, 0.0))))  # finite at U = 0 too
+    z = np.clip(z, lo, hi)  # ndtri's own rounding stays inside the interval
+    return np.where(flip, -z, z)
 
 
 def draw_mediator(
@@ -594,6 +665,7 @@ def draw_mediator(
     *,
     sigma: float = np.nan,
     cutpoints: np.ndarray | None = None,
+    link: str | None = None,
 ) -> np.ndarray:
     """Mediator values from their predictor and standard-uniform noise.
 
@@ -611,13 +683,15 @@ def draw_mediator(
         Residual SD of a normal mediator.
     cutpoints : array (cut,)
         Increasing cutpoints of an ordinal mediator (NaN-padded).
+    link : {"logit", "probit"}, optional
+        The link of a bernoulli or ordinal mediator (default logit).
 
     Returns
     -------
     array (obs,)
         Normal values, 0/1, or ordinal codes 0..K-1.
     """
-    latent = latent_from_uniform(family, uniform, sigma=sigma)
+    latent = latent_from_uniform(family, uniform, sigma=sigma, link=link)
     return mediator_from_latent(family, eta, latent, cutpoints=cutpoints)
 
 
@@ -698,12 +772,12 @@ def mediators_from_latents(
     return M
 
 
-def outcome_mean(family: str, eta: np.ndarray, *, dtype: Any = None) -> np.ndarray:
+def outcome_mean(family: str, eta: np.ndarray, *, dtype: Any = None, link: str | None = None) -> np.ndarray:
     """E[Y | predictor]: the mean of the outcome's family (probability, count or value).
 
-    ``dtype`` as in :func:`inverse_link`.
+    ``dtype`` and ``link`` (a bernoulli outcome's) as in :func:`inverse_link`.
     """
-    return inverse_link(family, eta, dtype=dtype)
+    return inverse_link(family, eta, dtype=dtype, link=link)
 
 
 def draw_outcome(
@@ -713,6 +787,7 @@ def draw_outcome(
     *,
     sigma: float = np.nan,
     phi: float = np.nan,
+    link: str | None = None,
 ) -> np.ndarray:
     """Outcome values from their predictor.
 
@@ -726,12 +801,14 @@ def draw_outcome(
         Residual SD of a normal outcome.
     phi : float
         Dispersion of a negative-binomial outcome (variance mu + mu**2 / phi).
+    link : {"logit", "probit"}, optional
+        The link of a bernoulli outcome (default logit).
 
     Returns
     -------
     array (obs,)
     """
-    mu = outcome_mean(family, eta)
+    mu = outcome_mean(family, eta, link=link)
     if family == "normal":
         return mu + sigma * rng.standard_normal(mu.shape)
     if family == "bernoulli":
