@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import special
 
 from carepaths.counterfactual import worlds
 from carepaths.counterfactual.interventions import intervention_means, model_transform, validate
@@ -149,7 +150,8 @@ def default_params(spec: Spec) -> xr.Dataset:
     family = spec.outcome.family
     if family == "bernoulli":
         rates = np.array([0.65, 0.45, 0.30]) if is_paradox else np.full(S, 0.5)
-        beta0 = np.log(rates / (1 - rates))
+        # the same care-use rates at the average row under either link
+        beta0 = special.ndtri(rates) if spec.outcome.link == "probit" else np.log(rates / (1 - rates))
     elif family == "negative_binomial":
         beta0 = np.log(np.array([6.0, 3.0, 1.5])) if is_paradox else np.full(S, np.log(3.0))
         b, c = 0.5 * b, 0.5 * c  # log-rate paths: half the log-odds ones keep visits plausible
@@ -342,7 +344,7 @@ def _draw_population(
 
 def _latents(spec: Spec, p: Mapping[str, Any], uniforms: np.ndarray) -> np.ndarray:
     return np.column_stack([
-        equations.latent_from_uniform(m.family, uniforms[:, k], sigma=float(p["sigma_m"][k]))
+        equations.latent_from_uniform(m.family, uniforms[:, k], sigma=float(p["sigma_m"][k]), link=m.link)
         for k, m in enumerate(spec.mediators)
     ])
 
@@ -756,6 +758,7 @@ def simulate(
         np.random.default_rng(outcome_seed),
         sigma=float(p["sigma_y"]),
         phi=float(p["phi"]),
+        link=spec.outcome.link,
     )
     frame = _to_frame(spec, pop, M, y)
     effects = _true_effects(spec, truth, _simulator_values(params_ds, truth), mc_persons, n_waves,

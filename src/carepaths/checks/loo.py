@@ -55,9 +55,19 @@ LOO_UNITS = ("person", "row")
 DISCRETE_FAMILIES = ("bernoulli", "negative_binomial")
 
 
-def outcome_loglik(family: str, y: np.ndarray, eta: np.ndarray, *, sigma: Any, phi: Any) -> np.ndarray:
-    """log p(y | eta) of the outcome family (the density the model's ``Y`` uses)."""
+def outcome_loglik(
+    family: str, y: np.ndarray, eta: np.ndarray, *, sigma: Any, phi: Any, link: str | None = None
+) -> np.ndarray:
+    """log p(y | eta) of the outcome family (the density the model's ``Y`` uses).
+
+    ``link`` is a bernoulli outcome's: ``"logit"`` (None, the default) or ``"probit"``,
+    whose ``log Phi(+-eta)`` is evaluated by ``scipy.special.log_ndtr``, exact in both tails.
+    """
+    if family == "bernoulli" and link == "probit":
+        return y * special.log_ndtr(eta) + (1.0 - y) * special.log_ndtr(-eta)
     if family == "bernoulli":
+        if link not in (None, "logit"):
+            raise ValueError(f"unknown link {link!r} for a bernoulli outcome; links: logit, probit")
         return y * special.log_expit(eta) + (1.0 - y) * special.log_expit(-eta)
     if family == "normal":
         return -0.5 * ((y - eta) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)

@@ -441,7 +441,7 @@ def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, 
     order = [names.index(m) for m in spec.mediator_order]
     x = rows.x[:, None]
     M_obs, Y_obs = ds["M"].values, ds["Y"].values
-    family = spec.outcome.family
+    family, link = spec.outcome.family, spec.outcome.link
     log_scale = np.log(panel.scaling[spec.outcome.name].scale) if family == "normal" else 0.0
 
     Y_rep, M_rep = np.empty((n, S)), np.empty((n, K, S))
@@ -457,12 +457,13 @@ def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, 
         common = {"x": x, "C": r.C, "stage_idx": r.stage_idx, "person_intercept": r.v,
                   "person_slope_c": r.c_i, "person_slope_b": r.b_i, "x_between": r.x_between}
         y = equations.draw_outcome(family, equations.outcome_predictor(p, M=M, **common), chunk.rng,
-                                   sigma=p["sigma_y"], phi=p["phi"])
+                                   sigma=p["sigma_y"], phi=p["phi"], link=link)
         if not with_loglik:
             return M, y, None, None
         eta_obs = equations.outcome_predictor(p, M=M_obs[:, :, None], **common)
-        y_at_m = equations.draw_outcome(family, eta_obs, chunk.rng, sigma=p["sigma_y"], phi=p["phi"])
-        ll = outcome_loglik(family, Y_obs[:, None], eta_obs, sigma=p["sigma_y"], phi=p["phi"]) - log_scale
+        y_at_m = equations.draw_outcome(family, eta_obs, chunk.rng, sigma=p["sigma_y"], phi=p["phi"], link=link)
+        ll = outcome_loglik(family, Y_obs[:, None], eta_obs, sigma=p["sigma_y"], phi=p["phi"], link=link)
+        ll = ll - log_scale
         return M, y, y_at_m, ll
 
     # small matrix products (rows x a chunk of draws): single-threaded BLAS is faster here

@@ -18,8 +18,9 @@ Populations
 ``"conditional"``
     The observed persons, with their posterior person effects; each observed mediator
     value is kept as the unit's own mediator at its observed exposure, and its latent
-    noise is abducted from it (exact for normal mediators, a truncated-logistic draw for
-    binary and ordinal ones), so ``M(x_obs)`` equals the data.
+    noise is abducted from it (exact for normal mediators, a truncated-logistic or, with
+    the probit link, truncated-normal draw for binary and ordinal ones), so ``M(x_obs)``
+    equals the data.
 
 Scales: ``"difference"`` (risk difference for a binary outcome, expected visits for a
 count, original units for a continuous outcome), ``"risk_ratio"`` and ``"odds_ratio"``

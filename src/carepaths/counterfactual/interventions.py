@@ -379,7 +379,7 @@ def intervention_means(
         params, x=x, M=M, C=rows.C, stage_idx=rows.stage_idx, person_intercept=rows.v,
         person_slope_c=rows.c_i, person_slope_b=rows.b_i, x_between=rows.x_between,
     )
-    return equations.outcome_mean(spec.outcome.family, eta, dtype=dtype)
+    return equations.outcome_mean(spec.outcome.family, eta, dtype=dtype, link=spec.outcome.link)
 
 
 def worked_examples(spec: Spec) -> list[Any]:

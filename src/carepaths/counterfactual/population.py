@@ -14,15 +14,15 @@ Populations
 -----------
 ``"marginal"``
     New persons at the rows' covariates, stages and exposures: person (and cluster)
-    effects from their population distribution, latent mediator noise from its family,
-    fresh for every draw. Effects average per-row expectations, and a row's expectation
+    effects from their population distribution, latent mediator noise from its family
+    and link, fresh for every draw. Effects average per-row expectations, and a row's expectation
     involves only that row's person effects, so each row gets its own draw (the same
     expectations as drawing per person, with less Monte Carlo correlation).
 ``"conditional"``
     The observed persons with their posterior person effects; the latent mediator noise
     is abducted from the observed mediators at the observed exposure (exact for normal
-    mediators, a truncated-logistic draw for binary and ordinal ones), so the mediators
-    at the observed exposure equal the data.
+    mediators, a truncated-logistic or truncated-normal draw for binary and ordinal ones,
+    by their link), so the mediators at the observed exposure equal the data.
 ``"replicate"``
     The observed persons with their person effects, and fresh latent noise: replicated
     data for predictive checks. The person intercepts the model integrates out
@@ -235,6 +235,7 @@ class _Source:
         spec = params.spec
         self.spec, self.params, self.rows, self.population, self.systems = spec, params, rows, population, systems
         self.families = [m.family for m in spec.mediators]
+        self.links = [m.link for m in spec.mediators]
         if population in ("conditional", "replicate") and rows.M is None:
             raise ValueError(f"the {population} population needs the observed mediators (RowData.M)")
         has_persons = "sd_v" in params.person or "sd_cluster" in params.person
@@ -259,13 +260,15 @@ class _Source:
             rows = self._with_integrated_intercepts(rows, p, sl, rng)
             B = sl.stop - sl.start
             latents = np.stack(
-                [equations.draw_latent(f, rng, (self.rows.n_rows, B), sigma=p["sigma_m"][k])
+                [equations.draw_latent(f, rng, (self.rows.n_rows, B), sigma=p["sigma_m"][k], link=self.links[k])
                  for k, f in enumerate(self.families)], axis=1,
             )
         else:
-            latents = _fresh_latents(self.families, p, rng, self.rows.n_rows, sl.stop - sl.start, extra_sd)
+            latents = _fresh_latents(self.families, p, rng, self.rows.n_rows, sl.stop - sl.start, extra_sd,
+                                     links=self.links)
             if self.systems and self.spec.mediator_edges:
-                systems = [_fresh_latents(self.families, p, rng, self.rows.n_rows, sl.stop - sl.start, extra_sd)
+                systems = [_fresh_latents(self.families, p, rng, self.rows.n_rows, sl.stop - sl.start, extra_sd,
+                                          links=self.links)
                            for _ in self.families]
         return Chunk(draws=sl, params=p, rows=rows, latents=latents, systems=systems, rng=rng)
 
@@ -347,9 +350,10 @@ def _draws_last(values: np.ndarray) -> np.ndarray:
 
 def _fresh_latents(
     families: Sequence[str], p: Mapping[str, np.ndarray], rng: np.random.Generator, n: int, B: int,
-    extra_sd: np.ndarray,
+    extra_sd: np.ndarray, *, links: Sequence[str | None] | None = None,
 ) -> np.ndarray:
-    """Latent noise (obs, mediator, draw); normal mediators' SD widened by ``extra_sd``."""
+    """Latent noise (obs, mediator, draw); normal mediators' SD widened by ``extra_sd``;
+    bernoulli and ordinal mediators' by their ``links`` (logit where None)."""
     latents = np.empty((n, len(families), B))
     normal = [k for k, f in enumerate(families) if f == "normal"]
     if normal:  # one call for all normal mediators
@@ -357,7 +361,7 @@ def _fresh_latents(
         latents[:, normal] = equations.draw_latent("normal", rng, (n, len(normal), B), sigma=sd)
     for k, family in enumerate(families):
         if family != "normal":
-            latents[:, k] = equations.draw_latent(family, rng, (n, B))
+            latents[:, k] = equations.draw_latent(family, rng, (n, B), link=None if links is None else links[k])
     return latents
 
 
@@ -376,7 +380,8 @@ def _abducted_latents(
             M=M_obs[:, :, None] if spec.mediator_edges else None,
         )
         latents[:, k] = equations.latent_from_observed(
-            med.family, np.broadcast_to(eta, eta_shape), M_obs[:, k], rng, cutpoints=p["cutpoints"][k]
+            med.family, np.broadcast_to(eta, eta_shape), M_obs[:, k], rng, cutpoints=p["cutpoints"][k],
+            link=med.link,
         )
     return latents
 

@@ -149,7 +149,7 @@ def world_means(
 
 
     def mean(e: np.ndarray) -> np.ndarray:
-        return equations.outcome_mean(family, e, dtype=dtype)
+        return equations.outcome_mean(family, e, dtype=dtype, link=spec.outcome.link)
 
     if "b_mm" in params:  # not linear in the mediators: the whole predictor in every world
         return _worlds_of_the_whole_predictor(spec, params, rows, x0, x1, M0, M1, system_latents, mean)
@@ -250,7 +250,7 @@ def outcome_means_given(
         params, x=x, M=M, C=rows.C, stage_idx=rows.stage_idx, person_intercept=rows.v,
         person_slope_c=rows.c_i, person_slope_b=rows.b_i, x_between=rows.x_between,
     )
-    return equations.outcome_mean(spec.outcome.family, eta, dtype=dtype)
+    return equations.outcome_mean(spec.outcome.family, eta, dtype=dtype, link=spec.outcome.link)
 
 
 def mediators_at(
