@@ -19,7 +19,11 @@ Parameterisation (chosen for geometry, see ``benchmarks/README.md``):
   integrated out analytically: a person's waves share a compound-symmetric covariance
   ``sigma^2 I + sd_u^2 J``, whose log-density needs only per-person sums of residuals;
 * other person effects (bernoulli / ordinal mediators, the outcome, random slopes) are
-  non-centred.
+  non-centred;
+* a bernoulli or ordinal variable's likelihood follows the spec's ``link``: logit
+  (``Bernoulli(logit_p)``, ``OrderedLogistic``, and for the outcome the one-pass
+  :mod:`carepaths.model._logit`) or probit (``log Phi((2y - 1) eta)``, exact in both
+  tails, and ``OrderedProbit``).
 """
 
 from __future__ import annotations
@@ -76,6 +80,51 @@ def _bernoulli_logit_logp(value: Any, eta: Any) -> Any:
     from carepaths.model._logit import bernoulli_logit_logp
 
     return bernoulli_logit_logp(value, eta)
+
+
+def _bernoulli_probit(eta: Any, size: Any) -> Any:
+    """Bernoulli(p = Phi(eta)): how a probit variable is drawn (prior predictive)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    return pm.Bernoulli.dist(p=0.5 * pt.erfc(-eta / np.sqrt(2.0)), size=size)
+
+
+def _bernoulli_probit_logp(value: Any, eta: Any) -> Any:
+    """log Bernoulli(value | p = Phi(eta)) = log Phi((2 value - 1) eta), for value in {0, 1}."""
+    return _log_ndtr((2.0 * value - 1.0) * eta)
+
+
+def _log_ndtr(z: Any) -> Any:
+    """``log Phi(z)`` in PyTensor, exact in both tails (``scipy.special.log_ndtr``'s job).
+
+    ``log(erfcx(-z / sqrt 2) / 2) - z^2 / 2`` below -1, where ``Phi`` is small and ``erfcx``
+    keeps its relative precision, and ``log1p(-erfc(z / sqrt 2) / 2)`` above, where no
+    ``1 - p`` is formed (it would round to 0 beyond about 8). PyMC's ``normal_lcdf`` is the
+    same formula with ``sqrt 2`` as a float32 constant (``pt.sqrt(2.0)``), which costs about
+    1e-6 of relative precision in the tails; here ``1 / sqrt 2`` is a double. Each branch
+    is fed only the values where it is taken, so neither sends an inf or nan into the
+    gradient.
+    """
+    import pytensor.tensor as pt
+
+    root_half = pt.constant(np.sqrt(0.5), dtype="float64")
+    lower = pt.lt(z, -1.0)
+    z_lower = pt.switch(lower, z, -1.0)
+    z_upper = pt.switch(lower, -1.0, z)
+    return pt.switch(
+        lower,
+        pt.log(0.5 * pt.erfcx(-z_lower * root_half)) - 0.5 * pt.sqr(z_lower),
+        pt.log1p(-0.5 * pt.erfc(z_upper * root_half)),
+    )
+
+
+def _probit_bernoulli(name: str, eta: Any, observed: Any) -> Any:
+    """An observed bernoulli variable with the probit link (a mediator or the outcome)."""
+    import pymc as pm
+
+    return pm.CustomDist(name, eta, dist=_bernoulli_probit, logp=_bernoulli_probit_logp, observed=observed,
+                         dims="obs")
 
 
 class MediationModel:
@@ -175,7 +224,7 @@ class MediationModel:
         M_obs = ds["M"].values
         # check_bounds=False: parameter-bound assertions (e.g. 0 <= p <= 1 on 8,000 rows)
         # cost as much as the likelihood itself; every parameter here is in-bounds by
-        # construction (logit links, positive transforms).
+        # construction (logit and probit links, positive transforms).
         with pm.Model(coords=coords, check_bounds=False) as model:
             split = spec.structure.center_exposure_within_person
             # with the within/between split, the stage paths a and c act on the
@@ -276,11 +325,15 @@ class MediationModel:
                               sigma=raw["sigma_m"], observed=M_obs[:, normal],
                               dims=("obs", "mediator_normal"))
             for k, med in enumerate(spec.mediators):
-                if med.family == "bernoulli":
+                probit = med.link == "probit"  # the spec's link: logit (default) or probit
+                if med.family == "bernoulli" and probit:
+                    _probit_bernoulli(f"M_{med.name}", eta_m[k], M_obs[:, k])
+                elif med.family == "bernoulli":
                     pm.Bernoulli(f"M_{med.name}", logit_p=eta_m[k], observed=M_obs[:, k], dims="obs")
                 elif med.family == "ordinal":
-                    pm.OrderedLogistic(f"M_{med.name}", eta=eta_m[k], cutpoints=raw[f"cutpoints_{med.name}"],
-                                       observed=M_obs[:, k].astype(int), dims="obs")
+                    ordered = pm.OrderedProbit if probit else pm.OrderedLogistic
+                    ordered(f"M_{med.name}", eta=eta_m[k], cutpoints=raw[f"cutpoints_{med.name}"],
+                            observed=M_obs[:, k].astype(int), dims="obs")
 
             # outcome --------------------------------------------------------------
             v = 0.0
@@ -305,7 +358,9 @@ class MediationModel:
                 eta_y = eta_y + slope_c * X + (slope_b * M_obs).sum(axis=1)
             Y = _data("Y", ds["Y"].values)
             family = spec.outcome.family
-            if family == "bernoulli":
+            if family == "bernoulli" and spec.outcome.link == "probit":
+                _probit_bernoulli("Y", eta_y, Y)
+            elif family == "bernoulli":
                 # PyMC's Bernoulli(logit_p) evaluates a switch of two softplus terms per
                 # row; the same log-density and its derivative in one pass with one exp
                 # per row is cheaper (model._logit, benchmarks/README)

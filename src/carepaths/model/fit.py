@@ -263,8 +263,8 @@ class Fit:
         terms a lower-order path is the path at the other variable's model-scale zero,
         its mean when standardised), SDs times their variable's SD, and a normal variable's intercept its
         mean at the average row (predictors at their means, binary and ordinal mediators
-        at 0). Binary, ordinal and count variables keep their link scale (log-odds,
-        log-rate), where both scales agree.
+        at 0). Binary, ordinal and count variables keep their link scale (log-odds or
+        probit, log-rate), where both scales agree.
 
         Parameters
         ----------
