@@ -35,6 +35,8 @@ _LAZY = {
     "Fit": "carepaths.model.fit",
     "load_fit": "carepaths.model.fit",
     "Effects": "carepaths.counterfactual.effects",
+    "FourWay": "carepaths.counterfactual.fourway",
+    "Sensitivity": "carepaths.counterfactual.sensitivity",
     "Intervention": "carepaths.counterfactual.interventions",
     "Comparison": "carepaths.counterfactual.comparison",
     "Checks": "carepaths.checks.predictive",
@@ -63,6 +65,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from carepaths.checks.predictive import Checks
     from carepaths.counterfactual.comparison import Comparison
     from carepaths.counterfactual.effects import Effects
+    from carepaths.counterfactual.fourway import FourWay
+    from carepaths.counterfactual.sensitivity import Sensitivity
     from carepaths.counterfactual.interventions import Intervention
     from carepaths.data import Panel
     from carepaths.model.build import MediationModel

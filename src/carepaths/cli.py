@@ -15,6 +15,9 @@ Commands
     The effect decomposition by stage.
 ``carepaths fourway FIT.nc [--mediator M] [--mstar V] [--seed --out CSV]``
     VanderWeele's four-way decomposition of the total effect.
+``carepaths sensitivity FIT.nc [--mediator M | --weights A=W,B=W] [--rho R1,R2,...] [--seed --out CSV --plot FILE]``
+    The effects as functions of unmeasured mediator-outcome confounding (rho), where each
+    reaches 0, the E-values and the total effect's bias analysis.
 ``carepaths compare FIT.nc (--examples | --intervention NAME:TARGET:KEY=VALUE[:...] ...) [--combine A+B] [--better --population --seed --out CSV]``
     Interventions against the status quo, by stage.
 ``carepaths check FIT.nc [--seed --draws --all --out CSV]``
@@ -263,6 +266,66 @@ def _fourway(args: argparse.Namespace) -> int:
                f"(m* = {table.attrs['mstar']:g}); lower, upper: {table.attrs['interval']}")
     _say(args, _table_text(table.drop(columns=[c for c in ("warning",) if c in table])))
     _write_csv(args, table, args.out)
+    return _converged_code(args, fit.converged)
+
+
+def _parse_numbers(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CarepathsError(f"{option} {text!r}: give numbers separated by commas, e.g. {option} -0.5,0,0.5.") from None
+
+
+def _parse_weights(text: str | None) -> dict[str, float] | None:
+    """``--weights encouragement=1,discouragement=0.5`` -> a dict."""
+    if text is None:
+        return None
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, eq, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            eq = ""
+        if not eq or not name.strip():
+            raise CarepathsError(f"--weights {text!r}: write it as MEDIATOR=WEIGHT,... "
+                                 "(e.g. --weights encouragement=1,discouragement=0.5).")
+    return out
+
+
+def _sensitivity(args: argparse.Namespace) -> int:
+    _check_csv_out(args.out)
+    if args.plot:
+        plot = Path(args.plot)
+        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise CarepathsError(f"--plot {shorten(str(plot))}: the figure is written as .png, .svg or .pdf "
+                                 "(by the file's suffix).")
+        check_output_file(plot, what="figure file")
+    rho = _parse_numbers(args.rho, "--rho")
+    weights = _parse_weights(args.weights)
+    fit = _load_fit(args.fit)
+    with _timed(args, "Sensitivity to mediator-outcome confounding (every posterior draw, every rho)"):
+        sens = fit.sensitivity(rho=rho, mediator=args.mediator, weights=weights, seed=args.seed)
+    crossings = sens.crossings()
+    _say(args, f"Sensitivity of {sens.draws.attrs['contrast']} to an unmeasured mediator-outcome confounder "
+               f"through {sens.draws.attrs['mediators']}; rho from {sens.rho.min():g} to {sens.rho.max():g} "
+               f"({len(sens.rho)} points).")
+    _say(args, "Where each effect reaches 0 (rho_mean_zero: its posterior mean, interpolated; "
+               f"rho_interval_includes_zero: the grid rho nearest 0 whose {crossings.attrs['interval']} includes 0; "
+               "the R-squared products at rho_mean_zero, Imai, Keele & Yamamoto 2010; NaN: not on this grid):\n" + _table_text(crossings))
+    _say(args, "Mediational E-values (risk-ratio scale, rho = 0):\n" + _table_text(sens.evalues))
+    te = sens.total_effect_bias()
+    _say(args, "Total effect under an unmeasured binary exposure-outcome confounder (bias = gamma x delta, "
+               "VanderWeele & Arah 2011): the bias that moves the mean, or the interval, to 0:\n"
+               + _table_text(te.drop(columns=[c for c in ("warning",) if c in te])))
+    _write_csv(args, sens.summary(), args.out)
+    if args.plot:
+        figure = sens.plot()
+        fmt = plot.suffix.lower().lstrip(".")
+        write_with(plot, lambda tmp: figure.savefig(tmp, format=fmt, bbox_inches="tight"), what="figure file")
+        _say(args, f"Wrote {plot}")
     return _converged_code(args, fit.converged)
 
 
@@ -523,6 +586,17 @@ def build_parser() -> argparse.ArgumentParser:
     fw.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
     fw.add_argument("--out", help="write the table to this CSV")
     fw.set_defaults(run=_fourway)
+
+    sens = command("sensitivity", "effects as functions of unmeasured mediator-outcome confounding (rho)")
+    sens.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
+    sens.add_argument("--mediator", help="the mediator whose error correlates with the outcome's, or 'all' "
+                                         "(needed when the spec has several, unless --weights is given)")
+    sens.add_argument("--weights", metavar="M1=W1,M2=W2", help="rho_k = W_k x rho for the mediators listed")
+    sens.add_argument("--rho", metavar="R1,R2,...", help="the grid of rho in (-1, 1) (default -0.9 to 0.9, 21 points)")
+    sens.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    sens.add_argument("--out", help="write the table of every effect at every rho to this CSV")
+    sens.add_argument("--plot", help="draw the effects against rho to this .png, .svg or .pdf")
+    sens.set_defaults(run=_sensitivity)
 
     cmp_ = command("compare", "compare interventions with the status quo, by stage")
     cmp_.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")

@@ -27,6 +27,10 @@ Drawn by ArviZ-plots (``arviz_plots``):
 carepaths' own matplotlib, where ArviZ-plots has no such figure:
 
 * :func:`plot_causal_graph` — the causal graph of a spec (ArviZ draws no graphs);
+* :func:`plot_sensitivity` — each effect against the mediator-outcome error correlation
+  ``rho``, one panel per effect and stage, with its interval and the points where the
+  mean and the interval reach 0 (:meth:`carepaths.Sensitivity.plot`); ArviZ has no figure
+  of a summary against a sensitivity parameter;
 * :func:`plot_stage_checks` — one panel per check statistic and stage: the replicated
   statistic's histogram, its interval, the observed value and the predictive p-value,
   red when flagged (:meth:`carepaths.Checks.plot`). ArviZ's ``plot_ppc_tstat`` computes
@@ -71,6 +75,8 @@ __all__ = [
     "effects_forest_data",
     "plot_comparison",
     "comparison_data",
+    "plot_sensitivity",
+    "sensitivity_data",
 ]
 
 
@@ -861,3 +867,121 @@ def plot_comparison(
     return _forest(rows, stages=stages, title=title,
                    xlabel=f"change in {data.attrs['outcome']} ({data.attrs['unit']})",
                    null=0.0, converged=data.attrs["converged"], show_stage=data.attrs["has_stages"])
+
+
+# ----------------------------------------------------------------------------- sensitivity
+def _sensitivity_effects(draws: xr.Dataset, effects: Sequence[str] | None) -> list[str]:
+    available = [str(v) for v in draws.data_vars]
+    if effects is None:
+        wanted = [n for n in ("NIE", "NDE") if n in available]
+        wanted += [n for n in available if n.startswith("IIE[")] if sum(n.startswith("IIE[") for n in available) > 1 else []
+        return wanted
+    if isinstance(effects, str):
+        effects = [effects]
+    unknown = [e for e in effects if e not in available]
+    if unknown:
+        raise CarepathsError(f"effects {unknown} are not in the sensitivity draws.{suggest_closest(str(unknown[0]), available)} "
+                             f"Choose from {available}.")
+    return list(effects)
+
+
+def sensitivity_data(*, draws: xr.Dataset, effects: Sequence[str] | None = None) -> pd.DataFrame:
+    """The numbers :func:`plot_sensitivity` draws: each effect's mean and interval at each rho.
+
+    Parameters
+    ----------
+    draws : xarray.Dataset
+        One variable per effect (``IIE`` split by mechanism), dims (chain, draw, rho, stage).
+    effects : sequence of str, optional
+        The effects drawn; default NIE, NDE and, with several mechanisms, each ``IIE[...]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(stage, effect, rho)``; columns ``mean``, ``lower``, ``upper`` (the package
+        interval).
+    """
+    names = _sensitivity_effects(draws, effects)
+    summary = summarize(draws[names])
+    table = stack_variables(summary.transpose("stage", "rho", "summary"), by=("stage", "rho"), name="effect",
+                            column="summary")
+    table = table.reorder_levels(["stage", "effect", "rho"])
+    order = pd.MultiIndex.from_product([[str(s) for s in draws["stage"].values], names,
+                                        [str(r) for r in draws["rho"].values]], names=["stage", "effect", "rho"])
+    table = table.reindex(order)[["mean", "lower", "upper"]]
+    table.index = table.index.set_levels(table.index.levels[2].astype(float), level="rho")
+    table.attrs.update(interval=interval_label())
+    return table
+
+
+def plot_sensitivity(
+    *, draws: xr.Dataset, crossings: pd.DataFrame | None = None, effects: Sequence[str] | None = None,
+    converged: bool = True, mediators: str = "", title: str | None = None,
+) -> Any:
+    """Each effect against rho, one panel per effect (rows) and stage (columns).
+
+    The line is the posterior mean, the band the package interval; the dashed horizontal
+    line is 0. Where ``crossings`` is given, a dotted vertical line marks the rho at which
+    the mean reaches 0 and a diamond the rho nearest 0 at which the interval first
+    includes 0.
+
+    Parameters
+    ----------
+    draws : xarray.Dataset
+        As in :func:`sensitivity_data`; attrs ``contrast`` names the contrast.
+    crossings : pandas.DataFrame, optional
+        :meth:`carepaths.Sensitivity.crossings`: index ``(stage, effect)`` (or ``effect``
+        without stages), columns ``rho_mean_zero`` and ``rho_interval_includes_zero``.
+    effects : sequence of str, optional
+        As in :func:`sensitivity_data`.
+    converged : bool
+        False marks every panel as not converged.
+    mediators : str
+        Whose error correlates with the outcome's, for the title.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    data = sensitivity_data(draws=draws, effects=effects)
+    names = list(dict.fromkeys(data.index.get_level_values("effect")))
+    stages = [str(s) for s in draws["stage"].values]
+    staged = has_stages(draws) or len(stages) > 1
+    fig, axes = plt.subplots(len(names), len(stages), figsize=(3.2 * len(stages) + 0.8, 2.3 * len(names) + 0.9),
+                             sharex=True, squeeze=False, layout="constrained")
+    for i, name in enumerate(names):
+        for j, stage in enumerate(stages):
+            ax = axes[i, j]
+            rows = data.xs((stage, name), level=("stage", "effect"))
+            rho = rows.index.to_numpy(dtype=float)
+            ax.fill_between(rho, rows["lower"], rows["upper"], color="#9ecae1", alpha=0.6, lw=0)
+            ax.plot(rho, rows["mean"], color="#08519c", lw=1.6)
+            ax.axhline(0.0, color="0.4", lw=0.9, ls="--")
+            ax.axvline(0.0, color="0.8", lw=0.7)
+            if crossings is not None:
+                key = (stage, name) if isinstance(crossings.index, pd.MultiIndex) else name
+                if key in crossings.index:
+                    r0, r_int = crossings.loc[key, ["rho_mean_zero", "rho_interval_includes_zero"]]
+                    if np.isfinite(r0):
+                        ax.axvline(r0, color="#c00000", lw=1.0, ls=":")
+                        ax.annotate(f"mean 0 at {r0:.2f}", (r0, 0.0), xytext=(3, 4), textcoords="offset points",
+                                    fontsize=7, color="#c00000")
+                    if np.isfinite(r_int):
+                        at = rows.loc[float(r_int), "mean"] if float(r_int) in rows.index else np.nan
+                        ax.plot([r_int], [at], "D", color="#c00000", ms=4)
+            ax.set_title(f"{name}, {stage}" if staged else name, fontsize=8)
+            ax.tick_params(labelsize=7)
+            if i == len(names) - 1:
+                ax.set_xlabel("rho (mediator-outcome error correlation)", fontsize=8)
+            if not converged:
+                ax.text(0.5, 0.5, NOT_CONVERGED, transform=ax.transAxes, color="#c00000", fontsize=10,
+                        ha="center", va="center", alpha=0.6, rotation=12)
+    through = f" through {mediators}" if mediators else ""
+    default = (f"{draws.attrs.get('contrast', '')}: effects as the unmeasured mediator-outcome confounding{through} "
+               f"grows\nline: posterior mean; band: {interval_label()}; dotted: mean reaches 0; diamond: interval "
+               "first includes 0")
+    fig.suptitle(title or default, fontsize=9)
+    return fig

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from carepaths.checks.predictive import Checks, check_draws, check_loo, check_se
 from carepaths.counterfactual.comparison import Comparison, compare
 from carepaths.counterfactual.effects import Effects, compute_effects, exposure_contrast, exposure_pair
 from carepaths.counterfactual.fourway import FourWay, compute_fourway
+from carepaths.counterfactual.sensitivity import Sensitivity, compute_sensitivity
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning
 from carepaths.files import atomic_write, check_input_file, check_output_file, shorten
@@ -412,6 +413,48 @@ class Fit:
         _, x0, x1, label = exposure_pair(self.panel, exposure_contrast(self.spec, contrast))
         return compute_fourway(
             self.parameters(), self.panel, x0, x1, label, mediator=mediator, mstar=mstar, by=by,
+            population=population, seed=seed, warning=self.convergence_message(),
+        )
+
+    def sensitivity(
+        self,
+        *,
+        rho: Sequence[float] | None = None,
+        mediator: str | None = None,
+        weights: Mapping[str, float] | None = None,
+        contrast: Contrast | Mapping[str, object] | None = None,
+        by: str | None = "stage",
+        population: str = "marginal",
+        seed: int = 0,
+    ) -> Sensitivity:
+        """Every effect as a function of unmeasured mediator-outcome confounding, without refitting.
+
+        Imai, Keele & Yamamoto's ``rho`` (the correlation of a mediator's error with the
+        outcome's, 0 under sequential ignorability), on every posterior draw and by stage.
+        See :mod:`carepaths.counterfactual.sensitivity` and
+        :func:`~carepaths.counterfactual.sensitivity.compute_sensitivity`.
+
+        Parameters
+        ----------
+        rho : sequence of float, optional
+            Correlations in (-1, 1); default -0.9 to 0.9 in 21 steps.
+        mediator : str, optional
+            The mediator whose error is correlated with the outcome's; ``"all"`` for all
+            with the same rho. Needed with several mediators unless ``weights`` is given.
+        weights : dict, optional
+            ``rho_k = weights[k] * rho``: a stated structure over several mediators.
+        contrast, by, population, seed
+            As in :meth:`effects`; ``rho = 0`` reproduces ``effects()`` with the same seed.
+
+        Returns
+        -------
+        Sensitivity
+            ``.summary()``, ``.crossings()`` (where each effect reaches 0, with the R-squared
+            products), ``.evalues`` and ``.plot()``.
+        """
+        _, x0, x1, label = exposure_pair(self.panel, exposure_contrast(self.spec, contrast))
+        return compute_sensitivity(
+            self.parameters(), self.panel, x0, x1, label, rho=rho, mediator=mediator, weights=weights, by=by,
             population=population, seed=seed, warning=self.convergence_message(),
         )
 
