@@ -414,3 +414,47 @@ def test_fourway_prints_and_writes_the_components(fitted, tmp_path):
     assert set(table.index.get_level_values("component")) == {"CDE", "INT_ref", "INT_med", "PIE", "TE"}
     code, _, err = run(["fourway", str(path)])
     assert code == EXIT_BAD_INPUT and "mediator=" in err and err.count("\n") <= 3
+
+
+def test_sensitivity_prints_the_crossings_and_writes_table_and_figure(fitted, tmp_path):
+    csv, png = tmp_path / "sens.csv", tmp_path / "sens.png"
+    code, out, err = run(["sensitivity", str(fitted[3]), "--mediator", "discouragement", "--rho=-0.4,0,0.4",
+                          "--out", str(csv), "--plot", str(png)])
+    assert code == EXIT_NOT_CONVERGED, err  # the tiny fit did not converge: results written, exit 3
+    assert "rho_mean_zero" in out and "E-value" in out and "bias_to_null" in out
+    assert "through discouragement" in out
+    table = pd.read_csv(csv, index_col=[0, 1, 2])
+    assert list(table.index.names) == ["stage", "effect", "rho"]
+    assert sorted(set(table.index.get_level_values("rho"))) == [-0.4, 0.0, 0.4]
+    assert (table["warning"] == "NOT CONVERGED").all()
+    assert png.stat().st_size > 10_000
+    assert err.count("carepaths: warning: THE FIT DID NOT CONVERGE") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--mediator", "discouragement", "--rho=0,1.5"], "strictly between -1 and 1"),
+        (["--mediator", "discouragement", "--rho=0,nan"], "not a finite number"),
+        (["--mediator", "discouragement", "--rho=a"], "give numbers separated by commas"),
+        (["--mediator", "discuragement"], "'discuragement' is not a mediator"),
+        ([], "vary one"),
+        (["--weights", "discouragement"], "MEDIATOR=WEIGHT"),
+        (["--weights", "discouragement=x"], "MEDIATOR=WEIGHT"),
+        (["--mediator", "discouragement", "--plot", "sens.gif"], r"\.png, \.svg or \.pdf"),
+    ],
+)
+def test_sensitivity_bad_input_exits_2_in_one_line(fitted, extra, match):
+    import re
+
+    code, out, err = run(["sensitivity", str(fitted[3]), *extra])
+    assert code == EXIT_BAD_INPUT
+    lines = [line for line in err.splitlines() if line.startswith("carepaths: error:")]
+    assert len(lines) == 1 and re.search(match, lines[0]), err
+    assert "Traceback" not in err
+
+
+def test_sensitivity_checks_its_output_paths_before_any_work(tmp_path):
+    # the fit does not even exist: the missing output folder is reported first
+    code, _, err = run(["sensitivity", str(tmp_path / "nofit.nc"), "--plot", str(tmp_path / "no" / "s.png")])
+    assert code == EXIT_BAD_INPUT and "s.png" in err and "nofit" not in err

@@ -94,15 +94,16 @@ def test_demo_writes_the_report_tables_and_fit(demo):
     code, out, err, out_dir = demo
     assert code == EXIT_NOT_CONVERGED, err  # 60 draws cannot converge
     for name in ("report.html", "effects.csv", "diagnostics.csv", "identification.csv", "checks.csv",
-                 "comparison.csv", "paradox.csv", "true_effects.csv", "panel.csv", "spec.toml", "fit.nc"):
+                 "comparison.csv", "paradox.csv", "sensitivity.csv", "sensitivity_crossings.csv",
+                 "true_effects.csv", "panel.csv", "spec.toml", "fit.nc"):
         assert (out_dir / name).is_file() and (out_dir / name).stat().st_size > 0, name
     assert len(pd.read_csv(out_dir / "panel.csv")) == 240
     effects = pd.read_csv(out_dir / "effects.csv", index_col=[0, 1])
     assert {"mean", "lower", "upper", "true", "covered"} <= set(effects.columns)
     assert ("recovery", "IIE[discouragement]") in effects.index
     # progress names every step; the warning is printed once
-    for step in ("[1/7] Simulating", "[2/7] Fitting", "[3/7] Effects", "[4/7] Posterior predictive",
-                 "[5/7] Comparing", "[6/7] Building the report"):
+    for step in ("[1/8] Simulating", "[2/8] Fitting", "[3/8] Effects", "[4/8] Posterior predictive",
+                 "[5/8] Comparing", "[6/8] Sensitivity", "[7/8] Building the report", "[8/8] Wrote"):
         assert step in err
     assert err.count("carepaths: warning: THE FIT DID NOT CONVERGE") == 1
     assert "P(support raises care use in crisis)" in out
@@ -131,7 +132,8 @@ def test_report_renders_every_figure_and_section_in_chromium(demo):
     figures = result["figures"]
     labels = [f["label"] for f in figures]
     for label in ("causal graph", "effect decomposition by stage", "predictive checks by stage",
-                  "posterior predictive distributions", "LOO-PIT", "intervention comparison"):
+                  "posterior predictive distributions", "LOO-PIT", "intervention comparison",
+                  "effects against rho by stage"):
         assert label in labels, labels
     for fig in figures:
         assert fig["rendered"], fig

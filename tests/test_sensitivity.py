@@ -363,3 +363,30 @@ def test_curve_at_the_true_rho_covers_the_truth_and_rho_zero_does_not(outcome):
             assert not at_zero["lower"] <= truth[name] <= at_zero["upper"], (name, at_zero, truth[name])
     te = table.loc[("TE", 0.0)]
     assert te["lower"] <= truth["TE"] <= te["upper"]  # the exposure is randomised: TE is unbiased
+
+
+# ----------------------------------------------------------------------------- the report
+@pytest.mark.parametrize("staged", [True, False])
+def test_report_section_shows_the_curves_and_the_crossings(staged, tmp_path):
+    import re
+
+    from carepaths.report.html import build_report, report_sections
+
+    spec = _spec("bernoulli", ("normal", "normal"), stages=staged)
+    fit = _quiet(mock_fit, spec, n_persons=30, draws=8)
+    effects = _quiet(fit.effects)
+    sens = _quiet(fit.sensitivity, mediator="all", rho=[-0.3, 0.0, 0.3])
+    report = _quiet(build_report, fit=fit, out=tmp_path / "r", effects=effects, sensitivity=sens)
+    page = report.path.read_text(encoding="utf-8")
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles == list(report_sections(spec)) and "Sensitivity to unmeasured confounding" in titles
+    section = page.split("<h2>Sensitivity to unmeasured confounding</h2>")[1].split("<h2>")[0]
+    assert 'alt="effects against rho' in section and "rho_mean_zero" in section and "E-value" in section
+    assert "bias_to_null" in section
+    crossings = pd.read_csv(report.files["sensitivity_crossings"], index_col=[0, 1] if staged else [0])
+    assert "rho_mean_zero" in crossings.columns
+    if not staged:
+        assert "by stage" not in section and "pooled" not in section
+    # without it, the section says how to add it
+    bare = _quiet(build_report, fit=fit, out=tmp_path / "bare", effects=effects)
+    assert "Run fit.sensitivity(mediator=...)" in bare.path.read_text(encoding="utf-8")

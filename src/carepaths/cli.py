@@ -484,9 +484,13 @@ def _report(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             comparison = fit.compare(entries, seed=args.seed)
             seconds["compare"] = time.perf_counter() - t0
+    with _timed(args, "Sensitivity to unmeasured mediator-outcome confounding (every draw, every rho)"):
+        t0 = time.perf_counter()
+        sensitivity = fit.sensitivity(mediator="all", seed=args.seed)
+        seconds["sensitivity"] = time.perf_counter() - t0
     with _timed(args, "Writing the report"):
         report = build_report(
-            fit=fit, out=out, effects=effects, checks=checks, comparison=comparison,
+            fit=fit, out=out, effects=effects, checks=checks, comparison=comparison, sensitivity=sensitivity,
             data_note=f"Fit read from {args.fit}.", seconds=seconds,
         )
     _say(args, f"Report: {report.path} (open it in a browser); tables beside it.")

@@ -26,6 +26,12 @@ Sections of the report (``<h2>`` titles, in order; :data:`SECTIONS`)
     Only when the spec defines the paradox (its ``[paradox]`` table): the posterior
     probability that the exposure raises the outcome in one stage and lowers it in
     another, in words, computed from the effect draws (never typed in).
+``Sensitivity to unmeasured confounding``
+    Each effect against rho, the correlation of the mediators' and the outcome's errors
+    that an unmeasured mediator-outcome confounder would create, by stage, with the rho at
+    which each effect's mean and interval reach 0 marked and tabled, the mediational
+    E-values, and the total effect's bias analysis for exposure-outcome confounding
+    (:meth:`carepaths.Fit.sensitivity`).
 ``Predictive checks``
     The per-stage check panel, the replicated-vs-observed distributions, the LOO-PIT and
     the flagged statistics.
@@ -55,6 +61,7 @@ from carepaths.causal.graph import CausalGraph
 from carepaths.checks.predictive import Checks
 from carepaths.counterfactual.comparison import Comparison
 from carepaths.counterfactual.effects import Effects
+from carepaths.counterfactual.sensitivity import Sensitivity
 from carepaths.exceptions import CarepathsError
 from carepaths.files import check_output_dir, write_text, write_with
 from carepaths.intervals import interval_label
@@ -82,12 +89,13 @@ SECTIONS = (
     "Convergence",
     "Effect decomposition by stage",
     "The support paradox",
+    "Sensitivity to unmeasured confounding",
     "Predictive checks",
     "Intervention comparison",
     "Files",
 )
 
-EFFECTS_SECTION, PARADOX_SECTION = SECTIONS[3], SECTIONS[4]
+EFFECTS_SECTION, PARADOX_SECTION, SENSITIVITY_SECTION = SECTIONS[3], SECTIONS[4], SECTIONS[5]
 
 
 def report_sections(spec: Spec) -> tuple[str, ...]:
@@ -231,6 +239,51 @@ code { background: #f4f4f4; padding: 0 .2em; }
 
 
 # ----------------------------------------------------------------------------- the report
+def _sensitivity_section(
+    sens: Sensitivity, parts: list[str], files: dict[str, Path], out: Path, *, staged: bool, n_draws: int,
+) -> None:
+    """The sensitivity section: the figure, where each effect reaches 0, E-values, TE's bias."""
+    ilabel = interval_label()
+    summary = sens.summary()
+    crossings = sens.crossings()
+    write_with(out / "sensitivity.csv", summary.to_csv)
+    write_with(out / "sensitivity_crossings.csv", crossings.to_csv)
+    files["sensitivity"], files["sensitivity_crossings"] = out / "sensitivity.csv", out / "sensitivity_crossings.csv"
+    attrs = sens.draws.attrs
+    by_stage = " by stage" if staged else ""
+    parts.append(_p(
+        f"How strong would an unmeasured confounder of the mediators and the outcome have to be to change "
+        f"the conclusion? rho is the correlation it would create between the errors of the mediator "
+        f"equation ({attrs['mediators']}) and the outcome equation; 0 is the assumption of no such "
+        f"confounder that the effects above rest on (Imai, Keele & Yamamoto 2010). The effects of "
+        f"{attrs['contrast']} are recomputed at each rho on every posterior draw, without refitting; the "
+        "total effect does not change with rho, the split between the direct and the indirect paths does. "
+        "For a binary or count outcome rho is on the latent scale (docs/sensitivity.md)."
+    ))
+    parts.append(_img(sens.plot(), f"effects against rho{by_stage}",
+                      f"Each effect against rho{by_stage}: posterior mean (line) and {ilabel} (band); dotted: "
+                      "where the mean reaches 0; diamond: the rho nearest 0 at which the interval includes 0."))
+    shown = crossings.drop(columns=[c for c in ("warning",) if c in crossings.columns])
+    parts.append(_table(shown, caption=(
+        "rho_mean_zero: the rho at which the posterior mean reaches 0 (interpolated; empty: not on the grid "
+        f"{sens.rho.min():g} to {sens.rho.max():g}); rho_interval_includes_zero: the rho nearest 0 at which the "
+        f"{ilabel} includes 0; R2star_product and R2tilde_product: the products of the shares of the residual "
+        "and of the total variances of the mediator and the outcome that the confounder would have to explain "
+        "at rho_mean_zero.")))
+    ev = sens.evalues.drop(columns=[c for c in ("warning",) if c in sens.evalues.columns])
+    parts.append(_table(ev, caption=(
+        "Mediational E-values (Smith & VanderWeele 2019): the strength of association, as a risk ratio with "
+        "both the mediator and the outcome, that an unmeasured confounder would need to explain NDE or NIE "
+        "away (for TE: with the exposure and the outcome); E-value (interval): to move the interval to 1.")))
+    te = sens.total_effect_bias()
+    te = te.drop(columns=[c for c in ("warning",) if c in te.columns])
+    parts.append(_table(te, caption=(
+        "Exposure-outcome confounding of the total effect (VanderWeele & Arah 2011): an unmeasured binary "
+        "confounder that raises the outcome by gamma and is delta more common among the exposed biases TE by "
+        "gamma x delta; bias_to_null and bias_to_interval_null are the gamma x delta that would move the mean, "
+        "or the interval's nearer limit, to 0.")))
+
+
 def build_report(
     *,
     fit: Fit,
@@ -238,6 +291,7 @@ def build_report(
     effects: Effects,
     checks: Checks | None = None,
     comparison: Comparison | None = None,
+    sensitivity: Sensitivity | None = None,
     truth: pd.DataFrame | None = None,
     title: str | None = None,
     data_note: str = "",
@@ -259,6 +313,8 @@ def build_report(
         ``fit.check(seed=...)``; without it the predictive-check section says how to add it.
     comparison : Comparison, optional
         ``fit.compare([...])``; without it the comparison section says how to add it.
+    sensitivity : Sensitivity, optional
+        ``fit.sensitivity(...)``; without it the sensitivity section says how to add it.
     truth : pandas.DataFrame, optional
         Known true effects (``Simulation.effects_table()``) shown beside the estimates
         and in the forest plot.
@@ -393,6 +449,17 @@ def build_report(
         else:
             parts.append(_p("These effects are not by stage, so the paradox cannot be assessed: "
                             "pass effects=fit.effects(by='stage')."))
+
+    # -- sensitivity
+    parts.append(f"<h2>{SENSITIVITY_SECTION}</h2>")
+    if sensitivity is None:
+        parts.append(_p("Not computed. Run fit.sensitivity(mediator=...) and pass it to "
+                        "build_report(sensitivity=...)."))
+    else:
+        say("Sensitivity figure and tables ...")
+        t0 = time.perf_counter()
+        _sensitivity_section(sensitivity, parts, files, out, staged=staged, n_draws=effects.n_samples)
+        seconds["sensitivity figure"] = time.perf_counter() - t0
 
     # -- checks
     parts.append("<h2>Predictive checks</h2>")
