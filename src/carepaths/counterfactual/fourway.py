@@ -14,9 +14,11 @@ it (the proportions attributable) is computed per draw. Without an exposure x me
 interaction on the outcome's scale both interactions are 0.
 
 The decomposition is for one mediator: the spec's only one, or one of several when its
-natural indirect effect is identified on its own (no mediator edges into or out of it:
-``identify(spec)["NIE[<m>]"]``). The other mediators then follow the exposure of the
-outcome's world (they belong to the direct effect), and ``m*`` fixes the chosen one only.
+natural indirect effect is identified on its own (``identify(spec)["NIE[<m>]"]``: not
+with a mediator edge into it, whose source is an exposure-induced mediator-outcome
+confounder; with edges out of it, the paths through its descendants are part of its
+indirect effect). The other mediators then follow the exposure of the outcome's world
+(they belong to the direct effect), and ``m*`` fixes the chosen one only.
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ def _mediator_index(spec: Spec, mediator: str | None) -> int:
         if not verdict.identified:
             raise IdentificationError(
                 f"a four-way decomposition through {mediator!r} alone is not defined for this spec: "
-                f"{verdict.reason} (its natural indirect effect is not identified on its own, e.g. with "
-                "mediator edges into or out of it). Decompose the effects with fit.effects() instead.",
+                f"{verdict.reason} (its natural indirect effect is not identified on its own, e.g. with a "
+                "mediator edge into it). Decompose the effects with fit.effects() instead.",
                 effect=f"NIE[{mediator}]", reason=verdict.reason, path=verdict.path,
             )
     return names.index(mediator)
