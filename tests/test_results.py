@@ -52,16 +52,21 @@ def results(fit):
             "effects": fit.effects(),
             "comparison": fit.compare(worked_examples(carepaths.load_spec())),
             "checks": fit.check(seed=2),
+            "fourway": fit.fourway(mediator="discouragement"),
+            "sensitivity": fit.sensitivity(mediator="discouragement", rho=[-0.3, 0.0, 0.3]),
         }
 
 
 #: Per result: the leading identifier columns and the columns of ``to_frame()``.
 FRAME_COLUMNS = {
-    "effects": ["stage", "effect", "estimate", "sd", "lower", "upper", "P(>0)", "warning"],
+    "effects": ["stage", "effect", "estimate", "sd", "lower", "upper", "P(>0)", "version", "warning"],
     "comparison": ["intervention", "stage", "expected", "estimate", "lower", "upper", "per_1000",
                    "per_1000_lower", "per_1000_upper", "P(better)", "P(best)", "warning"],
     "checks": ["variable", "statistic", "stage", "wave", "observed", "predictive_mean", "lower", "upper",
                "p_value", "flag"],
+    "fourway": ["stage", "component", "estimate", "sd", "lower", "upper", "P(>0)", "proportion", "proportion_lower",
+                "proportion_upper", "TE interval includes 0", "warning"],
+    "sensitivity": ["stage", "effect", "rho", "estimate", "sd", "lower", "upper", "P(>0)", "warning"],
 }
 
 
@@ -76,7 +81,8 @@ def test_every_result_has_summary_to_frame_plot_and_repr(results, name):
     assert list(frame.columns) == FRAME_COLUMNS[name]
     assert isinstance(frame.index, pd.RangeIndex) and len(frame) == len(summary)  # one row per estimate
     # the same numbers, the index levels as columns
-    np.testing.assert_array_equal(frame[list(summary.index.names)].to_numpy(), np.array(summary.index.tolist()))
+    np.testing.assert_array_equal(frame[list(summary.index.names)].to_numpy(dtype=object),
+                                  np.array(summary.index.tolist(), dtype=object))
     np.testing.assert_array_equal(frame["lower"].to_numpy(), summary["lower"].to_numpy())
     assert frame.attrs["interval"] == interval_label()
     fig = result.plot()
