@@ -828,9 +828,10 @@ def test_sensitivity_crossing_against_medsens(sensitivity, closed_forms):
     * against the published "Rho at which ACME = 0: -0.2": medsens prints the point of its
       0.05 grid where |ACME| is smallest, so the crossing lies within half a step, 0.025;
     * against the published table, read more finely: interpolating its rows rho = -0.25
-      (ACME 0.0028) and -0.20 (-0.0007) gives -0.2098, within +-0.0005 for their rounding
-      to 4 decimals and 0.00014 for the interpolation over 0.05 (the closed form's
-      curvature, computed here); plus 4 of our Monte Carlo SEs;
+      (ACME 0.0028) and -0.20 (-0.0007) linearly gives -0.2100, within +-0.0007 for their
+      rounding to 4 decimals (computed here from the extremes) and 0.00014 for the
+      interpolation over 0.05 (the closed form's curvature, computed here); plus 4 of our
+      Monte Carlo SEs: 0.0018 in all;
     * the curve itself at the published rows -0.30, -0.25, -0.20, -0.15 (0.0064, 0.0028,
       -0.0007, -0.0040): within 0.00005 (rounding) + 4 MCSE + 0.00002 (posterior vs plug-in,
       0.1% of the confounding term); and against the closed form at the same rho;
