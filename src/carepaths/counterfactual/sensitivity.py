@@ -645,7 +645,7 @@ def compute_sensitivity(
         data[name] = (dims, values.reshape(*shape, *values.shape[1:]))
     ds = xr.Dataset(data, coords={"chain": np.arange(params.chains), "draw": np.arange(params.draws), "rho": grid,
                                   "stage": groups, "mechanism": list(spec.mediator_names)})
-    r2m, r2y = _r_squared(spec, params, rows, w)
+    r2m, r2y = _r_squared(spec, params, panel, rows, w)
     ds.attrs.update(contrast=label, mediators=described, weights=list(map(float, w)), scale="difference",
                     population=population, seed=seed, converged=int(not warning), r2_mediator=r2m, r2_outcome=r2y,
                     **{HAS_STAGES: int(len(spec.stage_levels) > 1)})
@@ -658,33 +658,46 @@ def compute_sensitivity(
     return Sensitivity(draws=ds, evalues=ev, converged=not warning, warning=message)
 
 
-def _r_squared(spec: Spec, params: ParameterSet, rows: RowData, w: np.ndarray) -> tuple[float, float]:
-    """Posterior-mean R-squared of the varied mediators' and the outcome's models, latent scales.
+def _r_squared(spec: Spec, params: ParameterSet, panel: Panel, rows: RowData, w: np.ndarray) -> tuple[float, float]:
+    """R-squared of the varied mediators' and the outcome's fitted models, as ``medsens`` reads them.
 
-    The fixed part's variance over the rows against it plus the person-level and residual
-    variances (McKelvey-Zavoina for binary and ordinal variables). With several mediators
-    varied, the mean over them weighted by ``w^2``.
+    At the posterior mean of the fixed part (the predictor is linear in the coefficients,
+    so its posterior mean is the predictor at their posterior means, as a plug-in fit's):
+    for a normal variable ``1 - sum (y - eta)^2 / sum (y - mean y)^2`` over the rows (OLS's
+    R-squared when the posterior mean is the OLS fit; person effects count as unexplained);
+    for a binary, ordinal or count variable McKelvey and Zavoina's latent-scale
+    ``var(eta) / (var(eta) + latent error variance + person variance)``. Averaging each
+    draw's own R-squared instead would add the coefficients' posterior variance to the
+    explained part (an upward bias of about (coefficients - 1) / rows). With several
+    mediators varied, the mean over them weighted by ``w^2``.
     """
     p = params.batch(slice(0, params.n_samples))
+    x_between = None if rows.x_between is None else rows.x_between[:, None]
+
+    def r2(family: str, link: str | None, observed: np.ndarray, eta: np.ndarray, sd_latent: Any, person: Any) -> float:
+        fitted = eta.mean(axis=-1)
+        if family == "normal":
+            return float(1.0 - np.sum((observed - fitted) ** 2) / np.sum((observed - observed.mean()) ** 2))
+        explained = float(np.var(fitted))
+        unexplained = float(np.mean(np.asarray(sd_latent, float) ** 2)) + float(np.mean(np.asarray(person) ** 2))
+        return explained / (explained + unexplained)
+
     r2_m = []
     for k, med in enumerate(spec.mediators):
         if not w[k]:
             continue
         eta = equations.mediator_predictor(p, k, x=rows.x[:, None], C=rows.C, stage_idx=rows.stage_idx,
-                                           x_between=None if rows.x_between is None else rows.x_between[:, None],
-                                           M=rows.M[:, :, None] if spec.mediator_edges else None)
-        explained = np.var(eta, axis=0)
-        resid = np.asarray(latent_sd(med.family, med.link, sigma=p["sigma_m"][k]), float) ** 2
-        person = params.person["sd_u"][:, k] ** 2 if "sd_u" in params.person else 0.0
-        r2_m.append((float(np.mean(explained / (explained + resid + person))), w[k] ** 2))
+                                           x_between=x_between, M=rows.M[:, :, None] if spec.mediator_edges else None)
+        person = params.person["sd_u"][:, k] if "sd_u" in params.person else 0.0
+        r2_m.append((r2(med.family, med.link, rows.M[:, k], eta, latent_sd(med.family, med.link,
+                                                                             sigma=p["sigma_m"][k]), person), w[k] ** 2))
     r2m = sum(v * wt for v, wt in r2_m) / sum(wt for _, wt in r2_m)
     eta_y = equations.outcome_predictor(p, x=rows.x[:, None], M=rows.M[:, :, None], C=rows.C, stage_idx=rows.stage_idx,
-                                        x_between=None if rows.x_between is None else rows.x_between[:, None])
-    explained = np.var(eta_y, axis=0)
+                                        x_between=x_between)
     out = spec.outcome
-    resid = np.asarray(latent_sd(out.family, out.link, sigma=p["sigma_y"], phi=p["phi"]), float) ** 2
-    person = params.person["sd_v"] ** 2 if "sd_v" in params.person else 0.0
-    r2y = float(np.mean(explained / (explained + resid + person)))
+    person = params.person["sd_v"] if "sd_v" in params.person else 0.0
+    r2y = r2(out.family, out.link, panel.dataset["Y"].values, eta_y,
+             latent_sd(out.family, out.link, sigma=p["sigma_y"], phi=p["phi"]), person)
     return float(r2m), r2y
 
 
