@@ -320,7 +320,7 @@ def test_a_logit_model_keeps_its_likelihoods():
         model = MediationModel(spec, Panel.from_frame(sim.data, spec)).model
         assert [v.name for v in model.free_RVs] == ["alpha_m", "a", "b", "c", "beta0", "gamma_m", "delta",
                                                     "sigma_m", "cutpoints_mo"]
-        assert [v.name for v in model.deterministics] == ["M_mo_probs"]  # as OrderedLogistic always had
+        assert [v.name for v in model.deterministics] == []  # compute_p=False: no per-row probabilities stored
         nodes = [v.owner for v in ancestors([model.logp(), *model.deterministics]) if v.owner is not None]
         return " ".join({f"{type(n.op).__name__}:{n.op}".lower() for n in nodes})
 

@@ -332,8 +332,11 @@ class MediationModel:
                     pm.Bernoulli(f"M_{med.name}", logit_p=eta_m[k], observed=M_obs[:, k], dims="obs")
                 elif med.family == "ordinal":
                     ordered = pm.OrderedProbit if probit else pm.OrderedLogistic
+                    # compute_p=False: PyMC would otherwise store every row's category
+                    # probabilities in the posterior (rows x categories per draw), and the
+                    # convergence checks would compute R-hat and ESS for each of them
                     ordered(f"M_{med.name}", eta=eta_m[k], cutpoints=raw[f"cutpoints_{med.name}"],
-                            observed=M_obs[:, k].astype(int), dims="obs")
+                            observed=M_obs[:, k].astype(int), dims="obs", compute_p=False)
 
             # outcome --------------------------------------------------------------
             v = 0.0
