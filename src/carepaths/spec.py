@@ -92,6 +92,14 @@ OUTCOME_LINK_FAMILIES = ("bernoulli",)
 EXPOSURE_KINDS = ("continuous", "binary")
 CONFOUNDER_KINDS = ("numeric", "categorical")
 PERSON_EFFECTS = ("none", "intercepts", "slopes")
+#: How the person intercepts of the outcome and of binary and ordinal mediators enter the
+#: model: integrated out by adaptive Gauss-Hermite quadrature, or sampled (one parameter
+#: per person).
+PERSON_INTERCEPTS = ("integrated", "sampled")
+#: Adaptive Gauss-Hermite nodes per integrated person intercept (docs/model.md: chosen from
+#: measured accuracy) and the most a spec may ask for.
+DEFAULT_QUADRATURE_NODES = 9
+MAX_QUADRATURE_NODES = 50
 EXPECTED_SIGNS = ("positive", "negative", "mixed")
 CONTRAST_KINDS = ("shift_sd", "values")
 SHIPPED_SPECS = ("five_mechanisms", "visits", "single_mediator")
@@ -726,14 +734,26 @@ class Structure:
         the intercepts stay stage-specific, and ``pool_stages`` then has no paths to
         pool). The shared-path model is the null model of "the paths differ by stage",
         e.g. for a predictive check that should flag it on data where they do.
+    person_intercepts : {"integrated", "sampled"}
+        With person effects, the person intercepts of the outcome and of binary and
+        ordinal mediators are integrated out of the likelihood (the default: by adaptive
+        Gauss-Hermite quadrature, a normal outcome's analytically; fitting cost linear in
+        persons) or sampled, one parameter per person. Normal mediators' intercepts are
+        integrated analytically either way (with ``"intercepts"`` person effects).
+    quadrature_nodes : int
+        Nodes of the adaptive Gauss-Hermite quadrature per integrated intercept (default
+        9; 1 is the Laplace approximation).
     """
 
     pool_stages: bool = False
     person_effects: Literal["none", "intercepts", "slopes"] = "none"
     center_exposure_within_person: bool = False
     stage_specific_paths: bool = True
+    person_intercepts: Literal["integrated", "sampled"] = "integrated"
+    quadrature_nodes: int = DEFAULT_QUADRATURE_NODES
 
-    KEYS = ("pool_stages", "person_effects", "center_exposure_within_person", "stage_specific_paths")
+    KEYS = ("pool_stages", "person_effects", "center_exposure_within_person", "stage_specific_paths",
+            "person_intercepts", "quadrature_nodes")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], columns: Columns) -> Structure:
@@ -749,6 +769,26 @@ class Structure:
             d.get("center_exposure_within_person", False), "structure.center_exposure_within_person"
         )
         staged = _bool(d.get("stage_specific_paths", True), "structure.stage_specific_paths")
+        intercepts = _choice(d.get("person_intercepts", "integrated"), "structure.person_intercepts",
+                             PERSON_INTERCEPTS, "person-intercepts option")
+        nodes = d.get("quadrature_nodes", DEFAULT_QUADRATURE_NODES)
+        if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_QUADRATURE_NODES:
+            raise SpecError(
+                f"spec key 'structure.quadrature_nodes' must be an integer from 1 to {MAX_QUADRATURE_NODES}, got "
+                f"{_show(nodes)}. The default, {DEFAULT_QUADRATURE_NODES}, is accurate to about 1e-6 of the "
+                "log-likelihood per person for person-intercept SDs up to 1 (docs/model.md); raise it for larger SDs."
+            )
+        for key in ("person_intercepts", "quadrature_nodes"):
+            if key in d and (person == "none"):
+                raise SpecError(
+                    f"spec key 'structure.{key}' applies to person effects, but structure.person_effects is "
+                    "\"none\": remove the key, or set person_effects = \"intercepts\"."
+                )
+        if "quadrature_nodes" in d and intercepts == "sampled":
+            raise SpecError(
+                "spec key 'structure.quadrature_nodes' applies to integrated person intercepts, but "
+                "structure.person_intercepts is \"sampled\": remove one of the two."
+            )
         if pool and columns.stage is None:
             raise SpecError(
                 "spec key 'structure.pool_stages' is true but there is no stage column: set "
@@ -766,7 +806,7 @@ class Structure:
             )
         return cls(  # type: ignore[arg-type]
             pool_stages=pool, person_effects=person, center_exposure_within_person=centre,
-            stage_specific_paths=staged,
+            stage_specific_paths=staged, person_intercepts=intercepts, quadrature_nodes=int(nodes),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -775,6 +815,11 @@ class Structure:
         out = {k: getattr(self, k) for k in self.KEYS}
         if self.stage_specific_paths:
             del out["stage_specific_paths"]
+        # likewise the person-intercept keys (issue 16) at their defaults
+        if self.person_intercepts == "integrated":
+            del out["person_intercepts"]
+        if self.quadrature_nodes == DEFAULT_QUADRATURE_NODES:
+            del out["quadrature_nodes"]
         return out
 
 

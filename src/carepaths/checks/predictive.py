@@ -341,7 +341,7 @@ def compute_checks(
         messages.append(message)
     assert rep.loglik is not None and rep.Y_at_observed_m is not None
     loo_result, loo_data, loo_pit, k_message = psis_loo(
-        panel, posterior, rep.loglik, rep.Y_at_observed_m, unit=loo, seed=seed,
+        panel, posterior, rep.loglik, rep.Y_at_observed_m, unit=loo, seed=seed, person_loglik=rep.person_loglik,
     )
     if k_message:
         warnings.warn(k_message, ParetoKWarning, stacklevel=3)
@@ -426,6 +426,9 @@ class _Replicates:
     M: np.ndarray  # (obs, mediator, sample)
     Y_at_observed_m: np.ndarray | None  # (obs, sample): outcome at the observed mediators
     loglik: np.ndarray | None  # (obs, sample): log p(y_obs | observed mediators, draw)
+    # (person, sample): log p(y_i | observed mediators, draw) with the person intercept
+    # integrated out, when the model integrates it (leave-one-person-out LOO uses it)
+    person_loglik: np.ndarray | None = None
 
 
 def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, with_loglik: bool) -> _Replicates:
@@ -447,8 +450,11 @@ def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, 
     Y_rep, M_rep = np.empty((n, S)), np.empty((n, K, S))
     Y_at_m = np.empty((n, S)) if with_loglik else None
     loglik = np.empty((n, S)) if with_loglik else None
+    integrated = with_loglik and params.quadrature_outcome
+    person_loglik = np.empty((int(rows.person.max()) + 1, S)) if integrated else None
+    counts = np.bincount(rows.person).astype(float)
 
-    def replicate(chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def replicate(chunk: Chunk) -> tuple[Any, ...]:
         p, r = chunk.params, chunk.rows
         M = equations.mediators_from_latents(
             p, families=families, order=order, x=x, C=r.C, stage_idx=r.stage_idx, latents=chunk.latents,
@@ -459,20 +465,25 @@ def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, 
         y = equations.draw_outcome(family, equations.outcome_predictor(p, M=M, **common), chunk.rng,
                                    sigma=p["sigma_y"], phi=p["phi"], link=link)
         if not with_loglik:
-            return M, y, None, None
+            return M, y, None, None, None
         eta_obs = equations.outcome_predictor(p, M=M_obs[:, :, None], **common)
         y_at_m = equations.draw_outcome(family, eta_obs, chunk.rng, sigma=p["sigma_y"], phi=p["phi"], link=link)
         ll = outcome_loglik(family, Y_obs[:, None], eta_obs, sigma=p["sigma_y"], phi=p["phi"], link=link)
         ll = ll - log_scale
-        return M, y, y_at_m, ll
+        person_ll = None
+        if chunk.person_loglik is not None:  # integrated intercepts; normal: in original units
+            person_ll = chunk.person_loglik - counts[:, None] * log_scale
+        return M, y, y_at_m, ll, person_ll
 
     # small matrix products (rows x a chunk of draws): single-threaded BLAS is faster here
     with threadpool_limits(limits=1, user_api="blas"):
-        for sl, (M, y, y_at_m, ll) in map_chunks(params, rows, "replicate", rng, replicate):
+        for sl, (M, y, y_at_m, ll, person_ll) in map_chunks(params, rows, "replicate", rng, replicate):
             M_rep[:, :, sl], Y_rep[:, sl] = M, y
             if with_loglik:
                 Y_at_m[:, sl], loglik[:, sl] = y_at_m, ll
-    return _Replicates(Y=Y_rep, M=M_rep, Y_at_observed_m=Y_at_m, loglik=loglik)
+            if person_loglik is not None:
+                person_loglik[:, sl] = person_ll
+    return _Replicates(Y=Y_rep, M=M_rep, Y_at_observed_m=Y_at_m, loglik=loglik, person_loglik=person_loglik)
 
 
 # ----------------------------------------------------------------------------- statistics

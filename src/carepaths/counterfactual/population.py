@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+from scipy import special
 
 from carepaths.counterfactual.worlds import Rows
 from carepaths.data import Panel
@@ -49,7 +50,7 @@ from carepaths.structural.parameters import ParameterSet, integrated_mediators, 
 
 __all__ = [
     "Chunk", "RowData", "map_chunks", "default_workers", "group_averaging",
-    "person_intercept_posterior", "draw_person_intercepts",
+    "person_intercept_posterior", "draw_person_intercepts", "compound_symmetric_loglik",
     "POOLED", "POPULATIONS", "CHUNK_SIZE", "MAX_WORKERS", "LINK_DTYPE",
 ]
 
@@ -83,6 +84,9 @@ class RowData:
     M : array (obs, mediator), optional
         Observed mediators on the model scale (needed by the conditional and replicate
         populations).
+    y : array (obs,), optional
+        The observed outcome on the model scale (needed to draw the observed persons'
+        integrated-out intercepts).
     """
 
     x: np.ndarray
@@ -92,6 +96,7 @@ class RowData:
     cluster: np.ndarray | None = None
     x_between: np.ndarray | None = None
     M: np.ndarray | None = None
+    y: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -112,6 +117,7 @@ class RowData:
             cluster=ds["cluster_idx"].values if "cluster_idx" in ds else None,
             x_between=ds["X_between"].values if split else None,
             M=ds["M"].values,
+            y=ds["Y"].values,
         )
 
 
@@ -136,6 +142,11 @@ class Chunk:
         The chunk's own generator, after the population was drawn from it: further noise
         a chunk needs (replicated outcomes) comes from here, so it too is the same
         whatever the number of threads.
+    person_loglik : array (person, draw), optional
+        With the outcome's person intercepts integrated out of the model, in the
+        conditional and replicate populations: each observed person's outcome
+        log-likelihood with the intercept integrated out, ``log p(y_i | theta, M_i)``
+        (model scale), what leave-one-person-out LOO needs.
     """
 
     draws: slice
@@ -144,6 +155,7 @@ class Chunk:
     latents: np.ndarray
     systems: list[np.ndarray] | None
     rng: np.random.Generator
+    person_loglik: np.ndarray | None = None
 
 
 def group_averaging(spec: Spec, stage_idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -243,13 +255,20 @@ class _Source:
             raise ValueError(f"the {population} population needs the observed persons' effects (draws of a model)")
         self.x_col = rows.x[:, None]
         self.x_between = None if rows.x_between is None else rows.x_between[:, None]
+        self._person_rows: Any = None  # persons' rows, for the integrated intercepts (on first use)
+        if population in ("conditional", "replicate") and params.quadrature_outcome and rows.y is None:
+            raise ValueError(f"the {population} population needs the observed outcome (RowData.y) to draw the "
+                             "integrated-out person intercepts")
 
     def chunk(self, sl: slice, rng: np.random.Generator) -> Chunk:
         p = self.params.batch(sl)
+        person_loglik = None
         if self.population == "marginal":
             u, v, a_i, b_i, c_i, extra_sd = self._new_persons(sl, rng)
         else:
             u, v, a_i, b_i, c_i = self._observed_persons(sl)
+            if self.params.quadrature_outcome:
+                u, v, person_loglik = self._quadrature_persons(p, sl, rng, u, v)
             extra_sd = None
         rows = Rows(C=self.rows.C, stage_idx=self.rows.stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v,
                     x_between=self.x_between)
@@ -270,7 +289,8 @@ class _Source:
                 systems = [_fresh_latents(self.families, p, rng, self.rows.n_rows, sl.stop - sl.start, extra_sd,
                                           links=self.links)
                            for _ in self.families]
-        return Chunk(draws=sl, params=p, rows=rows, latents=latents, systems=systems, rng=rng)
+        return Chunk(draws=sl, params=p, rows=rows, latents=latents, systems=systems, rng=rng,
+                     person_loglik=person_loglik)
 
     def _new_persons(self, sl: slice, rng: np.random.Generator) -> tuple[Any, Any, Any, Any, Any, np.ndarray]:
         """New persons' effects, one draw per row, and the extra SD merged into latents.
@@ -315,6 +335,81 @@ class _Source:
             v = v + _draws_last(pp["cluster"][sl][:, self.rows.cluster])
         return u, v, a_i, b_i, c_i
 
+    def _quadrature_persons(
+        self, p: Mapping[str, np.ndarray], sl: slice, rng: np.random.Generator, u: Any, v: Any,
+    ) -> tuple[Any, Any, np.ndarray]:
+        """The observed persons' intercepts that the model integrated out, drawn given each draw.
+
+        Each person's outcome intercept (and binary or ordinal mediators' intercepts) from
+        its exact conditional posterior given the draw's parameters and the person's data
+        (:func:`carepaths.structural.person_integrals.draw_conditional`; a normal
+        outcome's is normal-normal conjugate, :func:`draw_person_intercepts`). Given the
+        parameters the intercepts are independent of everything else, so a posterior draw
+        of the parameters followed by these is a draw from the joint posterior. Also
+        returns each person's outcome log-likelihood with the intercept integrated out
+        (person, draw).
+        """
+        from carepaths.structural import person_integrals as pi
+
+        spec, rows, B = self.spec, self.rows, sl.stop - sl.start
+        if self._person_rows is None:
+            self._person_rows = pi.PersonRows.from_index(rows.person)
+        groups = self._person_rows
+        n, K = rows.n_rows, len(self.families)
+        nodes = spec.structure.quadrature_nodes
+        v_new = np.array(np.broadcast_to(v, (n, B)), dtype=float)  # cluster intercepts, if any
+        eta_y = equations.outcome_predictor(
+            p, x=self.x_col, M=rows.M[:, :, None], C=rows.C, stage_idx=rows.stage_idx, person_intercept=v_new,
+            x_between=self.x_between,
+        )
+        sd_v = self.params.person["sd_v"][sl]
+        family, link = spec.outcome.family, spec.outcome.link
+        person_loglik = np.empty((groups.n_persons, B))
+        for b in range(B):
+            if family == "normal":
+                counts = np.diff(groups.starts).astype(float)
+                resid = rows.y - eta_y[:, b]
+                sums = np.zeros(groups.n_persons)
+                np.add.at(sums, rows.person, resid)
+                squares = np.zeros(groups.n_persons)
+                np.add.at(squares, rows.person, resid**2)
+                person_loglik[:, b] = compound_symmetric_loglik(sums, squares, counts, p["sigma_y"][b], sd_v[b])
+                draw = draw_person_intercepts(sums, counts, p["sigma_y"][b], sd_v[b], rng)
+            elif family == "negative_binomial":
+                phi = p["phi"][b]
+                marginal = pi.count_marginal(rows.y, eta_y[:, b], phi, sd_v[b], groups, order=nodes)
+                constant = special.gammaln(rows.y + phi) - special.gammaln(phi) - special.gammaln(rows.y + 1.0) + (
+                    phi * np.log(phi))
+                person_loglik[:, b] = marginal["logp"] + np.bincount(rows.person, constant, groups.n_persons)
+                draw = pi.draw_conditional(marginal, groups, sd_v[b], rng, y=rows.y, eta=eta_y[:, b], phi=phi)
+            else:
+                lo, hi = pi.interval_bounds("bernoulli", rows.y, eta_y[:, b])
+                marginal = pi.interval_marginal(lo, hi, sd_v[b], groups, probit=link == "probit", order=nodes)
+                person_loglik[:, b] = marginal["logp"]
+                draw = pi.draw_conditional(marginal, groups, sd_v[b], rng, lo=lo, hi=hi, probit=link == "probit")
+            v_new[:, b] += draw[rows.person]
+        mediators = self.params.quadrature_mediators
+        if not mediators:
+            return u, v_new, person_loglik
+        u_new = np.zeros((n, K, B)) if not np.ndim(u) else np.array(u, dtype=float, copy=True)
+        sd_u = self.params.person["sd_u"][sl]
+        for k in mediators:
+            med = spec.mediators[k]
+            eta = equations.mediator_predictor(
+                p, k, x=self.x_col, C=rows.C, stage_idx=rows.stage_idx, x_between=self.x_between,
+                M=rows.M[:, :, None] if spec.mediator_edges else None,
+            )
+            eta = np.broadcast_to(eta, (n, B))
+            for b in range(B):
+                cuts = p["cutpoints"][k][:, b] if med.family == "ordinal" else None
+                if cuts is not None:
+                    cuts = cuts[~np.isnan(cuts)]
+                lo, hi = pi.interval_bounds(med.family, rows.M[:, k], eta[:, b], cuts)
+                marginal = pi.interval_marginal(lo, hi, sd_u[b, k], groups, probit=med.link == "probit", order=nodes)
+                draw = pi.draw_conditional(marginal, groups, sd_u[b, k], rng, lo=lo, hi=hi, probit=med.link == "probit")
+                u_new[:, k, b] = draw[rows.person]
+        return u_new, v_new, person_loglik
+
     def _with_integrated_intercepts(
         self, rows: Rows, p: Mapping[str, np.ndarray], sl: slice, rng: np.random.Generator
     ) -> Rows:
@@ -325,7 +420,7 @@ class _Source:
         person, B = self.rows.person, sl.stop - sl.start
         n_persons = int(person.max()) + 1
         counts = np.bincount(person, minlength=n_persons).astype(float)
-        u = np.array(rows.u, dtype=float, copy=True)
+        u = np.array(rows.u, dtype=float, copy=True) if np.ndim(rows.u) else np.zeros((len(person), len(self.families), B))
         posterior = self.params.source == "posterior"
         for k in integrated:
             sd_u = self.params.person["sd_u"][sl][:, k]
@@ -446,3 +541,29 @@ def draw_person_intercepts(
     """
     mean, var = person_intercept_posterior(resid_sums, counts, sigma, sd_u)
     return mean + np.sqrt(var) * rng.standard_normal(mean.shape)
+
+
+def compound_symmetric_loglik(
+    resid_sums: np.ndarray, resid_squares: np.ndarray, counts: np.ndarray, sigma: float, sd: float,
+) -> np.ndarray:
+    """Each person's normal log-likelihood with a normal person intercept integrated out.
+
+    Person i's waves are jointly normal with covariance ``sigma^2 I + sd^2 J`` (the
+    model's own form, :mod:`carepaths.model.build`)::
+
+        -0.5 [sum r^2 / sigma^2 - sd^2 (sum r)^2 / (sigma^2 (sigma^2 + n sd^2))
+              + (n - 1) log sigma^2 + log(sigma^2 + n sd^2) + n log(2 pi)]
+
+    Parameters
+    ----------
+    resid_sums, resid_squares : array (person,)
+        Per-person sums of the residuals and of their squares.
+    counts : array (person,)
+        Waves per person.
+    sigma, sd : float
+        Residual SD and person-intercept SD.
+    """
+    var_e, var_u = float(sigma) ** 2, float(sd) ** 2
+    denom = var_e + counts * var_u
+    quad = resid_squares / var_e - var_u * resid_sums**2 / (var_e * denom)
+    return -0.5 * (quad + (counts - 1.0) * np.log(var_e) + np.log(denom) + counts * np.log(2 * np.pi))

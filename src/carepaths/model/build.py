@@ -39,10 +39,12 @@ from carepaths.checks.predictive import Checks, check_seed
 from carepaths.checks.predictive import prior_check as predictive_prior_check
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, DataError
+from carepaths.model._quadrature import count_marginal_logp, interval_marginal_logp
 from carepaths.model.fit import Fit
 from carepaths.model.priors import SOURCES_ATTR, Prior, prior_table, resolve_prior_sources
 from carepaths.spec import Spec
 from carepaths.structural import equations
+from carepaths.structural.person_integrals import PersonRows
 from carepaths.structural.parameters import (
     ParameterSet,
     integrated_mediators,
@@ -51,6 +53,7 @@ from carepaths.structural.parameters import (
     person_arrays,
     person_mode,
     pytensor_ops,
+    quadrature_intercepts,
     PRODUCT_PARAMS,
     product_indices,
     split_slopes,
@@ -215,7 +218,10 @@ class MediationModel:
             # first-appearance order, as Panel's cluster_idx codes
             coords["cluster"] = [str(c) for c in dict.fromkeys(ds["cluster"].values.tolist())]
         marginal = set(integrated_mediators(spec))
-        explicit = [k for k in range(K) if k not in marginal] if mode != "none" else []
+        # person intercepts integrated out by quadrature (the outcome's, binary and ordinal
+        # mediators'; structural.person_integrals), or sampled (explicit, non-centred)
+        quad_outcome, quad_mediators = quadrature_intercepts(spec)
+        explicit = [k for k in range(K) if k not in marginal and k not in quad_mediators] if mode != "none" else []
         if explicit:
             coords["mediator_explicit"] = [names[k] for k in explicit]
 
@@ -281,7 +287,8 @@ class MediationModel:
                     )
             if mode != "none":
                 raw["sd_v"] = self.priors["sd_v"].create("sd_v")
-                raw["z_v"] = pm.Normal("z_v", 0.0, 1.0, dims="person")
+                if not quad_outcome:
+                    raw["z_v"] = pm.Normal("z_v", 0.0, 1.0, dims="person")
             if spec.columns.cluster is not None:
                 raw["sd_cluster"] = self.priors["sd_cluster"].create("sd_cluster")
                 raw["z_cluster"] = pm.Normal("z_cluster", 0.0, 1.0, dims="cluster")
@@ -324,9 +331,18 @@ class MediationModel:
                     pm.Normal("M_normal", mu=pt.stack([eta_m[k] for k in normal], axis=1),
                               sigma=raw["sigma_m"], observed=M_obs[:, normal],
                               dims=("obs", "mediator_normal"))
+            quad = None
+            if quad_outcome:
+                rows = PersonRows.from_index(person_idx)
+                quad = {"order": _data("quadrature_order", rows.order), "starts": _data("quadrature_starts", rows.starts),
+                        "nodes": spec.structure.quadrature_nodes}
             for k, med in enumerate(spec.mediators):
                 probit = med.link == "probit"  # the spec's link: logit (default) or probit
-                if med.family == "bernoulli" and probit:
+                if k in quad_mediators:
+                    lo, hi = _interval_bounds(med.family, M_obs[:, k], eta_m[k], raw.get(f"cutpoints_{med.name}"))
+                    pm.Potential(f"M_{med.name}_integrated", interval_marginal_logp(
+                        lo, hi, raw["sd_u"][k], quad["order"], quad["starts"], probit=probit, nodes=quad["nodes"]))
+                elif med.family == "bernoulli" and probit:
                     _probit_bernoulli(f"M_{med.name}", eta_m[k], M_obs[:, k])
                 elif med.family == "bernoulli":
                     pm.Bernoulli(f"M_{med.name}", logit_p=eta_m[k], observed=M_obs[:, k], dims="obs")
@@ -340,7 +356,7 @@ class MediationModel:
 
             # outcome --------------------------------------------------------------
             v = 0.0
-            if mode != "none":
+            if mode != "none" and not quad_outcome:
                 v = persons["v"][_data("person_idx", person_idx)]
             if spec.columns.cluster is not None:
                 v = v + persons["cluster"][ds["cluster_idx"].values]
@@ -361,7 +377,9 @@ class MediationModel:
                 eta_y = eta_y + slope_c * X + (slope_b * M_obs).sum(axis=1)
             Y = _data("Y", ds["Y"].values)
             family = spec.outcome.family
-            if family == "bernoulli" and spec.outcome.link == "probit":
+            if quad_outcome:
+                self._integrated_outcome(eta_y, Y, raw, quad, person_idx)
+            elif family == "bernoulli" and spec.outcome.link == "probit":
                 _probit_bernoulli("Y", eta_y, Y)
             elif family == "bernoulli":
                 # PyMC's Bernoulli(logit_p) evaluates a switch of two softplus terms per
@@ -376,6 +394,35 @@ class MediationModel:
             else:
                 pm.NegativeBinomial("Y", mu=pt.exp(eta_y), alpha=raw["phi"], observed=Y, dims="obs")
         return model
+
+    def _integrated_outcome(self, eta_y: Any, Y: Any, raw: Mapping[str, Any], quad: Mapping[str, Any],
+                            person_idx: np.ndarray) -> None:
+        """The outcome's likelihood with its person intercepts integrated out.
+
+        Binary: adaptive Gauss-Hermite quadrature on the latent-error intervals; count:
+        quadrature on the negative binomial's log-density; normal: analytically (waves
+        compound-symmetric, as the normal mediators'), from per-person residual sums.
+        """
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        spec = self.spec
+        family, y = spec.outcome.family, self.panel.dataset["Y"].values
+        if family == "bernoulli":
+            lo, hi = _interval_bounds("bernoulli", y, eta_y, None)
+            logp = interval_marginal_logp(lo, hi, raw["sd_v"], quad["order"], quad["starts"],
+                                          probit=spec.outcome.link == "probit", nodes=quad["nodes"])
+        elif family == "negative_binomial":
+            logp = count_marginal_logp(Y, eta_y, raw["phi"], raw["sd_v"], quad["order"], quad["starts"],
+                                       nodes=quad["nodes"])
+        else:
+            n_persons = self.panel.n_persons
+            counts = np.bincount(person_idx, minlength=n_persons)
+            resid = Y - eta_y
+            sums = pt.inc_subtensor(pt.zeros(n_persons)[_data("outcome_person_idx", person_idx)], resid)
+            logp = _compound_symmetric_normal(sums[:, None], pt.sum(resid**2)[None], raw["sigma_y"][None],
+                                              raw["sd_v"][None], counts, prefix="outcome_")[0]
+        pm.Potential("Y_integrated", logp)
 
     def _marginal_normal_mediators(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any) -> None:
         """Normal mediators with person intercepts integrated out, from sufficient statistics.
@@ -599,7 +646,7 @@ def _check_sampler_settings(
 
 
 def _compound_symmetric_normal(
-    resid_sums: Any, rss: Any, sigma: Any, sd_u: Any, counts: np.ndarray
+    resid_sums: Any, rss: Any, sigma: Any, sd_u: Any, counts: np.ndarray, *, prefix: str = ""
 ) -> Any:
     """Log-densities of normal mediators with a person intercept integrated out.
 
@@ -633,13 +680,27 @@ def _compound_symmetric_normal(
     sizes, group = np.unique(counts, return_inverse=True)  # distinct wave counts
     indicator = np.eye(len(sizes))[group].T  # (count group, person)
     n_group = indicator.sum(axis=1)  # persons per count group
-    sizes_t, n_group_t = _data("wave_counts", sizes.astype(float)), _data("persons_per_wave_count", n_group)
+    sizes_t = _data(f"{prefix}wave_counts", sizes.astype(float))
+    n_group_t = _data(f"{prefix}persons_per_wave_count", n_group)
     var_e, var_u = sigma**2, sd_u**2
     denom = var_e + sizes_t[:, None] * var_u  # (count group, mediator)
-    squared_sums = pt.dot(_data("wave_count_indicator", indicator), resid_sums**2)  # (count group, mediator)
+    squared_sums = pt.dot(_data(f"{prefix}wave_count_indicator", indicator), resid_sums**2)  # (count group, mediator)
     quad = rss / var_e - pt.sum(var_u * squared_sums / (var_e * denom), axis=0)
     logdet = pt.sum(n_group_t * (sizes_t - 1.0)) * pt.log(var_e) + pt.sum(n_group_t[:, None] * pt.log(denom), axis=0)
     return -0.5 * (quad + logdet + pt.sum(n_group_t * sizes_t) * np.log(2 * np.pi))
+
+
+def _interval_bounds(family: str, y: np.ndarray, eta: Any, cutpoints: Any) -> tuple[Any, Any]:
+    """Each row's latent-error interval (PyTensor; as ``person_integrals.interval_bounds``)."""
+    import pytensor.tensor as pt
+
+    if family == "bernoulli":
+        yes = _data("interval_yes", (np.asarray(y) > 0.5))
+        return pt.switch(yes, -eta, -np.inf), pt.switch(yes, np.inf, -eta)
+    inf = pt.constant(np.array([np.inf]))
+    cuts = pt.concatenate([-inf, cutpoints, inf])
+    code = _data("interval_code", np.asarray(y).astype(np.int64))
+    return cuts[code] - eta, cuts[code + 1] - eta
 
 
 def _data(name: str, value: np.ndarray) -> Any:

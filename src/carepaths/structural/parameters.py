@@ -42,6 +42,7 @@ __all__ = [
     "parameter_coords",
     "structural_arrays",
     "person_arrays",
+    "quadrature_intercepts",
     "split_slopes",
     "slope_covariance",
     "slope_names",
@@ -71,6 +72,20 @@ def integrated_mediators(spec: Spec) -> tuple[int, ...]:
     if person_mode(spec) != "intercepts":
         return ()
     return tuple(k for k, m in enumerate(spec.mediators) if m.family == "normal")
+
+
+def quadrature_intercepts(spec: Spec) -> tuple[bool, tuple[int, ...]]:
+    """Which person intercepts the model integrates out numerically (or, for a normal
+    outcome, analytically): ``(outcome, binary and ordinal mediators)``.
+
+    With ``person_effects = "intercepts"`` and ``person_intercepts = "integrated"`` (the
+    default): the outcome's and every binary or ordinal mediator's
+    (:mod:`carepaths.structural.person_integrals`). Otherwise none: they are sampled, one
+    parameter per person (random-slopes mode samples every person effect).
+    """
+    if person_mode(spec) != "intercepts" or spec.structure.person_intercepts != "integrated":
+        return False, ()
+    return True, tuple(k for k, m in enumerate(spec.mediators) if m.family != "normal")
 
 
 def slope_names(spec: Spec) -> list[str]:
@@ -361,17 +376,18 @@ def split_slopes(slopes: Any, n_mediators: int, *, axis: int = -1) -> tuple[Any,
 def person_arrays(spec: Spec, raw: Mapping[str, Any], ops: _Ops = NUMPY) -> dict[str, Any]:
     """The observed persons' effects from the model's standardised ones (posterior only).
 
-    Returns whichever apply: ``v`` (..., person) outcome intercepts; ``u`` (..., person,
-    mediator) mediator intercepts, 0 for the integrated-out ones
-    (:func:`integrated_mediators`); ``slopes`` (..., person, slope); ``cluster``
-    (..., cluster) cluster intercepts of the outcome.
+    Returns whichever apply: ``v`` (..., person) outcome intercepts and ``u`` (...,
+    person, mediator) mediator intercepts, 0 for the integrated-out ones
+    (:func:`integrated_mediators`), when the intercepts are sampled (``z_v`` among the
+    draws; not when :func:`quadrature_intercepts` integrates them out); ``slopes`` (...,
+    person, slope); ``cluster`` (..., cluster) cluster intercepts of the outcome.
     """
     out: dict[str, Any] = {}
     mode = person_mode(spec)
     K = len(spec.mediators)
-    if mode != "none":
+    if mode != "none" and "z_v" in raw:  # sampled intercepts (absent when integrated out)
         out["v"] = ops.person_axis(raw["sd_v"], 0) * raw["z_v"]
-        explicit = [k for k in range(K) if k not in integrated_mediators(spec)]
+        explicit = [k for k in range(K) if k not in integrated_mediators(spec)] if "z_u" in raw else []
         if explicit:
             shape = (*ops.batch_shape(raw["z_v"]), K) if ops is NUMPY else (raw["z_v"].shape[0], K)
             sd = raw["sd_u"][..., explicit]
@@ -408,6 +424,11 @@ class ParameterSet:
         slope), ``cluster`` (sample, cluster) (:func:`person_arrays`).
     source : {"posterior", "prior", "truth"}
         Where the draws come from.
+    quadrature_outcome, quadrature_mediators : bool, tuple of int
+        A posterior whose model integrated these person intercepts out (the outcome's;
+        these mediators'): the draws hold none, and whatever needs the observed persons'
+        intercepts draws them from their conditional posterior given each draw
+        (:func:`carepaths.structural.person_integrals.draw_conditional`).
     """
 
     spec: Spec
@@ -416,6 +437,8 @@ class ParameterSet:
     fixed: dict[str, np.ndarray]
     person: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = "posterior"
+    quadrature_outcome: bool = False
+    quadrature_mediators: tuple[int, ...] = ()
 
     @property
     def n_samples(self) -> int:
@@ -424,8 +447,8 @@ class ParameterSet:
 
     @property
     def has_observed_persons(self) -> bool:
-        """Whether the set holds the observed persons' effects (a posterior does)."""
-        return "v" in self.person or "cluster" in self.person
+        """Whether the set holds, or can draw, the observed persons' effects (a posterior does)."""
+        return "v" in self.person or "cluster" in self.person or self.quadrature_outcome
 
     def sample(self, i: int) -> dict[str, np.ndarray]:
         """The equations' arrays of sample ``i`` (no sample axis)."""
@@ -463,8 +486,13 @@ class ParameterSet:
         person = _population_person(spec, raw)
         if "z_v" in raw or "z_cluster" in raw:
             person.update(person_arrays(spec, raw))
+        # integrated intercepts: a posterior of the quadrature model has no z_v (a fit saved
+        # before integration existed has them, whatever its spec's default now says)
+        outcome, mediators = quadrature_intercepts(spec)
+        integrated = source == "posterior" and outcome and "z_v" not in raw
         return cls(spec=spec, chains=chains, draws=n_draws, fixed=structural_arrays(spec, raw), person=person,
-                   source=source)
+                   source=source, quadrature_outcome=integrated,
+                   quadrature_mediators=mediators if integrated and "z_u" not in raw else ())
 
     @classmethod
     def from_truth(cls, spec: Spec, truth: Mapping[str, Any]) -> ParameterSet:

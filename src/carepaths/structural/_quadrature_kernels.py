@@ -1,0 +1,323 @@
+"""Numba kernels of :mod:`carepaths.structural.person_integrals` (private; see its docstring).
+
+Module-level compiled functions so that Numba's on-disk cache (``cache=True``) serves every
+process after the first; imported only when a kernel is first needed.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_SQRT_HALF = math.sqrt(0.5)
+_NEWTON_MAX = 60
+
+
+@njit(cache=True)
+def log_cdf(z: float, probit: bool) -> float:
+    if probit:
+        if z > 0.0:
+            return math.log1p(-0.5 * math.erfc(z * _SQRT_HALF))
+        if z > -30.0:
+            return math.log(0.5 * math.erfc(-z * _SQRT_HALF))
+        z2 = z * z
+        return -0.5 * z2 - math.log(-z) - 0.5 * _LOG_2PI + math.log1p(-1.0 / z2 + 3.0 / (z2 * z2))
+    if z > 0.0:
+        return -math.log1p(math.exp(-z))
+    return z - math.log1p(math.exp(z))
+
+
+@njit(cache=True)
+def log_pdf(z: float, probit: bool) -> float:
+    if probit:
+        return -0.5 * z * z - 0.5 * _LOG_2PI
+    return log_cdf(z, False) + log_cdf(-z, False)
+
+
+@njit(cache=True)
+def pdf_slope(z: float, probit: bool) -> float:  # f'(z) / f(z)
+    if probit:
+        return -z
+    return 1.0 - 2.0 / (1.0 + math.exp(-z)) if z > -700.0 else 1.0
+
+
+@njit(cache=True)
+def row_terms(lo: float, hi: float, v: float, probit: bool) -> tuple[float, float, float, float]:
+    """(log p, d/dlo, d/dhi, d2/dv2) of one row at intercept v."""
+    a, b = lo - v, hi - v
+    if not probit and (a == -np.inf or b == np.inf):
+        # logit, one-sided (a binary variable): one exp and one log1p
+        z = b if a == -np.inf else -a  # log p = log F(z)
+        e = math.exp(-abs(z))
+        inv = 1.0 / (1.0 + e)
+        value = min(z, 0.0) - math.log1p(e)
+        r = e * inv if z > 0.0 else inv  # F(-z) = f(z) / F(z)
+        second = -r * (1.0 - r)  # f'(z)/f(z) r - r^2 with f'/f = 1 - 2 F(z), F(z) = 1 - r
+        if a == -np.inf:
+            return value, 0.0, r, second
+        return value, -r, 0.0, second
+    if a == -np.inf:
+        logd = log_cdf(b, probit)
+        rb = math.exp(log_pdf(b, probit) - logd)
+        return logd, 0.0, rb, pdf_slope(b, probit) * rb - rb * rb
+    if b == np.inf:
+        logd = log_cdf(-a, probit)
+        ra = math.exp(log_pdf(a, probit) - logd)
+        return logd, -ra, 0.0, -pdf_slope(a, probit) * ra - ra * ra
+    if a > 0.0:
+        hi_l, lo_l = log_cdf(-a, probit), log_cdf(-b, probit)
+    else:
+        hi_l, lo_l = log_cdf(b, probit), log_cdf(a, probit)
+    logd = hi_l + math.log1p(-math.exp(min(lo_l - hi_l, 0.0)))
+    ra = math.exp(log_pdf(a, probit) - logd)
+    rb = math.exp(log_pdf(b, probit) - logd)
+    second = pdf_slope(b, probit) * rb - pdf_slope(a, probit) * ra - (rb - ra) * (rb - ra)
+    return logd, -ra, rb, second
+
+
+@njit(cache=True)
+def interval_pass(lo, hi, rows, v, probit, inv_var):
+    """(log-density, d/dv, d2/dv2) of a person's integrand at v (prior included)."""
+    value = -0.5 * v * v * inv_var
+    g = -v * inv_var
+    h = -inv_var
+    for r in rows:
+        lp, dl, dh, second = row_terms(lo[r], hi[r], v, probit)
+        value += lp
+        g -= dl + dh  # d/dv log p = -(d/dlo + d/dhi)
+        h += second
+    return value, g, min(h, -inv_var)  # log-concave: at most the prior's curvature
+
+
+@njit(cache=True)
+def interval_person(lo, hi, rows, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi):
+    """One person: log marginal likelihood, d/dsd, mode, scale; fills d_lo, d_hi."""
+    inv_var = 1.0 / (sd * sd)
+    v = 0.0
+    value, g, h = interval_pass(lo, hi, rows, v, probit, inv_var)
+    for _ in range(_NEWTON_MAX):
+        step = -g / h
+        # safeguarded Newton: halve the step until the log-density does not decrease
+        for _ in range(60):
+            t_value, t_g, t_h = interval_pass(lo, hi, rows, v + step, probit, inv_var)
+            if t_value >= value - 1e-12 * abs(value):
+                break
+            step *= 0.5
+        v += step
+        value, g, h = t_value, t_g, t_h
+        if abs(step) <= 1e-9 * (1.0 + abs(v)):
+            break
+    scale = 1.0 / math.sqrt(-h)
+    Q = x.shape[0]
+    n = rows.shape[0]
+    S = np.empty(Q)
+    for q in range(Q):
+        vq = v + scale * x[q]
+        s = logw[q] + 0.5 * x[q] * x[q] + math.log(scale) - math.log(sd) - 0.5 * vq * vq * inv_var
+        for j in range(n):
+            r = rows[j]
+            lp, dl, dh, _ = row_terms(lo[r], hi[r], vq, probit)
+            s += lp
+            buf_lo[q, j] = dl
+            buf_hi[q, j] = dh
+        S[q] = s
+    top = S.max()
+    total = 0.0
+    for q in range(Q):
+        total += math.exp(S[q] - top)
+    logp = top + math.log(total)
+    d_sd = 0.0
+    if want_grad:
+        for q in range(Q):
+            w = math.exp(S[q] - logp)
+            vq = v + scale * x[q]
+            d_sd += w * (vq * vq / (sd * sd * sd) - 1.0 / sd)
+            for j in range(n):
+                r = rows[j]
+                d_lo[r] += w * buf_lo[q, j]
+                d_hi[r] += w * buf_hi[q, j]
+    return logp, d_sd, v, scale
+
+
+@njit(cache=True)
+def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
+    P = starts.shape[0] - 1
+    N = lo.shape[0]
+    logp = np.empty(P)
+    d_sd = np.empty(P)
+    mode = np.empty(P)
+    scale = np.empty(P)
+    d_lo = np.zeros(N)
+    d_hi = np.zeros(N)
+    longest = 0
+    for i in range(P):
+        longest = max(longest, starts[i + 1] - starts[i])
+    buf_lo = np.empty((x.shape[0], longest))
+    buf_hi = np.empty((x.shape[0], longest))
+    for i in range(P):
+        rows = order[starts[i]:starts[i + 1]]
+        logp[i], d_sd[i], mode[i], scale[i] = interval_person(
+            lo, hi, rows, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi)
+    return logp, d_sd, mode, scale, d_lo, d_hi
+
+
+@njit(cache=True)
+def count_terms(y: float, eta: float, phi: float, v: float) -> tuple[float, float, float, float]:
+    """(log p up to phi-only terms, d/deta, d/dphi, d2/dv2) of one negative binomial row."""
+    s = eta + v
+    log_phi = math.log(phi)
+    top = max(log_phi, s)
+    log_sum = top + math.log(math.exp(log_phi - top) + math.exp(s - top))  # log(phi + mu)
+    ratio = math.exp(s - log_sum)  # mu / (phi + mu)
+    value = y * s - (phi + y) * log_sum
+    d_eta = y - (phi + y) * ratio
+    d_phi = -log_sum - (phi + y) / math.exp(log_sum)
+    second = -(phi + y) * ratio * (1.0 - ratio)
+    return value, d_eta, d_phi, second
+
+
+@njit(cache=True)
+def count_pass(y, eta, rows, phi, v, inv_var):
+    value = -0.5 * v * v * inv_var
+    g = -v * inv_var
+    h = -inv_var
+    for r in rows:
+        lp, de, _, second = count_terms(y[r], eta[r], phi, v)
+        value += lp
+        g += de
+        h += second
+    return value, g, min(h, -inv_var)
+
+
+@njit(cache=True)
+def count_person(y, eta, rows, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi):
+    inv_var = 1.0 / (sd * sd)
+    v = 0.0
+    value, g, h = count_pass(y, eta, rows, phi, v, inv_var)
+    for _ in range(_NEWTON_MAX):
+        step = -g / h
+        for _ in range(60):
+            t_value, t_g, t_h = count_pass(y, eta, rows, phi, v + step, inv_var)
+            if t_value >= value - 1e-12 * abs(value):
+                break
+            step *= 0.5
+        v += step
+        value, g, h = t_value, t_g, t_h
+        if abs(step) <= 1e-9 * (1.0 + abs(v)):
+            break
+    scale = 1.0 / math.sqrt(-h)
+    Q = x.shape[0]
+    n = rows.shape[0]
+    S = np.empty(Q)
+    for q in range(Q):
+        vq = v + scale * x[q]
+        s = logw[q] + 0.5 * x[q] * x[q] + math.log(scale) - math.log(sd) - 0.5 * vq * vq * inv_var
+        for j in range(n):
+            r = rows[j]
+            lp, de, dp, _ = count_terms(y[r], eta[r], phi, vq)
+            s += lp
+            buf_eta[q, j] = de
+            buf_phi[q, j] = dp
+        S[q] = s
+    top = S.max()
+    total = 0.0
+    for q in range(Q):
+        total += math.exp(S[q] - top)
+    logp = top + math.log(total)
+    d_sd = 0.0
+    d_phi = 0.0
+    if want_grad:
+        for q in range(Q):
+            w = math.exp(S[q] - logp)
+            vq = v + scale * x[q]
+            d_sd += w * (vq * vq / (sd * sd * sd) - 1.0 / sd)
+            for j in range(n):
+                d_eta[rows[j]] += w * buf_eta[q, j]
+                d_phi += w * buf_phi[q, j]
+    return logp, d_sd, d_phi, v, scale
+
+
+@njit(cache=True)
+def count_all(y, eta, order, starts, phi, sd, x, logw, want_grad):
+    P = starts.shape[0] - 1
+    logp = np.empty(P)
+    d_sd = np.empty(P)
+    d_phi = np.empty(P)
+    mode = np.empty(P)
+    scale = np.empty(P)
+    d_eta = np.zeros(eta.shape[0])
+    longest = 0
+    for i in range(P):
+        longest = max(longest, starts[i + 1] - starts[i])
+    buf_eta = np.empty((x.shape[0], longest))
+    buf_phi = np.empty((x.shape[0], longest))
+    for i in range(P):
+        rows = order[starts[i]:starts[i + 1]]
+        logp[i], d_sd[i], d_phi[i], mode[i], scale[i] = count_person(
+            y, eta, rows, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi)
+    return logp, d_sd, d_phi, mode, scale, d_eta
+
+
+@njit(cache=True)
+def envelope_draw(hm, hL, gL, hR, gR, m, s, rng):
+    """A proposal from the tangent envelope of a log-concave density and its log envelope.
+
+    The envelope is min(h(m), h(m - s) + h'(m - s)(v - m + s), h(m + s) + h'(m + s)(v - m - s)):
+    above a concave h everywhere (tangents of a concave function lie above it; h(m) is its
+    maximum), and piecewise exponential, so it is drawn exactly.
+    """
+    gL = max(gL, 1e-12)
+    gR = min(gR, -1e-12)
+    zL = min(m - s + (hm - hL) / gL, m)
+    zR = max(m + s + (hm - hR) / gR, m)
+    mass_l, mass_m, mass_r = 1.0 / gL, zR - zL, -1.0 / gR
+    u = rng.random() * (mass_l + mass_m + mass_r)
+    if u < mass_l:
+        v = zL + math.log(1.0 - rng.random()) / gL
+        return v, hm + gL * (v - zL)
+    if u < mass_l + mass_m:
+        return zL + rng.random() * mass_m, hm
+    v = zR + math.log(1.0 - rng.random()) / gR
+    return v, hm + gR * (v - zR)
+
+
+@njit(cache=True)
+def interval_draw(lo, hi, order, starts, sd, probit, mode, scale, rng):
+    P = starts.shape[0] - 1
+    out = np.empty(P)
+    inv_var = 1.0 / (sd * sd)
+    for i in range(P):
+        rows = order[starts[i]:starts[i + 1]]
+        m, s = mode[i], scale[i]
+        hm = interval_pass(lo, hi, rows, m, probit, inv_var)[0]
+        hL, gL, _ = interval_pass(lo, hi, rows, m - s, probit, inv_var)
+        hR, gR, _ = interval_pass(lo, hi, rows, m + s, probit, inv_var)
+        while True:
+            v, env = envelope_draw(hm, hL, gL, hR, gR, m, s, rng)
+            h = interval_pass(lo, hi, rows, v, probit, inv_var)[0]
+            if math.log(1.0 - rng.random()) <= h - env:
+                out[i] = v
+                break
+    return out
+
+
+@njit(cache=True)
+def count_draw(y, eta, order, starts, phi, sd, mode, scale, rng):
+    P = starts.shape[0] - 1
+    out = np.empty(P)
+    inv_var = 1.0 / (sd * sd)
+    for i in range(P):
+        rows = order[starts[i]:starts[i + 1]]
+        m, s = mode[i], scale[i]
+        hm = count_pass(y, eta, rows, phi, m, inv_var)[0]
+        hL, gL, _ = count_pass(y, eta, rows, phi, m - s, inv_var)
+        hR, gR, _ = count_pass(y, eta, rows, phi, m + s, inv_var)
+        while True:
+            v, env = envelope_draw(hm, hL, gL, hR, gR, m, s, rng)
+            h = count_pass(y, eta, rows, phi, v, inv_var)[0]
+            if math.log(1.0 - rng.random()) <= h - env:
+                out[i] = v
+                break
+    return out
+
