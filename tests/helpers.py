@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import xarray as xr
 
 import carepaths
 from carepaths import MediationModel, Spec
@@ -30,4 +31,10 @@ def mock_fit(spec: Spec, n_persons: int = 40, draws: int = 60, seed: int = 3) ->
     with m.model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         post = mock_sample(draws=draws, sample_stats=stats, random_seed=seed)
+    # PyMC draws cutpoints forward without their ordered transform: sort each draw's, as
+    # the model's own prior draws do (MediationModel.prior_draws)
+    draws_ds = post["posterior"].to_dataset()
+    for name in [n for n in draws_ds.data_vars if n.startswith("cutpoints_")]:
+        draws_ds[name] = draws_ds[name].copy(data=np.sort(draws_ds[name].values, axis=-1))
+    post["posterior"] = xr.DataTree(draws_ds)
     return Fit(post, spec, m.panel, m.priors, warn=False)

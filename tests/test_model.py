@@ -49,7 +49,14 @@ def test_families_build(tmp_path):
     m = _model(spec)
     names = {v.name for v in m.model.free_RVs}
     assert "cutpoints_alt_coping" in names and "d_edge" in names
-    assert {v.name for v in m.model.observed_RVs} >= {"M_encouragement", "M_alt_coping", "Y"}
+    # person intercepts integrated out (the default): the likelihoods are log-density terms
+    assert {v.name for v in m.model.potentials} >= {"M_encouragement_integrated", "M_alt_coping_integrated",
+                                                    "Y_integrated"}
+    assert not {v.name for v in m.model.free_RVs} & {"z_v", "z_u"}
+    d["structure"] = {**d.get("structure", {}), "person_intercepts": "sampled"}
+    sampled = _model(Spec.from_dict(d))
+    assert {v.name for v in sampled.model.observed_RVs} >= {"M_encouragement", "M_alt_coping", "Y"}
+    assert "z_v" in {v.name for v in sampled.model.free_RVs}
     visits = _model(carepaths.load_spec("visits"))
     assert "phi" in {v.name for v in visits.model.free_RVs}
     single = _model(carepaths.load_spec("single_mediator"), n_persons=60)

@@ -508,7 +508,31 @@ class MediationModel:
             # prior draw of the parameters must do
             warnings.filterwarnings("ignore", message=".*Potential.*")
             prior = pm.sample_prior_predictive(draws=int(draws), var_names=names, random_seed=seed)
-        return ParameterSet.from_draws(self.spec, _ordered_cutpoints(prior["prior"].to_dataset()), source="prior")
+        draws_ds = _ordered_cutpoints(prior["prior"].to_dataset())
+        return ParameterSet.from_draws(self.spec, self._prior_person_intercepts(draws_ds, seed), source="prior")
+
+    def _prior_person_intercepts(self, draws: Any, seed: int) -> Any:
+        """Prior draws of the person intercepts the model integrates out (``z_v``, ``z_u``).
+
+        They are not variables of the model, so PyMC does not draw them; from the prior they
+        are standard normal (scaled by each draw's SD in ``person_arrays``), exactly as the
+        sampled parametrisation's ``z_v`` and ``z_u`` would be drawn.
+        """
+        import xarray as xr
+
+        outcome, mediators = quadrature_intercepts(self.spec)
+        if not outcome:
+            return draws
+        rng = np.random.default_rng([int(seed), 16])  # a stream of its own: PyMC's draws stay as they were
+        chains, n_draws, persons = draws.sizes["chain"], draws.sizes["draw"], self.panel.n_persons
+        coords = {"chain": draws["chain"], "draw": draws["draw"]}
+        out = draws.assign(z_v=xr.DataArray(rng.standard_normal((chains, n_draws, persons)),
+                                            dims=("chain", "draw", "person"), coords=coords))
+        if mediators:
+            z_u = rng.standard_normal((chains, n_draws, persons, len(mediators)))
+            out = out.assign(z_u=xr.DataArray(z_u, dims=("chain", "draw", "person", "mediator_explicit"),
+                                              coords=coords))
+        return out
 
     def prior_check(self, draws: int = 500, *, seed: int) -> Checks:
         """Prior predictive checks by stage, before any fitting.

@@ -12,6 +12,10 @@ from numba import njit
 _LOG_2PI = math.log(2.0 * math.pi)
 _SQRT_HALF = math.sqrt(0.5)
 _NEWTON_MAX = 60
+#: Newton stops once its next step is at most this many scales (see interval_mode).
+_CENTRE_TOL = 1e-3
+#: Rejection-sampling proposals per person before giving up (about 1.2 are needed).
+_MAX_PROPOSALS = 10_000
 
 
 @njit(cache=True)
@@ -89,16 +93,20 @@ def interval_pass(lo, hi, rows, v, probit, inv_var):
         h += second
     return value, g, min(h, -inv_var)  # log-concave: at most the prior's curvature
 
-
 @njit(cache=True)
-def interval_person(lo, hi, rows, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi):
-    """One person: log marginal likelihood, d/dsd, mode, scale; fills d_lo, d_hi."""
-    inv_var = 1.0 / (sd * sd)
-    v = 0.0
+def interval_mode(lo, hi, rows, probit, inv_var, v, tol):
+    """The integrand's mode by safeguarded Newton from v, and the curvature there.
+
+    Stops once the next Newton step is at most ``tol`` times the current scale
+    ``1 / sqrt(-h)``; that last step is taken without a further pass (Newton converges
+    quadratically, so the centre is then within about ``tol**2`` scales of the mode).
+    """
     value, g, h = interval_pass(lo, hi, rows, v, probit, inv_var)
     for _ in range(_NEWTON_MAX):
         step = -g / h
-        # safeguarded Newton: halve the step until the log-density does not decrease
+        if abs(step) * math.sqrt(-h) <= tol:
+            return v + step, h
+        # safeguarded: halve the step until the log-density does not decrease
         for _ in range(60):
             t_value, t_g, t_h = interval_pass(lo, hi, rows, v + step, probit, inv_var)
             if t_value >= value - 1e-12 * abs(value):
@@ -106,8 +114,14 @@ def interval_person(lo, hi, rows, sd, probit, x, logw, want_grad, d_lo, d_hi, bu
             step *= 0.5
         v += step
         value, g, h = t_value, t_g, t_h
-        if abs(step) <= 1e-9 * (1.0 + abs(v)):
-            break
+    return v, h
+
+
+@njit(cache=True)
+def interval_person(lo, hi, rows, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi):
+    """One person: log marginal likelihood, d/dsd, mode, scale; fills d_lo, d_hi."""
+    inv_var = 1.0 / (sd * sd)
+    v, h = interval_mode(lo, hi, rows, probit, inv_var, 0.0, _CENTRE_TOL)
     scale = 1.0 / math.sqrt(-h)
     Q = x.shape[0]
     n = rows.shape[0]
@@ -191,12 +205,13 @@ def count_pass(y, eta, rows, phi, v, inv_var):
 
 
 @njit(cache=True)
-def count_person(y, eta, rows, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi):
-    inv_var = 1.0 / (sd * sd)
-    v = 0.0
+def count_mode(y, eta, rows, phi, inv_var, v, tol):
+    """As :func:`interval_mode`, for a negative binomial outcome."""
     value, g, h = count_pass(y, eta, rows, phi, v, inv_var)
     for _ in range(_NEWTON_MAX):
         step = -g / h
+        if abs(step) * math.sqrt(-h) <= tol:
+            return v + step, h
         for _ in range(60):
             t_value, t_g, t_h = count_pass(y, eta, rows, phi, v + step, inv_var)
             if t_value >= value - 1e-12 * abs(value):
@@ -204,8 +219,13 @@ def count_person(y, eta, rows, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_
             step *= 0.5
         v += step
         value, g, h = t_value, t_g, t_h
-        if abs(step) <= 1e-9 * (1.0 + abs(v)):
-            break
+    return v, h
+
+
+@njit(cache=True)
+def count_person(y, eta, rows, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi):
+    inv_var = 1.0 / (sd * sd)
+    v, h = count_mode(y, eta, rows, phi, inv_var, 0.0, _CENTRE_TOL)
     scale = 1.0 / math.sqrt(-h)
     Q = x.shape[0]
     n = rows.shape[0]
@@ -289,11 +309,13 @@ def interval_draw(lo, hi, order, starts, sd, probit, mode, scale, rng):
     inv_var = 1.0 / (sd * sd)
     for i in range(P):
         rows = order[starts[i]:starts[i + 1]]
-        m, s = mode[i], scale[i]
+        m = interval_mode(lo, hi, rows, probit, inv_var, mode[i], 1e-9)[0]
+        s = scale[i]
         hm = interval_pass(lo, hi, rows, m, probit, inv_var)[0]
         hL, gL, _ = interval_pass(lo, hi, rows, m - s, probit, inv_var)
         hR, gR, _ = interval_pass(lo, hi, rows, m + s, probit, inv_var)
-        while True:
+        out[i] = np.nan  # stays NaN if the envelope fails (non-finite inputs); the caller raises
+        for _ in range(_MAX_PROPOSALS):
             v, env = envelope_draw(hm, hL, gL, hR, gR, m, s, rng)
             h = interval_pass(lo, hi, rows, v, probit, inv_var)[0]
             if math.log(1.0 - rng.random()) <= h - env:
@@ -309,11 +331,13 @@ def count_draw(y, eta, order, starts, phi, sd, mode, scale, rng):
     inv_var = 1.0 / (sd * sd)
     for i in range(P):
         rows = order[starts[i]:starts[i + 1]]
-        m, s = mode[i], scale[i]
+        m = count_mode(y, eta, rows, phi, inv_var, mode[i], 1e-9)[0]
+        s = scale[i]
         hm = count_pass(y, eta, rows, phi, m, inv_var)[0]
         hL, gL, _ = count_pass(y, eta, rows, phi, m - s, inv_var)
         hR, gR, _ = count_pass(y, eta, rows, phi, m + s, inv_var)
-        while True:
+        out[i] = np.nan  # stays NaN if the envelope fails (non-finite inputs); the caller raises
+        for _ in range(_MAX_PROPOSALS):
             v, env = envelope_draw(hm, hL, gL, hR, gR, m, s, rng)
             h = count_pass(y, eta, rows, phi, v, inv_var)[0]
             if math.log(1.0 - rng.random()) <= h - env:

@@ -233,8 +233,18 @@ def draw_conditional(
     """
     k = kernels()
     if lo is not None:
-        return k["interval_draw"](np.ascontiguousarray(lo, dtype=float), np.ascontiguousarray(hi, dtype=float),
-                                  rows.order, rows.starts, float(sd), bool(probit), marginal["mode"],
-                                  marginal["scale"], rng)
-    return k["count_draw"](np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(eta, dtype=float),
-                           rows.order, rows.starts, float(phi), float(sd), marginal["mode"], marginal["scale"], rng)
+        out = k["interval_draw"](np.ascontiguousarray(lo, dtype=float), np.ascontiguousarray(hi, dtype=float),
+                                 rows.order, rows.starts, float(sd), bool(probit), marginal["mode"],
+                                 marginal["scale"], rng)
+    else:
+        out = k["count_draw"](np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(eta, dtype=float),
+                              rows.order, rows.starts, float(phi), float(sd), marginal["mode"], marginal["scale"],
+                              rng)
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        raise FloatingPointError(
+            f"could not draw the person intercepts of {bad.size} person(s) (first: person number {bad[0]}) from "
+            f"their conditional posterior: their log-likelihood is not finite at the given parameters "
+            f"(SD {sd!r}). Check the posterior draws for non-finite values."
+        )
+    return out
