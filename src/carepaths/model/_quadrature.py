@@ -50,10 +50,11 @@ class IntervalMarginalLogp(Op):
         x, logw = person_integrals.hermite_nodes(self.nodes)
         logp, d_sd, _, _, d_lo, d_hi = person_integrals.kernels()["interval_all"](
             lo, hi, order, starts, float(sd), self.probit, x, logw, True)
-        outputs[0][0] = np.asarray(logp.sum())
+        total = person_integrals.kernels()["total"]  # the Numba implementation's order of addition
+        outputs[0][0] = np.asarray(total(logp))
         outputs[1][0] = d_lo
         outputs[2][0] = d_hi
-        outputs[3][0] = np.asarray(d_sd.sum())
+        outputs[3][0] = np.asarray(total(d_sd))
 
     def pullback(self, inputs: list[Any], outputs: list[Any], cotangents: list[Any]) -> list[Any]:
         g = cotangents[0]
@@ -87,10 +88,11 @@ class CountMarginalLogp(Op):
         x, logw = person_integrals.hermite_nodes(self.nodes)
         logp, d_sd, d_phi, _, _, d_eta = person_integrals.kernels()["count_all"](
             y, eta, order, starts, float(phi), float(sd), x, logw, True)
-        outputs[0][0] = np.asarray(logp.sum())
+        total = person_integrals.kernels()["total"]
+        outputs[0][0] = np.asarray(total(logp))
         outputs[1][0] = d_eta
-        outputs[2][0] = np.asarray(d_phi.sum())
-        outputs[3][0] = np.asarray(d_sd.sum())
+        outputs[2][0] = np.asarray(total(d_phi))
+        outputs[3][0] = np.asarray(total(d_sd))
 
     def pullback(self, inputs: list[Any], outputs: list[Any], cotangents: list[Any]) -> list[Any]:
         g = cotangents[0]
@@ -103,27 +105,27 @@ class CountMarginalLogp(Op):
 
 @register_funcify_default_op_cache_key(IntervalMarginalLogp)
 def _numba_interval(op: IntervalMarginalLogp, node: Apply = None, **kwargs: Any) -> tuple[Any, int]:
-    kernel = person_integrals.kernels()["interval_all"]
+    kernel, total = person_integrals.kernels()["interval_all"], person_integrals.kernels()["total"]
     x, logw = person_integrals.hermite_nodes(op.nodes)
     probit = op.probit
 
     @numba_njit
     def interval_marginal_kernel(lo, hi, sd, order, starts):  # noqa: ANN001, ANN202
         logp, d_sd, _, _, d_lo, d_hi = kernel(lo, hi, order, starts, sd.item(), probit, x, logw, True)
-        return np.asarray(logp.sum()), d_lo, d_hi, np.asarray(d_sd.sum())
+        return np.asarray(total(logp)), d_lo, d_hi, np.asarray(total(d_sd))
 
     return interval_marginal_kernel, _KERNEL_VERSION
 
 
 @register_funcify_default_op_cache_key(CountMarginalLogp)
 def _numba_count(op: CountMarginalLogp, node: Apply = None, **kwargs: Any) -> tuple[Any, int]:
-    kernel = person_integrals.kernels()["count_all"]
+    kernel, total = person_integrals.kernels()["count_all"], person_integrals.kernels()["total"]
     x, logw = person_integrals.hermite_nodes(op.nodes)
 
     @numba_njit
     def count_marginal_kernel(y, eta, phi, sd, order, starts):  # noqa: ANN001, ANN202
         logp, d_sd, d_phi, _, _, d_eta = kernel(y, eta, order, starts, phi.item(), sd.item(), x, logw, True)
-        return np.asarray(logp.sum()), d_eta, np.asarray(d_phi.sum()), np.asarray(d_sd.sum())
+        return np.asarray(total(logp)), d_eta, np.asarray(total(d_phi)), np.asarray(total(d_sd))
 
     return count_marginal_kernel, _KERNEL_VERSION
 

@@ -16,9 +16,20 @@ _NEWTON_MAX = 60
 _CENTRE_TOL = 1e-3
 #: Rejection-sampling proposals per person before giving up (about 1.2 are needed).
 _MAX_PROPOSALS = 10_000
+#: The logit fast path (logit_row) is used while every finite bound and node is within this.
+_FAST_LIMIT = 300.0
 
 
 @njit(cache=True)
+def total(values):
+    """Sequential sum (the Ops' Python and Numba implementations must add in one order)."""
+    out = 0.0
+    for value in values:
+        out += value
+    return out
+
+
+@njit(cache=True, inline="always")
 def log_cdf(z: float, probit: bool) -> float:
     if probit:
         if z > 0.0:
@@ -32,21 +43,21 @@ def log_cdf(z: float, probit: bool) -> float:
     return z - math.log1p(math.exp(z))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def log_pdf(z: float, probit: bool) -> float:
     if probit:
         return -0.5 * z * z - 0.5 * _LOG_2PI
     return log_cdf(z, False) + log_cdf(-z, False)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pdf_slope(z: float, probit: bool) -> float:  # f'(z) / f(z)
     if probit:
         return -z
     return 1.0 - 2.0 / (1.0 + math.exp(-z)) if z > -700.0 else 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def row_terms(lo: float, hi: float, v: float, probit: bool) -> tuple[float, float, float, float]:
     """(log p, d/dlo, d/dhi, d2/dv2) of one row at intercept v."""
     a, b = lo - v, hi - v
@@ -81,34 +92,133 @@ def row_terms(lo: float, hi: float, v: float, probit: bool) -> tuple[float, floa
 
 
 @njit(cache=True)
-def interval_pass(lo, hi, rows, v, probit, inv_var):
+def logit_coefficients(lo, hi):
+    """Per row, the constants of the logit fast path: ``(kind, A, B, G)``.
+
+    With ``F = exp(v)`` a logit row's probability is a rational function of ``F``, so a
+    node costs a few multiplications per row instead of an ``exp`` and a ``log1p``:
+
+    - kind 0, ``(-inf, hi)``: ``p = 1 / (1 + B F)``, ``B = exp(-hi)``;
+    - kind 1, ``(lo, inf)``: ``p = 1 / (1 + A / F)``, ``A = exp(lo)``;
+    - kind 2, ``(lo, hi)``: ``p = F(hi - v) - F(lo - v) = G F Fa Fb`` with
+      ``Fa = 1 / (1 + A F)``, ``Fb = 1 / (1 + B F)``, ``A = exp(-lo)``, ``B = exp(-hi)``,
+      ``G = A - B = -A expm1(lo - hi)`` (no cancellation);
+    - kind 3: a bound beyond ``_FAST_LIMIT`` (the general path takes the person).
+    """
+    N = lo.shape[0]
+    kind = np.empty(N, np.int8)
+    A = np.zeros(N)
+    B = np.zeros(N)
+    G = np.zeros(N)
+    for r in range(N):
+        a, b = lo[r], hi[r]
+        lo_open, hi_open = a == -np.inf, b == np.inf
+        if (lo_open and hi_open) or (not lo_open and abs(a) > _FAST_LIMIT) or (not hi_open and abs(b) > _FAST_LIMIT):
+            kind[r] = 3
+        elif lo_open:
+            kind[r] = 0
+            B[r] = math.exp(-b)
+        elif hi_open:
+            kind[r] = 1
+            A[r] = math.exp(a)
+        else:
+            kind[r] = 2
+            A[r] = math.exp(-a)
+            B[r] = math.exp(-b)
+            G[r] = -A[r] * math.expm1(a - b)
+    return kind, A, B, G
+
+
+@njit(cache=True, inline="always")
+def logit_row(kind, A, B, G, F, F_inv):
+    """(p, d/dlo log p, d/dhi log p, d2/dv2 log p) of one logit row at ``F = exp(v)``."""
+    if kind == 0:
+        p = 1.0 / (1.0 + B * F)
+        return p, 0.0, 1.0 - p, -p * (1.0 - p)
+    if kind == 1:
+        p = 1.0 / (1.0 + A * F_inv)
+        return p, p - 1.0, 0.0, -p * (1.0 - p)
+    Fa = 1.0 / (1.0 + A * F)
+    Fb = 1.0 / (1.0 + B * F)
+    p = G * F * Fa * Fb
+    fa = Fa * (1.0 - Fa)
+    fb = Fb * (1.0 - Fb)
+    ra, rb = fa / p, fb / p
+    second = (fb * (1.0 - 2.0 * Fb) - fa * (1.0 - 2.0 * Fa)) / p - (rb - ra) * (rb - ra)
+    return p, -ra, rb, second
+
+
+@njit(cache=True, inline="always")
+def fast_person(j0, j1, kind):
+    """Whether every row of the person can take the logit fast path."""
+    for r in range(j0, j1):
+        if kind[r] == 3:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def logit_pass(co, j0, j1, v, inv_var):
+    """:func:`interval_pass` on the logit fast path (``co`` from :func:`logit_coefficients`)."""
+    kind, A, B, G = co
+    F = math.exp(v)
+    F_inv = 1.0 / F
+    prod, acc = 1.0, 0.0
+    g = -v * inv_var
+    h = -inv_var
+    for r in range(j0, j1):
+        p, dl, dh, second = logit_row(kind[r], A[r], B[r], G[r], F, F_inv)
+        prod *= p
+        if prod < 1e-200:  # keep the running product normal: move it into the log
+            acc += math.log(prod)
+            prod = 1.0
+        g -= dl + dh
+        h += second
+    return acc + math.log(prod) - 0.5 * v * v * inv_var, g, min(h, -inv_var)
+
+
+@njit(cache=True)
+def _no_coefficients():
+    """Placeholder coefficients for the general path (probit, or the conditional draws)."""
+    return np.zeros(0, np.int8), np.zeros(0), np.zeros(0), np.zeros(0)
+
+
+@njit(cache=True, inline="always")
+def interval_pass(lo, hi, j0, j1, v, probit, inv_var):
     """(log-density, d/dv, d2/dv2) of a person's integrand at v (prior included)."""
     value = -0.5 * v * v * inv_var
     g = -v * inv_var
     h = -inv_var
-    for r in rows:
+    for r in range(j0, j1):
         lp, dl, dh, second = row_terms(lo[r], hi[r], v, probit)
         value += lp
         g -= dl + dh  # d/dv log p = -(d/dlo + d/dhi)
         h += second
     return value, g, min(h, -inv_var)  # log-concave: at most the prior's curvature
 
-@njit(cache=True)
-def interval_mode(lo, hi, rows, probit, inv_var, v, tol):
+@njit(cache=True, inline="always")
+def interval_mode(lo, hi, j0, j1, probit, inv_var, v, tol, co, fast):
     """The integrand's mode by safeguarded Newton from v, and the curvature there.
 
+    ``fast``: on the logit fast path (:func:`logit_pass`, ``co`` its coefficients).
     Stops once the next Newton step is at most ``tol`` times the current scale
     ``1 / sqrt(-h)``; that last step is taken without a further pass (Newton converges
     quadratically, so the centre is then within about ``tol**2`` scales of the mode).
     """
-    value, g, h = interval_pass(lo, hi, rows, v, probit, inv_var)
+    if fast:
+        value, g, h = logit_pass(co, j0, j1, v, inv_var)
+    else:
+        value, g, h = interval_pass(lo, hi, j0, j1, v, probit, inv_var)
     for _ in range(_NEWTON_MAX):
         step = -g / h
-        if abs(step) * math.sqrt(-h) <= tol:
+        if step * step * -h <= tol * tol:
             return v + step, h
         # safeguarded: halve the step until the log-density does not decrease
         for _ in range(60):
-            t_value, t_g, t_h = interval_pass(lo, hi, rows, v + step, probit, inv_var)
+            if fast:
+                t_value, t_g, t_h = logit_pass(co, j0, j1, v + step, inv_var)
+            else:
+                t_value, t_g, t_h = interval_pass(lo, hi, j0, j1, v + step, probit, inv_var)
             if t_value >= value - 1e-12 * abs(value):
                 break
             step *= 0.5
@@ -117,38 +227,67 @@ def interval_mode(lo, hi, rows, probit, inv_var, v, tol):
     return v, h
 
 
-@njit(cache=True)
-def interval_person(lo, hi, rows, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi):
-    """One person: log marginal likelihood, d/dsd, mode, scale; fills d_lo, d_hi."""
+@njit(cache=True, inline="always")
+def interval_person(lo, hi, j0, j1, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi, co, S, F_node):
+    """One person: log marginal likelihood, d/dsd, mode, scale; fills d_lo, d_hi.
+
+    Takes the logit fast path (:func:`logit_row`) when the link is logit and every bound
+    and node is within ``_FAST_LIMIT``, else the general one (:func:`row_terms`).
+    """
     inv_var = 1.0 / (sd * sd)
-    v, h = interval_mode(lo, hi, rows, probit, inv_var, 0.0, _CENTRE_TOL)
+    fast = (not probit) and fast_person(j0, j1, co[0])
+    v, h = interval_mode(lo, hi, j0, j1, probit, inv_var, 0.0, _CENTRE_TOL, co, fast)
     scale = 1.0 / math.sqrt(-h)
     Q = x.shape[0]
-    n = rows.shape[0]
-    S = np.empty(Q)
+    if fast and abs(v) + scale * max(abs(x[0]), abs(x[Q - 1])) > _FAST_LIMIT:
+        fast = False
+    n = j1 - j0
+    kind, A, B, G = co
+    log_ratio = math.log(scale / sd)
+    F_mode = math.exp(v) if fast else 1.0
     for q in range(Q):
         vq = v + scale * x[q]
-        s = logw[q] + 0.5 * x[q] * x[q] + math.log(scale) - math.log(sd) - 0.5 * vq * vq * inv_var
-        for j in range(n):
-            r = rows[j]
-            lp, dl, dh, _ = row_terms(lo[r], hi[r], vq, probit)
-            s += lp
-            buf_lo[q, j] = dl
-            buf_hi[q, j] = dh
+        s = logw[q] + 0.5 * x[q] * x[q] + log_ratio - 0.5 * vq * vq * inv_var
+        if fast:
+            # exp(v_q) from the mode's and the mirrored node's (the nodes are symmetric)
+            F = F_mode * math.exp(scale * x[q]) if q <= Q // 2 else F_mode * F_mode / F_node[Q - 1 - q]
+            F_node[q] = F
+            F_inv = 1.0 / F
+            prod = 1.0
+            for j in range(n):
+                r = j0 + j
+                p, dl, dh, _ = logit_row(kind[r], A[r], B[r], G[r], F, F_inv)
+                prod *= p
+                if prod < 1e-200:
+                    s += math.log(prod)
+                    prod = 1.0
+                buf_lo[q, j] = dl
+                buf_hi[q, j] = dh
+            s += math.log(prod)
+        else:
+            for j in range(n):
+                r = j0 + j
+                lp, dl, dh, _ = row_terms(lo[r], hi[r], vq, probit)
+                s += lp
+                buf_lo[q, j] = dl
+                buf_hi[q, j] = dh
         S[q] = s
-    top = S.max()
+    top = S[0]
+    for q in range(1, Q):
+        top = max(top, S[q])
     total = 0.0
     for q in range(Q):
-        total += math.exp(S[q] - top)
+        S[q] = math.exp(S[q] - top)  # from here on, each node's unnormalised weight
+        total += S[q]
     logp = top + math.log(total)
     d_sd = 0.0
     if want_grad:
         for q in range(Q):
-            w = math.exp(S[q] - logp)
+            w = S[q] / total
             vq = v + scale * x[q]
             d_sd += w * (vq * vq / (sd * sd * sd) - 1.0 / sd)
             for j in range(n):
-                r = rows[j]
+                r = j0 + j
                 d_lo[r] += w * buf_lo[q, j]
                 d_hi[r] += w * buf_hi[q, j]
     return logp, d_sd, v, scale
@@ -162,21 +301,28 @@ def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
     d_sd = np.empty(P)
     mode = np.empty(P)
     scale = np.empty(P)
-    d_lo = np.zeros(N)
-    d_hi = np.zeros(N)
+    lo, hi = lo[order], hi[order]  # each person's rows contiguous: sequential access, no views
+    d_lo_s = np.zeros(N)
+    d_hi_s = np.zeros(N)
     longest = 0
     for i in range(P):
         longest = max(longest, starts[i + 1] - starts[i])
     buf_lo = np.empty((x.shape[0], longest))
     buf_hi = np.empty((x.shape[0], longest))
+    S = np.empty(x.shape[0])  # each node's log integrand (reused per person)
+    F_node = np.empty(x.shape[0])  # exp(v_q) (logit fast path)
+    co = logit_coefficients(lo, hi) if not probit else _no_coefficients()
     for i in range(P):
-        rows = order[starts[i]:starts[i + 1]]
         logp[i], d_sd[i], mode[i], scale[i] = interval_person(
-            lo, hi, rows, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi)
+            lo, hi, starts[i], starts[i + 1], sd, probit, x, logw, want_grad, d_lo_s, d_hi_s, buf_lo, buf_hi, co, S, F_node)
+    d_lo = np.empty(N)
+    d_hi = np.empty(N)
+    d_lo[order] = d_lo_s
+    d_hi[order] = d_hi_s
     return logp, d_sd, mode, scale, d_lo, d_hi
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def count_terms(y: float, eta: float, phi: float, v: float) -> tuple[float, float, float, float]:
     """(log p up to phi-only terms, d/deta, d/dphi, d2/dv2) of one negative binomial row."""
     s = eta + v
@@ -191,12 +337,12 @@ def count_terms(y: float, eta: float, phi: float, v: float) -> tuple[float, floa
     return value, d_eta, d_phi, second
 
 
-@njit(cache=True)
-def count_pass(y, eta, rows, phi, v, inv_var):
+@njit(cache=True, inline="always")
+def count_pass(y, eta, j0, j1, phi, v, inv_var):
     value = -0.5 * v * v * inv_var
     g = -v * inv_var
     h = -inv_var
-    for r in rows:
+    for r in range(j0, j1):
         lp, de, _, second = count_terms(y[r], eta[r], phi, v)
         value += lp
         g += de
@@ -204,16 +350,16 @@ def count_pass(y, eta, rows, phi, v, inv_var):
     return value, g, min(h, -inv_var)
 
 
-@njit(cache=True)
-def count_mode(y, eta, rows, phi, inv_var, v, tol):
+@njit(cache=True, inline="always")
+def count_mode(y, eta, j0, j1, phi, inv_var, v, tol):
     """As :func:`interval_mode`, for a negative binomial outcome."""
-    value, g, h = count_pass(y, eta, rows, phi, v, inv_var)
+    value, g, h = count_pass(y, eta, j0, j1, phi, v, inv_var)
     for _ in range(_NEWTON_MAX):
         step = -g / h
-        if abs(step) * math.sqrt(-h) <= tol:
+        if step * step * -h <= tol * tol:
             return v + step, h
         for _ in range(60):
-            t_value, t_g, t_h = count_pass(y, eta, rows, phi, v + step, inv_var)
+            t_value, t_g, t_h = count_pass(y, eta, j0, j1, phi, v + step, inv_var)
             if t_value >= value - 1e-12 * abs(value):
                 break
             step *= 0.5
@@ -222,19 +368,18 @@ def count_mode(y, eta, rows, phi, inv_var, v, tol):
     return v, h
 
 
-@njit(cache=True)
-def count_person(y, eta, rows, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi):
+@njit(cache=True, inline="always")
+def count_person(y, eta, j0, j1, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi, S):
     inv_var = 1.0 / (sd * sd)
-    v, h = count_mode(y, eta, rows, phi, inv_var, 0.0, _CENTRE_TOL)
+    v, h = count_mode(y, eta, j0, j1, phi, inv_var, 0.0, _CENTRE_TOL)
     scale = 1.0 / math.sqrt(-h)
     Q = x.shape[0]
-    n = rows.shape[0]
-    S = np.empty(Q)
+    n = j1 - j0
     for q in range(Q):
         vq = v + scale * x[q]
         s = logw[q] + 0.5 * x[q] * x[q] + math.log(scale) - math.log(sd) - 0.5 * vq * vq * inv_var
         for j in range(n):
-            r = rows[j]
+            r = j0 + j
             lp, de, dp, _ = count_terms(y[r], eta[r], phi, vq)
             s += lp
             buf_eta[q, j] = de
@@ -253,7 +398,7 @@ def count_person(y, eta, rows, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_
             vq = v + scale * x[q]
             d_sd += w * (vq * vq / (sd * sd * sd) - 1.0 / sd)
             for j in range(n):
-                d_eta[rows[j]] += w * buf_eta[q, j]
+                d_eta[j0 + j] += w * buf_eta[q, j]
                 d_phi += w * buf_phi[q, j]
     return logp, d_sd, d_phi, v, scale
 
@@ -266,16 +411,19 @@ def count_all(y, eta, order, starts, phi, sd, x, logw, want_grad):
     d_phi = np.empty(P)
     mode = np.empty(P)
     scale = np.empty(P)
-    d_eta = np.zeros(eta.shape[0])
+    y, eta = y[order], eta[order]  # each person's rows contiguous
+    d_eta_s = np.zeros(eta.shape[0])
     longest = 0
     for i in range(P):
         longest = max(longest, starts[i + 1] - starts[i])
     buf_eta = np.empty((x.shape[0], longest))
     buf_phi = np.empty((x.shape[0], longest))
+    S = np.empty(x.shape[0])
     for i in range(P):
-        rows = order[starts[i]:starts[i + 1]]
         logp[i], d_sd[i], d_phi[i], mode[i], scale[i] = count_person(
-            y, eta, rows, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi)
+            y, eta, starts[i], starts[i + 1], phi, sd, x, logw, want_grad, d_eta_s, buf_eta, buf_phi, S)
+    d_eta = np.empty(eta.shape[0])
+    d_eta[order] = d_eta_s
     return logp, d_sd, d_phi, mode, scale, d_eta
 
 
@@ -307,17 +455,19 @@ def interval_draw(lo, hi, order, starts, sd, probit, mode, scale, rng):
     P = starts.shape[0] - 1
     out = np.empty(P)
     inv_var = 1.0 / (sd * sd)
+    co = _no_coefficients()
+    lo, hi = lo[order], hi[order]
     for i in range(P):
-        rows = order[starts[i]:starts[i + 1]]
-        m = interval_mode(lo, hi, rows, probit, inv_var, mode[i], 1e-9)[0]
+        j0, j1 = starts[i], starts[i + 1]
+        m = interval_mode(lo, hi, j0, j1, probit, inv_var, mode[i], 1e-9, co, False)[0]
         s = scale[i]
-        hm = interval_pass(lo, hi, rows, m, probit, inv_var)[0]
-        hL, gL, _ = interval_pass(lo, hi, rows, m - s, probit, inv_var)
-        hR, gR, _ = interval_pass(lo, hi, rows, m + s, probit, inv_var)
+        hm = interval_pass(lo, hi, j0, j1, m, probit, inv_var)[0]
+        hL, gL, _ = interval_pass(lo, hi, j0, j1, m - s, probit, inv_var)
+        hR, gR, _ = interval_pass(lo, hi, j0, j1, m + s, probit, inv_var)
         out[i] = np.nan  # stays NaN if the envelope fails (non-finite inputs); the caller raises
         for _ in range(_MAX_PROPOSALS):
             v, env = envelope_draw(hm, hL, gL, hR, gR, m, s, rng)
-            h = interval_pass(lo, hi, rows, v, probit, inv_var)[0]
+            h = interval_pass(lo, hi, j0, j1, v, probit, inv_var)[0]
             if math.log(1.0 - rng.random()) <= h - env:
                 out[i] = v
                 break
@@ -329,17 +479,18 @@ def count_draw(y, eta, order, starts, phi, sd, mode, scale, rng):
     P = starts.shape[0] - 1
     out = np.empty(P)
     inv_var = 1.0 / (sd * sd)
+    y, eta = y[order], eta[order]
     for i in range(P):
-        rows = order[starts[i]:starts[i + 1]]
-        m = count_mode(y, eta, rows, phi, inv_var, mode[i], 1e-9)[0]
+        j0, j1 = starts[i], starts[i + 1]
+        m = count_mode(y, eta, j0, j1, phi, inv_var, mode[i], 1e-9)[0]
         s = scale[i]
-        hm = count_pass(y, eta, rows, phi, m, inv_var)[0]
-        hL, gL, _ = count_pass(y, eta, rows, phi, m - s, inv_var)
-        hR, gR, _ = count_pass(y, eta, rows, phi, m + s, inv_var)
+        hm = count_pass(y, eta, j0, j1, phi, m, inv_var)[0]
+        hL, gL, _ = count_pass(y, eta, j0, j1, phi, m - s, inv_var)
+        hR, gR, _ = count_pass(y, eta, j0, j1, phi, m + s, inv_var)
         out[i] = np.nan  # stays NaN if the envelope fails (non-finite inputs); the caller raises
         for _ in range(_MAX_PROPOSALS):
             v, env = envelope_draw(hm, hL, gL, hR, gR, m, s, rng)
-            h = count_pass(y, eta, rows, phi, v, inv_var)[0]
+            h = count_pass(y, eta, j0, j1, phi, v, inv_var)[0]
             if math.log(1.0 - rng.random()) <= h - env:
                 out[i] = v
                 break
