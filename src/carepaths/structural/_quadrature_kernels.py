@@ -20,6 +20,24 @@ _MAX_PROPOSALS = 10_000
 _FAST_LIMIT = 300.0
 
 
+@njit(cache=True, inline="always")
+def gather(values, order):
+    """``values[order]`` (an explicit loop: Numba's fancy indexing is slower)."""
+    out = np.empty(order.shape[0])
+    for j in range(order.shape[0]):
+        out[j] = values[order[j]]
+    return out
+
+
+@njit(cache=True, inline="always")
+def scatter(values, order):
+    """``out[order] = values``."""
+    out = np.empty(order.shape[0])
+    for j in range(order.shape[0]):
+        out[order[j]] = values[j]
+    return out
+
+
 @njit(cache=True)
 def total(values):
     """Sequential sum (the Ops' Python and Numba implementations must add in one order)."""
@@ -301,7 +319,7 @@ def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
     d_sd = np.empty(P)
     mode = np.empty(P)
     scale = np.empty(P)
-    lo, hi = lo[order], hi[order]  # each person's rows contiguous: sequential access, no views
+    lo, hi = gather(lo, order), gather(hi, order)  # each person's rows contiguous: no index views
     d_lo_s = np.zeros(N)
     d_hi_s = np.zeros(N)
     longest = 0
@@ -315,10 +333,8 @@ def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
     for i in range(P):
         logp[i], d_sd[i], mode[i], scale[i] = interval_person(
             lo, hi, starts[i], starts[i + 1], sd, probit, x, logw, want_grad, d_lo_s, d_hi_s, buf_lo, buf_hi, co, S, F_node)
-    d_lo = np.empty(N)
-    d_hi = np.empty(N)
-    d_lo[order] = d_lo_s
-    d_hi[order] = d_hi_s
+    d_lo = scatter(d_lo_s, order)
+    d_hi = scatter(d_hi_s, order)
     return logp, d_sd, mode, scale, d_lo, d_hi
 
 
@@ -411,7 +427,7 @@ def count_all(y, eta, order, starts, phi, sd, x, logw, want_grad):
     d_phi = np.empty(P)
     mode = np.empty(P)
     scale = np.empty(P)
-    y, eta = y[order], eta[order]  # each person's rows contiguous
+    y, eta = gather(y, order), gather(eta, order)  # each person's rows contiguous
     d_eta_s = np.zeros(eta.shape[0])
     longest = 0
     for i in range(P):
@@ -422,8 +438,7 @@ def count_all(y, eta, order, starts, phi, sd, x, logw, want_grad):
     for i in range(P):
         logp[i], d_sd[i], d_phi[i], mode[i], scale[i] = count_person(
             y, eta, starts[i], starts[i + 1], phi, sd, x, logw, want_grad, d_eta_s, buf_eta, buf_phi, S)
-    d_eta = np.empty(eta.shape[0])
-    d_eta[order] = d_eta_s
+    d_eta = scatter(d_eta_s, order)
     return logp, d_sd, d_phi, mode, scale, d_eta
 
 
@@ -456,7 +471,7 @@ def interval_draw(lo, hi, order, starts, sd, probit, mode, scale, rng):
     out = np.empty(P)
     inv_var = 1.0 / (sd * sd)
     co = _no_coefficients()
-    lo, hi = lo[order], hi[order]
+    lo, hi = gather(lo, order), gather(hi, order)
     for i in range(P):
         j0, j1 = starts[i], starts[i + 1]
         m = interval_mode(lo, hi, j0, j1, probit, inv_var, mode[i], 1e-9, co, False)[0]
@@ -479,7 +494,7 @@ def count_draw(y, eta, order, starts, phi, sd, mode, scale, rng):
     P = starts.shape[0] - 1
     out = np.empty(P)
     inv_var = 1.0 / (sd * sd)
-    y, eta = y[order], eta[order]
+    y, eta = gather(y, order), gather(eta, order)
     for i in range(P):
         j0, j1 = starts[i], starts[i + 1]
         m = count_mode(y, eta, j0, j1, phi, inv_var, mode[i], 1e-9)[0]

@@ -60,7 +60,7 @@ __all__ = [
 
 #: Adaptive Gauss-Hermite nodes per person intercept, chosen from measured accuracy
 #: (``benchmarks/quadrature_accuracy.py``, ``docs/model.md``).
-DEFAULT_NODES = 9
+DEFAULT_NODES = 11
 
 
 @lru_cache(maxsize=32)
