@@ -409,3 +409,17 @@ def test_plots_return_figures_and_twins_match_the_table(fits):
     fig = checks.plot_stages(stages=["crisis"])
     assert isinstance(fig, Figure)
     plt.close(fig)
+
+
+def test_a_check_too_large_for_memory_is_refused_up_front(monkeypatch, prior_checks):
+    """The replicates' memory is computed before any work; over the limit, the error says
+    which draws= fits (here with the limit lowered so that a small panel exceeds it)."""
+    from carepaths.checks import predictive
+
+    model, _ = prior_checks
+    need = predictive.replicate_bytes(model.panel.n_obs, len(model.spec.mediators), 2 * 100)
+    monkeypatch.setattr(predictive, "MAX_REPLICATE_BYTES", need // 4)
+    with pytest.raises(carepaths.CarepathsError, match=r"draws=N\) with N <= 2[45] draws per chain") as err:
+        predictive.check_memory(model.panel.n_obs, len(model.spec.mediators), 2, 100)
+    assert f"{model.panel.n_obs:,} rows" in str(err.value)
+    predictive.check_memory(model.panel.n_obs, len(model.spec.mediators), 2, 25)  # fits: no error

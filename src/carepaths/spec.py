@@ -785,6 +785,12 @@ class Structure:
                     f"spec key 'structure.{key}' applies to person effects, but structure.person_effects is "
                     "\"none\": remove the key, or set person_effects = \"intercepts\"."
                 )
+        if person == "slopes" and ("quadrature_nodes" in d or d.get("person_intercepts") == "integrated"):
+            raise SpecError(
+                "spec key 'structure.person_intercepts' / 'structure.quadrature_nodes': with person_effects = "
+                "\"slopes\" every person effect (intercepts and slopes together, correlated) is sampled, so "
+                "nothing is integrated by quadrature: remove the key, or use person_effects = \"intercepts\"."
+            )
         if "quadrature_nodes" in d and intercepts == "sampled":
             raise SpecError(
                 "spec key 'structure.quadrature_nodes' applies to integrated person intercepts, but "

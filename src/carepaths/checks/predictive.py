@@ -333,6 +333,7 @@ def compute_checks(
     check_seed(seed)
     loo = check_loo(panel.spec, loo)
     check_draws(params.chains, params.draws)
+    check_memory(panel.n_obs, len(panel.spec.mediators), params.chains, params.draws)
     rep = _replicate(params, panel, np.random.default_rng(seed), with_loglik=True)
     messages = []
     if warning:
@@ -390,6 +391,33 @@ def check_loo(spec: Spec, loo: Any) -> str:
             "row is its own person: use loo='row'."
         )
     return loo
+
+
+#: The most memory a posterior check's replicates may take before it is refused up front
+#: (it would otherwise fail, or swap, after minutes of work): the replicated outcome, every
+#: mediator, the outcome at the observed mediators and the log-likelihood, 8 bytes each,
+#: about twice over while the result is assembled.
+MAX_REPLICATE_BYTES = 8 * 2**30
+
+
+def replicate_bytes(n_rows: int, n_mediators: int, samples: int) -> int:
+    """Memory of a check's replicates: rows x samples x (mediators + 3) x 8 bytes, twice."""
+    return 2 * int(n_rows) * int(samples) * (int(n_mediators) + 3) * 8
+
+
+def check_memory(n_rows: int, n_mediators: int, chains: int, draws: int) -> None:
+    """Refuse, before any work, a check whose replicates exceed :data:`MAX_REPLICATE_BYTES`."""
+    need = replicate_bytes(n_rows, n_mediators, chains * draws)
+    if need > MAX_REPLICATE_BYTES:
+        per_draw = replicate_bytes(n_rows, n_mediators, chains)
+        fit_in = max(int(MAX_REPLICATE_BYTES // per_draw), 1)
+        raise CarepathsError(
+            f"draws: a posterior check on {n_rows:,} rows with {chains} x {draws} draws would hold about "
+            f"{need / 2**30:.1f} GiB of replicated data ({n_mediators} mediators + outcome, log-likelihood, "
+            f"8 bytes each; limit {MAX_REPLICATE_BYTES / 2**30:.0f} GiB, "
+            "carepaths.checks.predictive.MAX_REPLICATE_BYTES). Use fit.check(draws=N) with N <= "
+            f"{fit_in} draws per chain (evenly thinned: 50 per chain are ample for the p-values and LOO)."
+        )
 
 
 def check_draws(chains: int, draws: int) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carepaths.checks.predictive import Checks, check_draws, check_loo, check_seed, compute_checks, thin
+from carepaths.checks.predictive import Checks, check_draws, check_loo, check_memory, check_seed, compute_checks, thin
 from carepaths.counterfactual.comparison import Comparison, compare
 from carepaths.counterfactual.effects import Effects, compute_effects, exposure_contrast, exposure_pair
 from carepaths.counterfactual.fourway import FourWay, compute_fourway
@@ -484,14 +484,17 @@ class Fit:
         Raises
         ------
         CarepathsError
-            On a bad ``seed``, ``draws`` or ``loo``, or too few draws for LOO and the
-            intervals (the message says how many).
+            On a bad ``seed``, ``draws`` or ``loo``, too few draws for LOO and the
+            intervals, or so many that the replicates would exceed
+            :data:`carepaths.checks.predictive.MAX_REPLICATE_BYTES` (8 GiB; at 100,000
+            persons x 4 waves pass ``draws=50``); the message says how many.
         """
         check_seed(seed)
         loo = check_loo(self.spec, loo)
         post = self.posterior["posterior"].to_dataset()
         post = post.isel(draw=thin(post.sizes["draw"], draws, "posterior draws per chain"))
         check_draws(post.sizes["chain"], post.sizes["draw"])
+        check_memory(self.panel.n_obs, len(self.spec.mediators), post.sizes["chain"], post.sizes["draw"])
         params = ParameterSet.from_draws(self.spec, post)
         return compute_checks(params, self.panel, post, seed=seed, warning=self.convergence_message(), loo=loo)
 
