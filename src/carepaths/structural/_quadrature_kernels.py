@@ -38,6 +38,15 @@ def scatter(values, order):
     return out
 
 
+@njit(cache=True, inline="always")
+def is_identity(order):
+    """Whether ``order`` is 0, 1, ..., N - 1."""
+    for j in range(order.shape[0]):
+        if order[j] != j:
+            return False
+    return True
+
+
 @njit(cache=True)
 def total(values):
     """Sequential sum (the Ops' Python and Numba implementations must add in one order)."""
@@ -109,9 +118,9 @@ def row_terms(lo: float, hi: float, v: float, probit: bool) -> tuple[float, floa
     return logd, -ra, rb, second
 
 
-@njit(cache=True)
-def logit_coefficients(lo, hi):
-    """Per row, the constants of the logit fast path: ``(kind, A, B, G)``.
+@njit(cache=True, inline="always")
+def logit_coefficients(lo, hi, j0, j1, co):
+    """One person's constants of the logit fast path into ``co = (kind, A, B, G)``.
 
     With ``F = exp(v)`` a logit row's probability is a rational function of ``F``, so a
     node costs a few multiplications per row instead of an ``exp`` and a ``log1p``:
@@ -120,31 +129,29 @@ def logit_coefficients(lo, hi):
     - kind 1, ``(lo, inf)``: ``p = 1 / (1 + A / F)``, ``A = exp(lo)``;
     - kind 2, ``(lo, hi)``: ``p = F(hi - v) - F(lo - v) = G F Fa Fb`` with
       ``Fa = 1 / (1 + A F)``, ``Fb = 1 / (1 + B F)``, ``A = exp(-lo)``, ``B = exp(-hi)``,
-      ``G = A - B = -A expm1(lo - hi)`` (no cancellation);
-    - kind 3: a bound beyond ``_FAST_LIMIT`` (the general path takes the person).
+      ``G = A - B = -A expm1(lo - hi)`` (no cancellation).
+
+    Returns False when a bound is beyond ``_FAST_LIMIT`` (the general path then takes the
+    person). The buffers hold one person (the longest), so they stay in cache.
     """
-    N = lo.shape[0]
-    kind = np.empty(N, np.int8)
-    A = np.zeros(N)
-    B = np.zeros(N)
-    G = np.zeros(N)
-    for r in range(N):
-        a, b = lo[r], hi[r]
+    kind, A, B, G = co
+    for j in range(j1 - j0):
+        a, b = lo[j0 + j], hi[j0 + j]
         lo_open, hi_open = a == -np.inf, b == np.inf
         if (lo_open and hi_open) or (not lo_open and abs(a) > _FAST_LIMIT) or (not hi_open and abs(b) > _FAST_LIMIT):
-            kind[r] = 3
-        elif lo_open:
-            kind[r] = 0
-            B[r] = math.exp(-b)
+            return False
+        if lo_open:
+            kind[j] = 0
+            B[j] = math.exp(-b)
         elif hi_open:
-            kind[r] = 1
-            A[r] = math.exp(a)
+            kind[j] = 1
+            A[j] = math.exp(a)
         else:
-            kind[r] = 2
-            A[r] = math.exp(-a)
-            B[r] = math.exp(-b)
-            G[r] = -A[r] * math.expm1(a - b)
-    return kind, A, B, G
+            kind[j] = 2
+            A[j] = math.exp(-a)
+            B[j] = math.exp(-b)
+            G[j] = -A[j] * math.expm1(a - b)
+    return True
 
 
 @njit(cache=True, inline="always")
@@ -167,25 +174,16 @@ def logit_row(kind, A, B, G, F, F_inv):
 
 
 @njit(cache=True, inline="always")
-def fast_person(j0, j1, kind):
-    """Whether every row of the person can take the logit fast path."""
-    for r in range(j0, j1):
-        if kind[r] == 3:
-            return False
-    return True
-
-
-@njit(cache=True, inline="always")
-def logit_pass(co, j0, j1, v, inv_var):
-    """:func:`interval_pass` on the logit fast path (``co`` from :func:`logit_coefficients`)."""
+def logit_pass(co, n, v, inv_var):
+    """:func:`interval_pass` on the logit fast path (``co``: the person's, from :func:`logit_coefficients`)."""
     kind, A, B, G = co
     F = math.exp(v)
     F_inv = 1.0 / F
     prod, acc = 1.0, 0.0
     g = -v * inv_var
     h = -inv_var
-    for r in range(j0, j1):
-        p, dl, dh, second = logit_row(kind[r], A[r], B[r], G[r], F, F_inv)
+    for j in range(n):
+        p, dl, dh, second = logit_row(kind[j], A[j], B[j], G[j], F, F_inv)
         prod *= p
         if prod < 1e-200:  # keep the running product normal: move it into the log
             acc += math.log(prod)
@@ -224,7 +222,7 @@ def interval_mode(lo, hi, j0, j1, probit, inv_var, v, tol, co, fast):
     quadratically, so the centre is then within about ``tol**2`` scales of the mode).
     """
     if fast:
-        value, g, h = logit_pass(co, j0, j1, v, inv_var)
+        value, g, h = logit_pass(co, j1 - j0, v, inv_var)
     else:
         value, g, h = interval_pass(lo, hi, j0, j1, v, probit, inv_var)
     for _ in range(_NEWTON_MAX):
@@ -234,7 +232,7 @@ def interval_mode(lo, hi, j0, j1, probit, inv_var, v, tol, co, fast):
         # safeguarded: halve the step until the log-density does not decrease
         for _ in range(60):
             if fast:
-                t_value, t_g, t_h = logit_pass(co, j0, j1, v + step, inv_var)
+                t_value, t_g, t_h = logit_pass(co, j1 - j0, v + step, inv_var)
             else:
                 t_value, t_g, t_h = interval_pass(lo, hi, j0, j1, v + step, probit, inv_var)
             if t_value >= value - 1e-12 * abs(value):
@@ -253,7 +251,7 @@ def interval_person(lo, hi, j0, j1, sd, probit, x, logw, want_grad, d_lo, d_hi, 
     and node is within ``_FAST_LIMIT``, else the general one (:func:`row_terms`).
     """
     inv_var = 1.0 / (sd * sd)
-    fast = (not probit) and fast_person(j0, j1, co[0])
+    fast = (not probit) and logit_coefficients(lo, hi, j0, j1, co)
     v, h = interval_mode(lo, hi, j0, j1, probit, inv_var, 0.0, _CENTRE_TOL, co, fast)
     scale = 1.0 / math.sqrt(-h)
     Q = x.shape[0]
@@ -273,8 +271,7 @@ def interval_person(lo, hi, j0, j1, sd, probit, x, logw, want_grad, d_lo, d_hi, 
             F_inv = 1.0 / F
             prod = 1.0
             for j in range(n):
-                r = j0 + j
-                p, dl, dh, _ = logit_row(kind[r], A[r], B[r], G[r], F, F_inv)
+                p, dl, dh, _ = logit_row(kind[j], A[j], B[j], G[j], F, F_inv)
                 prod *= p
                 if prod < 1e-200:
                     s += math.log(prod)
@@ -319,7 +316,9 @@ def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
     d_sd = np.empty(P)
     mode = np.empty(P)
     scale = np.empty(P)
-    lo, hi = gather(lo, order), gather(hi, order)  # each person's rows contiguous: no index views
+    sorted_rows = is_identity(order)  # rows already grouped by person (a Panel's are): no copies
+    if not sorted_rows:
+        lo, hi = gather(lo, order), gather(hi, order)  # each person's rows contiguous: no index views
     d_lo_s = np.zeros(N)
     d_hi_s = np.zeros(N)
     longest = 0
@@ -329,13 +328,13 @@ def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
     buf_hi = np.empty((x.shape[0], longest))
     S = np.empty(x.shape[0])  # each node's log integrand (reused per person)
     F_node = np.empty(x.shape[0])  # exp(v_q) (logit fast path)
-    co = logit_coefficients(lo, hi) if not probit else _no_coefficients()
+    co = (np.empty(longest, np.int8), np.zeros(longest), np.zeros(longest), np.zeros(longest))
     for i in range(P):
         logp[i], d_sd[i], mode[i], scale[i] = interval_person(
             lo, hi, starts[i], starts[i + 1], sd, probit, x, logw, want_grad, d_lo_s, d_hi_s, buf_lo, buf_hi, co, S, F_node)
-    d_lo = scatter(d_lo_s, order)
-    d_hi = scatter(d_hi_s, order)
-    return logp, d_sd, mode, scale, d_lo, d_hi
+    if sorted_rows:
+        return logp, d_sd, mode, scale, d_lo_s, d_hi_s
+    return logp, d_sd, mode, scale, scatter(d_lo_s, order), scatter(d_hi_s, order)
 
 
 @njit(cache=True, inline="always")
@@ -427,7 +426,9 @@ def count_all(y, eta, order, starts, phi, sd, x, logw, want_grad):
     d_phi = np.empty(P)
     mode = np.empty(P)
     scale = np.empty(P)
-    y, eta = gather(y, order), gather(eta, order)  # each person's rows contiguous
+    sorted_rows = is_identity(order)
+    if not sorted_rows:
+        y, eta = gather(y, order), gather(eta, order)  # each person's rows contiguous
     d_eta_s = np.zeros(eta.shape[0])
     longest = 0
     for i in range(P):
@@ -438,7 +439,7 @@ def count_all(y, eta, order, starts, phi, sd, x, logw, want_grad):
     for i in range(P):
         logp[i], d_sd[i], d_phi[i], mode[i], scale[i] = count_person(
             y, eta, starts[i], starts[i + 1], phi, sd, x, logw, want_grad, d_eta_s, buf_eta, buf_phi, S)
-    d_eta = scatter(d_eta_s, order)
+    d_eta = d_eta_s if sorted_rows else scatter(d_eta_s, order)
     return logp, d_sd, d_phi, mode, scale, d_eta
 
 
@@ -470,7 +471,7 @@ def interval_draw(lo, hi, order, starts, sd, probit, mode, scale, rng):
     P = starts.shape[0] - 1
     out = np.empty(P)
     inv_var = 1.0 / (sd * sd)
-    co = _no_coefficients()
+    co = _no_coefficients()  # the general path (no fast-path buffers)
     lo, hi = gather(lo, order), gather(hi, order)
     for i in range(P):
         j0, j1 = starts[i], starts[i + 1]
