@@ -486,7 +486,7 @@ class Fit:
         CarepathsError
             On a bad ``seed``, ``draws`` or ``loo``, too few draws for LOO and the
             intervals, or so many that the replicates would exceed
-            :data:`carepaths.checks.predictive.MAX_REPLICATE_BYTES` (8 GiB; at 100,000
+            ``carepaths.checks.predictive.MAX_REPLICATE_BYTES`` (8 GiB; at 100,000
             persons x 4 waves pass ``draws=50``); the message says how many.
         """
         check_seed(seed)
