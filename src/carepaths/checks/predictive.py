@@ -406,7 +406,7 @@ def replicate_bytes(n_rows: int, n_mediators: int, samples: int) -> int:
 
 
 def check_memory(n_rows: int, n_mediators: int, chains: int, draws: int) -> None:
-    """Refuse, before any work, a check whose replicates exceed :data:`MAX_REPLICATE_BYTES`."""
+    """Refuse, before any work, a check whose replicates exceed ``MAX_REPLICATE_BYTES``."""
     need = replicate_bytes(n_rows, n_mediators, chains * draws)
     if need > MAX_REPLICATE_BYTES:
         per_draw = replicate_bytes(n_rows, n_mediators, chains)
