@@ -1,7 +1,9 @@
 """Numba kernels of :mod:`carepaths.structural.person_integrals` (private; see its docstring).
 
 Module-level compiled functions so that Numba's on-disk cache (``cache=True``) serves every
-process after the first; imported only when a kernel is first needed.
+process after the first; imported only when a kernel is first needed. ``error_model="numpy"``:
+a division by zero gives inf or nan (which the Newton line search and the sampler handle)
+instead of raising inside a log-density evaluation.
 """
 
 import math
@@ -20,7 +22,7 @@ _MAX_PROPOSALS = 10_000
 _FAST_LIMIT = 300.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def gather(values, order):
     """``values[order]`` (an explicit loop: Numba's fancy indexing is slower)."""
     out = np.empty(order.shape[0])
@@ -29,7 +31,7 @@ def gather(values, order):
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def scatter(values, order):
     """``out[order] = values``."""
     out = np.empty(order.shape[0])
@@ -38,7 +40,7 @@ def scatter(values, order):
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def is_identity(order):
     """Whether ``order`` is 0, 1, ..., N - 1."""
     for j in range(order.shape[0]):
@@ -47,7 +49,7 @@ def is_identity(order):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def total(values):
     """Sequential sum (the Ops' Python and Numba implementations must add in one order)."""
     out = 0.0
@@ -56,7 +58,7 @@ def total(values):
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def log_cdf(z: float, probit: bool) -> float:
     if probit:
         if z > 0.0:
@@ -70,21 +72,21 @@ def log_cdf(z: float, probit: bool) -> float:
     return z - math.log1p(math.exp(z))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def log_pdf(z: float, probit: bool) -> float:
     if probit:
         return -0.5 * z * z - 0.5 * _LOG_2PI
     return log_cdf(z, False) + log_cdf(-z, False)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def pdf_slope(z: float, probit: bool) -> float:  # f'(z) / f(z)
     if probit:
         return -z
     return 1.0 - 2.0 / (1.0 + math.exp(-z)) if z > -700.0 else 1.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def row_terms(lo: float, hi: float, v: float, probit: bool) -> tuple[float, float, float, float]:
     """(log p, d/dlo, d/dhi, d2/dv2) of one row at intercept v."""
     a, b = lo - v, hi - v
@@ -118,7 +120,7 @@ def row_terms(lo: float, hi: float, v: float, probit: bool) -> tuple[float, floa
     return logd, -ra, rb, second
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def logit_coefficients(lo, hi, j0, j1, co):
     """One person's constants of the logit fast path into ``co = (kind, A, B, G)``.
 
@@ -154,7 +156,7 @@ def logit_coefficients(lo, hi, j0, j1, co):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def logit_row(kind, A, B, G, F, F_inv):
     """(p, d/dlo log p, d/dhi log p, d2/dv2 log p) of one logit row at ``F = exp(v)``."""
     if kind == 0:
@@ -173,9 +175,11 @@ def logit_row(kind, A, B, G, F, F_inv):
     return p, -ra, rb, second
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def logit_pass(co, n, v, inv_var):
     """:func:`interval_pass` on the logit fast path (``co``: the person's, from :func:`logit_coefficients`)."""
+    if abs(v) > _FAST_LIMIT:  # outside the fast path's range: a Newton step there is halved
+        return -np.inf, 0.0, -inv_var
     kind, A, B, G = co
     F = math.exp(v)
     F_inv = 1.0 / F
@@ -193,13 +197,13 @@ def logit_pass(co, n, v, inv_var):
     return acc + math.log(prod) - 0.5 * v * v * inv_var, g, min(h, -inv_var)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _no_coefficients():
     """Placeholder coefficients for the general path (probit, or the conditional draws)."""
     return np.zeros(0, np.int8), np.zeros(0), np.zeros(0), np.zeros(0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def interval_pass(lo, hi, j0, j1, v, probit, inv_var):
     """(log-density, d/dv, d2/dv2) of a person's integrand at v (prior included)."""
     value = -0.5 * v * v * inv_var
@@ -212,7 +216,7 @@ def interval_pass(lo, hi, j0, j1, v, probit, inv_var):
         h += second
     return value, g, min(h, -inv_var)  # log-concave: at most the prior's curvature
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def interval_mode(lo, hi, j0, j1, probit, inv_var, v, tol, co, fast):
     """The integrand's mode by safeguarded Newton from v, and the curvature there.
 
@@ -243,7 +247,7 @@ def interval_mode(lo, hi, j0, j1, probit, inv_var, v, tol, co, fast):
     return v, h
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def interval_person(lo, hi, j0, j1, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi, co, S, F_node):
     """One person: log marginal likelihood, d/dsd, mode, scale; fills d_lo, d_hi.
 
@@ -308,7 +312,7 @@ def interval_person(lo, hi, j0, j1, sd, probit, x, logw, want_grad, d_lo, d_hi, 
     return logp, d_sd, v, scale
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
     P = starts.shape[0] - 1
     N = lo.shape[0]
@@ -337,7 +341,7 @@ def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
     return logp, d_sd, mode, scale, scatter(d_lo_s, order), scatter(d_hi_s, order)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def count_terms(y: float, eta: float, phi: float, v: float) -> tuple[float, float, float, float]:
     """(log p up to phi-only terms, d/deta, d/dphi, d2/dv2) of one negative binomial row."""
     s = eta + v
@@ -352,7 +356,7 @@ def count_terms(y: float, eta: float, phi: float, v: float) -> tuple[float, floa
     return value, d_eta, d_phi, second
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def count_pass(y, eta, j0, j1, phi, v, inv_var):
     value = -0.5 * v * v * inv_var
     g = -v * inv_var
@@ -365,7 +369,7 @@ def count_pass(y, eta, j0, j1, phi, v, inv_var):
     return value, g, min(h, -inv_var)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def count_mode(y, eta, j0, j1, phi, inv_var, v, tol):
     """As :func:`interval_mode`, for a negative binomial outcome."""
     value, g, h = count_pass(y, eta, j0, j1, phi, v, inv_var)
@@ -383,7 +387,7 @@ def count_mode(y, eta, j0, j1, phi, inv_var, v, tol):
     return v, h
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def count_person(y, eta, j0, j1, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi, S):
     inv_var = 1.0 / (sd * sd)
     v, h = count_mode(y, eta, j0, j1, phi, inv_var, 0.0, _CENTRE_TOL)
@@ -418,7 +422,7 @@ def count_person(y, eta, j0, j1, phi, sd, x, logw, want_grad, d_eta, buf_eta, bu
     return logp, d_sd, d_phi, v, scale
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def count_all(y, eta, order, starts, phi, sd, x, logw, want_grad):
     P = starts.shape[0] - 1
     logp = np.empty(P)
@@ -443,7 +447,7 @@ def count_all(y, eta, order, starts, phi, sd, x, logw, want_grad):
     return logp, d_sd, d_phi, mode, scale, d_eta
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def envelope_draw(hm, hL, gL, hR, gR, m, s, rng):
     """A proposal from the tangent envelope of a log-concave density and its log envelope.
 
@@ -466,7 +470,7 @@ def envelope_draw(hm, hL, gL, hR, gR, m, s, rng):
     return v, hm + gR * (v - zR)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def interval_draw(lo, hi, order, starts, sd, probit, mode, scale, rng):
     P = starts.shape[0] - 1
     out = np.empty(P)
@@ -490,7 +494,7 @@ def interval_draw(lo, hi, order, starts, sd, probit, mode, scale, rng):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def count_draw(y, eta, order, starts, phi, sd, mode, scale, rng):
     P = starts.shape[0] - 1
     out = np.empty(P)
