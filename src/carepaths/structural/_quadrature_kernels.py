@@ -58,7 +58,7 @@ def total(values):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def log_cdf(z: float, probit: bool) -> float:
     if probit:
         if z > 0.0:
@@ -72,21 +72,21 @@ def log_cdf(z: float, probit: bool) -> float:
     return z - math.log1p(math.exp(z))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def log_pdf(z: float, probit: bool) -> float:
     if probit:
         return -0.5 * z * z - 0.5 * _LOG_2PI
     return log_cdf(z, False) + log_cdf(-z, False)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def pdf_slope(z: float, probit: bool) -> float:  # f'(z) / f(z)
     if probit:
         return -z
     return 1.0 - 2.0 / (1.0 + math.exp(-z)) if z > -700.0 else 1.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def row_terms(lo: float, hi: float, v: float, probit: bool) -> tuple[float, float, float, float]:
     """(log p, d/dlo, d/dhi, d2/dv2) of one row at intercept v."""
     a, b = lo - v, hi - v
@@ -120,7 +120,7 @@ def row_terms(lo: float, hi: float, v: float, probit: bool) -> tuple[float, floa
     return logd, -ra, rb, second
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def logit_coefficients(lo, hi, j0, j1, co):
     """One person's constants of the logit fast path into ``co = (kind, A, B, G)``.
 
@@ -175,7 +175,7 @@ def logit_row(kind, A, B, G, F, F_inv):
     return p, -ra, rb, second
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def logit_pass(co, n, v, inv_var):
     """:func:`interval_pass` on the logit fast path (``co``: the person's, from :func:`logit_coefficients`)."""
     if abs(v) > _FAST_LIMIT:  # outside the fast path's range: a Newton step there is halved
@@ -203,7 +203,7 @@ def _no_coefficients():
     return np.zeros(0, np.int8), np.zeros(0), np.zeros(0), np.zeros(0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def interval_pass(lo, hi, j0, j1, v, probit, inv_var):
     """(log-density, d/dv, d2/dv2) of a person's integrand at v (prior included)."""
     value = -0.5 * v * v * inv_var
@@ -216,7 +216,7 @@ def interval_pass(lo, hi, j0, j1, v, probit, inv_var):
         h += second
     return value, g, min(h, -inv_var)  # log-concave: at most the prior's curvature
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def interval_mode(lo, hi, j0, j1, probit, inv_var, v, tol, co, fast):
     """The integrand's mode by safeguarded Newton from v, and the curvature there.
 
@@ -247,7 +247,7 @@ def interval_mode(lo, hi, j0, j1, probit, inv_var, v, tol, co, fast):
     return v, h
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def interval_person(lo, hi, j0, j1, sd, probit, x, logw, want_grad, d_lo, d_hi, buf_lo, buf_hi, co, S, F_node):
     """One person: log marginal likelihood, d/dsd, mode, scale; fills d_lo, d_hi.
 
@@ -341,7 +341,7 @@ def interval_all(lo, hi, order, starts, sd, probit, x, logw, want_grad):
     return logp, d_sd, mode, scale, scatter(d_lo_s, order), scatter(d_hi_s, order)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def count_terms(y: float, eta: float, phi: float, v: float) -> tuple[float, float, float, float]:
     """(log p up to phi-only terms, d/deta, d/dphi, d2/dv2) of one negative binomial row."""
     s = eta + v
@@ -356,7 +356,7 @@ def count_terms(y: float, eta: float, phi: float, v: float) -> tuple[float, floa
     return value, d_eta, d_phi, second
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def count_pass(y, eta, j0, j1, phi, v, inv_var):
     value = -0.5 * v * v * inv_var
     g = -v * inv_var
@@ -369,7 +369,7 @@ def count_pass(y, eta, j0, j1, phi, v, inv_var):
     return value, g, min(h, -inv_var)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def count_mode(y, eta, j0, j1, phi, inv_var, v, tol):
     """As :func:`interval_mode`, for a negative binomial outcome."""
     value, g, h = count_pass(y, eta, j0, j1, phi, v, inv_var)
@@ -387,7 +387,7 @@ def count_mode(y, eta, j0, j1, phi, inv_var, v, tol):
     return v, h
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def count_person(y, eta, j0, j1, phi, sd, x, logw, want_grad, d_eta, buf_eta, buf_phi, S):
     inv_var = 1.0 / (sd * sd)
     v, h = count_mode(y, eta, j0, j1, phi, inv_var, 0.0, _CENTRE_TOL)
