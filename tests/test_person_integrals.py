@@ -288,7 +288,7 @@ def test_integrated_and_sampled_intercepts_give_the_same_posterior(mediator_fami
         "mediators": [{"name": "encouragement", "family": "normal"}, mediator],
         "outcome": {"name": "care_use", "family": "bernoulli"},
         "confounders": [{"name": "severity"}],
-        "structure": {"person_effects": "intercepts"},
+        "structure": {"person_effects": "intercepts", "person_intercepts": "integrated"},
     })
     data = carepaths.simulate(spec, 300, 4, seed=11, mc_persons=50).data
     sampled_spec = Spec.from_dict({**spec.to_dict(), "structure": {"person_effects": "intercepts",
