@@ -146,9 +146,8 @@ def kernels() -> dict:
     """The compiled Numba kernels (compiled, or loaded from Numba's on-disk cache, on first use)."""
     from carepaths.structural import _quadrature_kernels as k
 
-    return {"interval_all": k.interval_all, "count_all": k.count_all, "row_terms": k.row_terms,
-            "count_terms": k.count_terms, "interval_draw": k.interval_draw, "count_draw": k.count_draw,
-            "total": k.total}
+    return {"interval_all": k.interval_all, "count_all": k.count_all, "interval_draw": k.interval_draw,
+            "count_draw": k.count_draw, "total": k.total}
 
 
 def interval_marginal(
