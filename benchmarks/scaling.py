@@ -7,8 +7,9 @@ draws after 1,000 tuning steps). Each size runs in its own process, so its peak 
 memory (``ru_maxrss``) is its own; a small warm-up fit first fills the compile cache, so
 every timed fit compiles from cache, as a user's second fit of a spec does.
 
-Baseline in the same run (``--sampled``): the same 2,000-person fit with
-``structure.person_intercepts = "sampled"``, the parametrisation before issue 16.
+Baseline in the same run (``--sampled [sizes]``): the same fits with
+``structure.person_intercepts = "sampled"``, the parametrisation before issue 16 (by
+default at the smallest size only).
 
 Printed per size: compile, sampling and wall seconds, leapfrog steps per draw, min bulk
 ESS and max R-hat over population-level parameters, divergences, converged or not, peak
@@ -19,7 +20,7 @@ conditional population), ``fit.compare(worked_examples(spec))`` and ``fit.check(
 population-level posterior holds no person dimension, so it applies to any panel of the
 spec, and these costs depend on rows x draws, not on the values).
 
-Run: ``.venv/bin/python benchmarks/scaling.py [--sizes 2000 20000 100000] [--sampled] [--downstream]``
+Run: ``.venv/bin/python benchmarks/scaling.py [--sizes 2000 20000 100000] [--sampled [2000 20000]] [--downstream]``
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ def one(persons: int, waves: int, mode: str, draws: int, tune: int, downstream: 
     from carepaths.counterfactual.interventions import worked_examples
 
     spec = carepaths.load_spec("five_mechanisms")
-    if mode == "sampled":
-        d = spec.to_dict()
-        d["structure"] = {**d.get("structure", {}), "person_intercepts": "sampled"}
-        spec = carepaths.Spec.from_dict(d)
+    # the parametrisation named explicitly (mode), whatever the package default is
+    d = spec.to_dict()
+    d["structure"] = {**d.get("structure", {}), "person_intercepts": mode}
+    spec = carepaths.Spec.from_dict(d)
     t0 = time.perf_counter()
     sim = carepaths.simulate(spec, persons, waves, seed=SEED, mc_persons=200)
     panel = sim.panel()
@@ -128,7 +129,8 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
-    parser.add_argument("--sampled", action="store_true", help="also fit the smallest size with sampled intercepts")
+    parser.add_argument("--sampled", type=int, nargs="*", default=None,
+                        help="also fit with sampled intercepts: these sizes (none named: the smallest)")
     parser.add_argument("--downstream", action="store_true", help="time effects, compare and check at the largest")
     parser.add_argument("--check-draws", type=int, default=100, help="draws per chain for fit.check at the largest")
     parser.add_argument("--downstream-at", type=int, default=0,
@@ -146,11 +148,12 @@ def main() -> None:
           f"{args.draws} draws + {args.tune} tune x 2 chains; seed {SEED}", flush=True)
     warm = argparse.Namespace(**{**vars(args), "draws": 50, "tune": 50})
     run_child(200, warm, "integrated", False)  # fills the compile cache
-    if args.sampled:
+    sampled_sizes = (args.sampled or [min(args.sizes)]) if args.sampled is not None else []
+    if sampled_sizes:
         run_child(200, warm, "sampled", False)
     results = []
-    if args.sampled:
-        results.append(run_child(min(args.sizes), args, "sampled", False))
+    for persons in sorted(sampled_sizes):
+        results.append(run_child(persons, args, "sampled", False))
     for persons in sorted(args.sizes):
         results.append(run_child(persons, args, "integrated", args.downstream and persons == max(args.sizes)))
 
@@ -168,7 +171,13 @@ def main() -> None:
             print(f"time({r['persons']:,}) / time({base['persons']:,}) = {r['wall_s'] / base['wall_s']:.1f} "
                   f"(wall), {r['sampling_s'] / base['sampling_s']:.1f} (sampling)")
         if r["mode"] == "sampled":
-            print(f"sampled intercepts / integrated at {r['persons']:,}: {r['wall_s'] / base['wall_s']:.2f} (wall)")
+            same = next((i for i in results if i["mode"] == "integrated" and i["persons"] == r["persons"]), None)
+            if same is not None:
+                print(f"sampled intercepts / integrated at {r['persons']:,}: {r['wall_s'] / same['wall_s']:.2f} (wall)")
+            if r["persons"] != min(sampled_sizes):
+                small = next(i for i in results if i["mode"] == "sampled" and i["persons"] == min(sampled_sizes))
+                print(f"sampled: time({r['persons']:,}) / time({small['persons']:,}) = "
+                      f"{r['wall_s'] / small['wall_s']:.1f} (wall)")
     big = next((r for r in results if "effects_s" in r), None)
     if big is not None:
         at = big.get("downstream_persons", big["persons"])

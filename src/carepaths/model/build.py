@@ -596,12 +596,28 @@ class MediationModel:
             converge (see :meth:`Fit.diagnostics`). Compile and sampling seconds are in
             ``fit.posterior.attrs``.
         """
-        import time
-
         import pymc as pm
+        from threadpoolctl import threadpool_limits
 
         _check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                                 target_accept=target_accept, adaptation=adaptation)
+        # one BLAS thread per chain: the chains already occupy the cores, and OpenBLAS's own
+        # threads on the outcome's design product (large enough to be threaded from about
+        # 10,000 persons) made every chain wait on the other: 30 ms instead of 11 ms per
+        # log-density at 20,000 persons with two chains (benchmarks/README.md, issue 16)
+        with threadpool_limits(limits=1, user_api="blas"):
+            posterior, timings = self._sample(pm, draws, tune, chains, seed, sampler, target_accept, adaptation,
+                                              progressbar)
+        posterior.attrs.update({k: float(v) for k, v in timings.items()})
+        # where each prior came from; a string attribute, so Fit.save / load_fit keep it
+        posterior.attrs[SOURCES_ATTR] = json.dumps(self.prior_sources)
+        return Fit(posterior=posterior, spec=self.spec, panel=self.panel, priors=self.priors)
+
+    def _sample(self, pm: Any, draws: int, tune: int, chains: int, seed: int, sampler: str, target_accept: float,
+                adaptation: str, progressbar: bool) -> tuple[Any, dict[str, float]]:
+        """The sampler's draws and its compile and sampling seconds (see :meth:`fit`)."""
+        import time
+
         if sampler == "pymc":
             t0 = time.perf_counter()
             with self.model:
@@ -628,10 +644,7 @@ class MediationModel:
             t2 = time.perf_counter()
             patch_nutpie_idata(posterior, self.model, sampling_time=t2 - t1)
             timings = {"compile_seconds": t1 - t0, "sampling_seconds": t2 - t1}
-        posterior.attrs.update({k: float(v) for k, v in timings.items()})
-        # where each prior came from; a string attribute, so Fit.save / load_fit keep it
-        posterior.attrs[SOURCES_ATTR] = json.dumps(self.prior_sources)
-        return Fit(posterior=posterior, spec=self.spec, panel=self.panel, priors=self.priors)
+        return posterior, timings
 
 
 def _ordered_cutpoints(draws: Any) -> Any:
