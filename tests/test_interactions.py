@@ -351,16 +351,19 @@ def test_the_fitted_model_creates_the_terms_last_and_its_likelihood_is_the_equat
     # evaluate the model's log-likelihood terms at a random point and compare
     rng = np.random.default_rng(0)
     point = {k: v + 0.3 * rng.normal(size=np.shape(v)) for k, v in model.model.initial_point().items()}
-    logp = model.model.compile_logp(vars=[model.model["Y"]], sum=True)(point)
+    # the outcome's person intercepts integrated out (analytically for a normal outcome)
+    logp = model.model.compile_logp(vars=[model.model["Y_integrated"]], sum=True)(point)
     outs = model.model.replace_rvs_by_values([model.model[n] for n in names])  # each variable from its value
     untransformed = model.model.compile_fn(outs)(point)
     draws = {n: np.asarray(v)[None] for n, v in zip(names, untransformed, strict=True)}
     p = ParameterSet.from_truth(spec, {n: v[0] for n, v in draws.items()} | _fixed(spec, draws)).sample(0)
     ds = model.panel.dataset
-    v_person = np.asarray(draws["sd_v"][0]) * np.asarray(draws["z_v"][0])
     eta = equations.outcome_predictor(p, x=ds["X"].values, M=ds["M"].values, C=ds["C"].values,
-                                      stage_idx=ds["stage_idx"].values, person_intercept=v_person[ds["person_idx"].values])
-    expected = stats.norm(eta, float(draws["sigma_y"][0])).logpdf(ds["Y"].values).sum()
+                                      stage_idx=ds["stage_idx"].values)
+    sigma_y, sd_v = float(draws["sigma_y"][0]), float(draws["sd_v"][0])
+    resid, person = ds["Y"].values - eta, ds["person_idx"].values
+    expected = sum(stats.multivariate_normal(np.zeros((person == i).sum()), sigma_y**2 * np.eye((person == i).sum())
+                                             + sd_v**2).logpdf(resid[person == i]) for i in np.unique(person))
     assert logp == pytest.approx(expected, rel=1e-10)
     # the normal mediators: a person's waves jointly normal, sigma^2 I + sd_u^2 J
     med_logp = model.model.compile_logp(vars=[model.model[f"M_{m}"] for m in spec.mediator_names], sum=True)(point)

@@ -45,12 +45,11 @@ def test_families_build(tmp_path):
     d["mediators"][0] = {"name": "encouragement", "family": "bernoulli"}
     d["mediators"][1] = {"name": "alt_coping", "family": "ordinal", "categories": [1, 2, 3, 4]}
     d["mediator_edges"] = [["encouragement", "attitudes"]]
-    d["structure"] = {**d.get("structure", {}), "person_intercepts": "integrated"}
     spec = Spec.from_dict(d)
     m = _model(spec)
     names = {v.name for v in m.model.free_RVs}
     assert "cutpoints_alt_coping" in names and "d_edge" in names
-    # person intercepts integrated out: the likelihoods are log-density terms
+    # person intercepts integrated out (the default): the likelihoods are log-density terms
     assert {v.name for v in m.model.potentials} >= {"M_encouragement_integrated", "M_alt_coping_integrated",
                                                     "Y_integrated"}
     assert not {v.name for v in m.model.free_RVs} & {"z_v", "z_u"}

@@ -316,12 +316,12 @@ def test_unmeasured_confounding_may_name_stage_and_graph_variables(spec_dict):
 # ----------------------------------------------------------------------------- person intercepts (issue 16)
 def test_person_intercepts_default_to_integrated_and_round_trip(spec_dict):
     spec = Spec.from_dict(spec_dict)
-    assert spec.structure.person_intercepts == "sampled" and spec.structure.quadrature_nodes == 11
+    assert spec.structure.person_intercepts == "integrated" and spec.structure.quadrature_nodes == 11
     assert "person_intercepts" not in spec.to_dict()["structure"]  # defaults are not written back
-    spec_dict["structure"].update(person_intercepts="integrated")
-    integrated = Spec.from_dict(spec_dict)
-    assert integrated.structure.person_intercepts == "integrated"
-    assert Spec.from_dict(integrated.to_dict()) == integrated
+    spec_dict["structure"].update(person_intercepts="sampled")
+    sampled = Spec.from_dict(spec_dict)
+    assert sampled.structure.person_intercepts == "sampled"
+    assert Spec.from_dict(sampled.to_dict()) == sampled
     spec_dict["structure"].update(person_intercepts="integrated", quadrature_nodes=21)
     assert Spec.from_dict(Spec.from_dict(spec_dict).to_dict()).structure.quadrature_nodes == 21
 
@@ -338,7 +338,7 @@ def test_quadrature_nodes_bad_value(spec_dict, nodes):
 
 
 def test_quadrature_keys_need_integrated_person_intercepts(spec_dict):
-    spec_dict["structure"].update(quadrature_nodes=15)  # sampled intercepts, the default
+    spec_dict["structure"].update(person_intercepts="sampled", quadrature_nodes=15)
     _raises(spec_dict, "structure.quadrature_nodes", "sampled")
     spec_dict["structure"].update(person_effects="none", person_intercepts="integrated")
     del spec_dict["structure"]["quadrature_nodes"]

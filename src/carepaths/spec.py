@@ -736,10 +736,9 @@ class Structure:
         e.g. for a predictive check that should flag it on data where they do.
     person_intercepts : {"integrated", "sampled"}
         With person effects, the person intercepts of the outcome and of binary and
-        ordinal mediators are sampled, one parameter per person (the default), or
-        integrated out of the likelihood (``"integrated"``, opt-in while a rare divergent
-        transition is investigated: by adaptive Gauss-Hermite quadrature, a normal
-        outcome's analytically; fitting cost linear in persons). Normal mediators' intercepts are
+        ordinal mediators are integrated out of the likelihood (the default: by adaptive
+        Gauss-Hermite quadrature, a normal outcome's analytically; fitting cost linear in
+        persons) or sampled, one parameter per person. Normal mediators' intercepts are
         integrated analytically either way (with ``"intercepts"`` person effects).
     quadrature_nodes : int
         Nodes of the adaptive Gauss-Hermite quadrature per integrated intercept (default
@@ -751,7 +750,7 @@ class Structure:
     person_effects: Literal["none", "intercepts", "slopes"] = "none"
     center_exposure_within_person: bool = False
     stage_specific_paths: bool = True
-    person_intercepts: Literal["integrated", "sampled"] = "sampled"
+    person_intercepts: Literal["integrated", "sampled"] = "integrated"
     quadrature_nodes: int = DEFAULT_QUADRATURE_NODES
 
     KEYS = ("pool_stages", "person_effects", "center_exposure_within_person", "stage_specific_paths",
@@ -771,7 +770,7 @@ class Structure:
             d.get("center_exposure_within_person", False), "structure.center_exposure_within_person"
         )
         staged = _bool(d.get("stage_specific_paths", True), "structure.stage_specific_paths")
-        intercepts = _choice(d.get("person_intercepts", "sampled"), "structure.person_intercepts",
+        intercepts = _choice(d.get("person_intercepts", "integrated"), "structure.person_intercepts",
                              PERSON_INTERCEPTS, "person-intercepts option")
         nodes = d.get("quadrature_nodes", DEFAULT_QUADRATURE_NODES)
         if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_QUADRATURE_NODES:
@@ -792,7 +791,7 @@ class Structure:
                 "\"slopes\" every person effect (intercepts and slopes together, correlated) is sampled, so "
                 "nothing is integrated by quadrature: remove the key, or use person_effects = \"intercepts\"."
             )
-        if "quadrature_nodes" in d and intercepts == "sampled":  # the default
+        if "quadrature_nodes" in d and intercepts == "sampled":
             raise SpecError(
                 "spec key 'structure.quadrature_nodes' applies to integrated person intercepts, but "
                 "structure.person_intercepts is \"sampled\": remove one of the two."
@@ -824,7 +823,7 @@ class Structure:
         if self.stage_specific_paths:
             del out["stage_specific_paths"]
         # likewise the person-intercept keys (issue 16) at their defaults
-        if self.person_intercepts == "sampled":
+        if self.person_intercepts == "integrated":
             del out["person_intercepts"]
         if self.quadrature_nodes == DEFAULT_QUADRATURE_NODES:
             del out["quadrature_nodes"]
