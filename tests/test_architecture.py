@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("carepaths.exceptions", "carepaths.intervals", "carepaths.files"),
     ("carepaths.figures", "carepaths.results"),
     ("carepaths.spec", "carepaths.prior_rules"),
-    ("carepaths.data",),
+    ("carepaths.data", "carepaths.missingness"),
     ("carepaths.causal",),
     ("carepaths.structural",),
     ("carepaths.counterfactual", "carepaths.checks"),

@@ -114,6 +114,7 @@ def test_report_is_self_contained_and_states_the_panel_size(demo):
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", page), "external reference in the report"
     assert "<script" not in page
     assert "240 person-waves: 80 persons x up to 3 waves" in page
+    assert "Missing values: none in the columns the spec uses." in page
     assert "class='banner'" in page and "THE FIT DID NOT CONVERGE" in page
     paradox = pd.read_csv(demo[3] / "paradox.csv", index_col=0)
     n = 2 * 60  # chains x draws of the small demo

@@ -193,6 +193,8 @@ class Panel:
         used = _used_columns(spec)
         _check_present(df, used)
         frame = df.loc[:, list(used)].copy()
+        _check_not_all_missing(frame)
+        _check_identifiers_present(frame, spec)
         _check_types(frame, spec)
         frame, dropped = _handle_missing(frame, dropna=dropna)
         if len(frame) < 2:
@@ -393,6 +395,37 @@ class Panel:
         )
         return out.reindex(list(self.spec.stage_levels))
 
+    def missing(self) -> pd.DataFrame:
+        """Missing values of each used column, counted per stage, and how each was handled.
+
+        Counted on the rows given to :meth:`from_frame` (the kept rows and
+        :attr:`dropped` together), so a fit file, which keeps both, keeps this record.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per stage (the spec's order) and a last row ``"all"``; one column
+            per used variable (exposure, mediators, outcome, confounders); missing
+            counts. ``attrs["handled"]`` maps each column with missing values to what was
+            done with them, ``attrs["rows"]`` holds the rows per stage.
+        """
+        full = pd.concat([self.frame, self.dropped]) if len(self.dropped) else self.frame
+        stage_col = self.spec.columns.stage
+        levels = list(self.spec.stage_levels)
+        stages = full[stage_col].astype(str) if stage_col else pd.Series(levels[0], index=full.index)
+        columns = [self.spec.exposure.name, *self.spec.mediator_names, self.spec.outcome.name,
+                   *(c.name for c in self.spec.confounders)]
+        counts = full[columns].isna().groupby(stages.to_numpy(), sort=False).sum().reindex(levels, fill_value=0)
+        counts.loc["all"] = counts.sum()
+        counts.index.name = "stage"
+        counts = counts.astype(int)
+        rows = stages.value_counts().reindex(levels, fill_value=0)
+        counts.attrs["rows"] = {**{str(k): int(v) for k, v in rows.items()}, "all": len(full)}
+        counts.attrs["handled"] = {
+            col: "row dropped (dropna=True)" for col in columns if counts.loc["all", col] > 0
+        }
+        return counts
+
     def __repr__(self) -> str:
         return (
             f"<Panel {self.n_obs} rows, {self.n_persons} persons, "
@@ -510,6 +543,41 @@ def _check_types(frame: pd.DataFrame, spec: Spec) -> None:
                         "would count as different units. Strip them upstream: "
                         f"df[{_q(col)}] = df[{_q(col)}].str.strip()."
                     )
+
+
+def _check_not_all_missing(frame: pd.DataFrame) -> None:
+    """A used column with no value at all cannot be modelled, dropped or imputed."""
+    empty = [col for col in frame.columns if frame[col].isna().all()]
+    if empty:
+        named = f"column '{empty[0]}' has" if len(empty) == 1 else f"columns {_values(empty)} have"
+        raise DataError(
+            f"{named} no values at all: all {len(frame)} rows are missing. "
+            "The spec uses them, so the model needs observed values: check that the right file and "
+            "column were read (a misspelt header in the source?), or remove the variable from the spec."
+        )
+
+
+def _check_identifiers_present(frame: pd.DataFrame, spec: Spec) -> None:
+    """Person, wave, stage and cluster must be known in every row, even with ``dropna=True``."""
+    roles = {"person": "person id", "wave": "wave", "stage": "stage", "cluster": "cluster id"}
+    for role, what in roles.items():
+        col = getattr(spec.columns, role)
+        if col is None:
+            continue
+        gap = frame[col].isna()
+        if gap.any():
+            why = {
+                "person": "without it a row cannot be linked to the person's other waves",
+                "wave": "without it the row's place in the person's sequence is unknown",
+                "stage": "the stage decides which paths apply to the row",
+                "cluster": "without it the row's cluster effect is unknown",
+            }[role]
+            raise DataError(
+                f"column '{col}' (the {what}) is missing in {int(gap.sum())} row(s) ({_rows(frame.index, gap)}): "
+                f"{why}, so carepaths neither models nor drops such a row (dropna=True does not apply to "
+                f"identifiers). Fill it from the study record, or remove those rows before Panel.from_frame "
+                "and report them."
+            )
 
 
 def _handle_missing(frame: pd.DataFrame, *, dropna: bool) -> tuple[pd.DataFrame, pd.DataFrame]:

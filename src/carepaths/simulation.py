@@ -48,6 +48,7 @@ from carepaths.counterfactual.interventions import intervention_means, model_tra
 from carepaths.counterfactual.population import POOLED, Chunk, RowData, map_chunks
 from carepaths.data import Panel
 from carepaths.exceptions import SimulationError, suggest_closest
+from carepaths.missingness import apply_attrition, attrition_settings
 from carepaths.results import flatten_variables, stack_variables
 from carepaths.spec import Spec
 from carepaths.structural import equations
@@ -469,6 +470,12 @@ class Simulation:
         Monte Carlo standard error. Stage ``"pooled"`` averages over the stage mix.
     spec : Spec
     seed : int
+    complete_data : pandas.DataFrame or None
+        With ``simulate(..., missing=...)``: every person-wave before attrition.
+    attrition : pandas.DataFrame or None
+        Per person: ``waves_observed`` and ``dropped_out``.
+    missing : dict or None
+        The attrition settings used.
     """
 
     data: pd.DataFrame
@@ -476,6 +483,9 @@ class Simulation:
     effects: xr.Dataset
     spec: Spec
     seed: int
+    complete_data: pd.DataFrame | None = None
+    attrition: pd.DataFrame | None = None
+    missing: dict[str, Any] | None = None
 
     def effects_table(self) -> pd.DataFrame:
         """The true effects as a tidy table: one row per stage and effect.
@@ -692,6 +702,7 @@ def simulate(
     *,
     seed: int,
     mc_persons: int = 20_000,
+    missing: Mapping[str, Any] | None = None,
 ) -> Simulation:
     """Draw a synthetic panel from the structural model, with its true effects.
 
@@ -712,6 +723,13 @@ def simulate(
     mc_persons : int, default 20000
         Persons in the counterfactual population that the true effects average over;
         the Monte Carlo error shrinks as 1/sqrt(mc_persons) and is reported.
+    missing : mapping, optional
+        Attrition: ``{"mechanism": "mcar" | "mar" | "mnar", "rate": share of person-waves
+        absent, "on": [columns], "strength": log-odds per SD}``
+        (:func:`carepaths.missingness.attrition_settings`). ``data`` then holds the rows
+        observed before each person's dropout; ``complete_data`` every row and
+        ``attrition`` each person's record. The true effects are those of the complete
+        cohort.
 
     Returns
     -------
@@ -733,6 +751,7 @@ def simulate(
             f"the spec has no person column, so each row is a different unit: use n_waves=1 "
             f"(got {n_waves}) and set n_persons to the number of rows."
         )
+    settings = attrition_settings(spec, missing) if missing is not None else None
     params_ds = _merge_params(spec, params)
     truth = ParameterSet.from_truth(spec, {k: params_ds[k].values for k in parameter_dims(spec)})
     p = truth.sample(0)  # the equations' arrays, by the one translator
@@ -763,7 +782,14 @@ def simulate(
     frame = _to_frame(spec, pop, M, y)
     effects = _true_effects(spec, truth, _simulator_values(params_ds, truth), mc_persons, n_waves,
                             np.random.default_rng(truth_seed))
-    return Simulation(data=frame, params=params_ds, effects=effects, spec=spec, seed=seed)
+    if settings is None:
+        return Simulation(data=frame, params=params_ds, effects=effects, spec=spec, seed=seed)
+    # a fourth stream (spawn keys are by position: the first three, and so every panel
+    # simulated without attrition, are unchanged)
+    attrition_seed = np.random.SeedSequence(seed).spawn(4)[3]
+    observed, record = apply_attrition(frame, spec, settings, np.random.default_rng(attrition_seed))
+    return Simulation(data=observed, params=params_ds, effects=effects, spec=spec, seed=seed,
+                      complete_data=frame, attrition=record, missing=settings)
 
 
 def _to_frame(spec: Spec, pop: _Population, M: np.ndarray, y: np.ndarray) -> pd.DataFrame:

@@ -216,6 +216,21 @@ def _table(frame: pd.DataFrame, *, digits: int = 3, caption: str = "", n_draws: 
     return f"<div class='table-wrap'>{body}</div>{cap}"
 
 
+def _missing_section(panel: Any) -> str:
+    """The data section's record of missing values: per column and stage, and how handled."""
+    table = panel.missing()
+    used = table.columns[table.loc["all"].to_numpy() > 0]
+    if not len(used):
+        return _p("Missing values: none in the columns the spec uses.")
+    handled = "; ".join(f"{col}: {how}" for col, how in table.attrs["handled"].items())
+    rows = table.attrs["rows"]
+    shown = table[used].copy()
+    shown.insert(0, "rows", [rows[str(stage)] for stage in shown.index])
+    return _table(shown, digits=0, caption=(
+        f"Missing values per column and stage, counted on every row given to the Panel. Handled: {handled}. "
+        f"{len(panel.dropped):,} row(s) dropped in all."))
+
+
 def _p(text: str) -> str:
     return f"<p>{html.escape(text)}</p>"
 
@@ -368,6 +383,7 @@ def build_report(
         parts.append(_table(panel.summary(), caption="The panel by stage (original units)."))
     else:
         parts.append(_table(panel.summary().reset_index(drop=True), caption="The data (original units)."))
+    parts.append(_missing_section(panel))
 
     # -- graph and identification
     say("Causal graph and identification (DoWhy) ...")

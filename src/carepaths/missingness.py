@@ -1,0 +1,143 @@
+"""Attrition for simulated panels: MCAR, MAR and MNAR dropout (issue 17).
+
+A person is observed at the first wave and then, at each later wave, drops out for good
+with a hazard (monotone attrition: the rows from the dropout wave on are absent, as they
+are from a real cohort's file):
+
+- ``"mcar"``: a constant hazard, unrelated to anything;
+- ``"mar"``: a hazard that depends on the person's *previous* wave (observed before the
+  dropout), by default the outcome and the first numeric confounder, each standardised,
+  with log-odds ``-strength`` per SD: people who were out of care and less severely ill
+  stop answering, so the completers are sicker and more often in care;
+- ``"mnar"``: a hazard that depends on the *same* wave's values, which are then not
+  observed: what an analysis under MAR cannot correct.
+
+The baseline log-odds are set by bisection on the drawn uniforms so that the share of
+absent rows is ``rate`` (to one dropout, a few rows), so the same seed gives the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from carepaths.exceptions import SimulationError
+from carepaths.spec import Spec
+
+MECHANISMS = ("mcar", "mar", "mnar")
+
+
+def attrition_settings(spec: Spec, missing: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``simulate(..., missing=...)`` and fill its defaults.
+
+    Parameters
+    ----------
+    spec : Spec
+    missing : mapping
+        ``mechanism`` (``"mcar"``, ``"mar"`` or ``"mnar"``), ``rate`` (share of
+        person-waves absent, in (0, 0.8]), optional ``on`` (columns the hazard depends
+        on; default the outcome and the first numeric confounder) and ``strength``
+        (log-odds of dropping out per SD of each, lower values dropping out more;
+        default 1.0).
+
+    Returns
+    -------
+    dict
+        The settings with every key filled.
+    """
+    if not isinstance(missing, Mapping):
+        raise SimulationError(f"missing must be a mapping such as {{'mechanism': 'mar', 'rate': 0.3}}, got {missing!r}.")
+    unknown = sorted(set(missing) - {"mechanism", "rate", "on", "strength"})
+    if unknown:
+        raise SimulationError(f"missing has unknown key(s) {unknown}: the keys are mechanism, rate, on, strength.")
+    if spec.columns.person is None or spec.columns.wave is None:
+        raise SimulationError("missing=... simulates attrition over waves: the spec needs person and wave columns.")
+    mechanism = missing.get("mechanism")
+    if mechanism not in MECHANISMS:
+        raise SimulationError(f"missing['mechanism'] must be one of {list(MECHANISMS)}, got {mechanism!r}.")
+    rate = missing.get("rate")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 0.8:
+        raise SimulationError(f"missing['rate'] must be the share of person-waves absent, in (0, 0.8], got {rate!r}.")
+    numeric = [c.name for c in spec.confounders if c.kind == "numeric"]
+    default_on = [spec.outcome.name, *numeric[:1]]
+    on = list(missing.get("on", default_on))
+    allowed = [spec.exposure.name, *spec.mediator_names, spec.outcome.name, *numeric]
+    bad = [c for c in on if c not in allowed]
+    if bad:
+        raise SimulationError(f"missing['on'] names {bad}: the hazard can depend on {allowed} (numeric columns).")
+    strength = missing.get("strength", 1.0)
+    if isinstance(strength, bool) or not isinstance(strength, int | float) or not np.isfinite(strength):
+        raise SimulationError(f"missing['strength'] must be a finite number (log-odds per SD), got {strength!r}.")
+    return {"mechanism": mechanism, "rate": float(rate), "on": on if mechanism != "mcar" else [],
+            "strength": float(strength)}
+
+
+def apply_attrition(frame: pd.DataFrame, spec: Spec, settings: Mapping[str, Any],
+                    rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows still observed after dropout, and each person's record.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The complete simulated panel (every person at every wave).
+    spec : Spec
+    settings : mapping
+        From :func:`attrition_settings`.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    observed : pandas.DataFrame
+        The rows before each person's dropout, with the complete frame's index.
+    record : pandas.DataFrame
+        Per person: ``waves_observed`` and ``dropped_out`` (bool).
+    """
+    person, wave = spec.columns.person, spec.columns.wave
+    ordered = frame.sort_values([person, wave], kind="stable")
+    first = ~ordered[person].duplicated().to_numpy()
+    score = _hazard_score(ordered, settings, first)
+    uniforms = rng.random(len(ordered))
+
+    def absent(alpha: float) -> np.ndarray:
+        hazard = special.expit(alpha + score)
+        leaves = (uniforms < hazard) & ~first  # the first wave is always observed
+        # once out, out for good: absent from the first dropout on, within each person
+        return pd.Series(leaves, index=ordered.index).groupby(ordered[person].to_numpy()).cummax().to_numpy()
+
+    lo, hi = -30.0, 30.0
+    for _ in range(80):  # the absent share grows with alpha
+        mid = 0.5 * (lo + hi)
+        if absent(mid).mean() < settings["rate"]:
+            lo = mid
+        else:
+            hi = mid
+    gone = absent(0.5 * (lo + hi))
+    observed = ordered.loc[~gone].sort_index()
+    counts = observed.groupby(person).size().reindex(ordered[person].unique(), fill_value=0)
+    n_waves = ordered.groupby(person).size().reindex(counts.index)
+    record = pd.DataFrame({"waves_observed": counts.to_numpy(), "dropped_out": (counts < n_waves).to_numpy()},
+                          index=pd.Index(counts.index, name=person))
+    return observed, record
+
+
+def _hazard_score(ordered: pd.DataFrame, settings: Mapping[str, Any], first: np.ndarray) -> np.ndarray:
+    """``-strength * sum of the standardised columns`` at the previous (MAR) or same (MNAR) wave."""
+    score = np.zeros(len(ordered))
+    for col in settings["on"]:
+        values = ordered[col].to_numpy(float)
+        z = (values - values.mean()) / (values.std() or 1.0)
+        if settings["mechanism"] == "mar":
+            z = np.concatenate([[0.0], z[:-1]])  # the previous row: the same person's previous wave
+            z[first] = 0.0
+        score -= settings["strength"] * z
+    return score
+
+
+def completers(frame: pd.DataFrame, spec: Spec, record: pd.DataFrame) -> pd.DataFrame:
+    """The complete-case panel: only the persons observed at every wave."""
+    keep = record.index[~record["dropped_out"].to_numpy()]
+    return frame.loc[frame[spec.columns.person].isin(keep)]
