@@ -166,3 +166,25 @@ def test_mar_dropout_depends_on_the_previous_wave_and_mnar_on_the_current_one(sp
 def test_bad_attrition_settings_are_refused(spec, missing, match):
     with pytest.raises(SimulationError, match=match):
         carepaths.simulate(spec, 50, 3, seed=1, mc_persons=20, missing=missing)
+
+
+def test_irregular_and_non_consecutive_waves_are_a_panel_like_any_other(spec):
+    """Persons with 1-4 waves, some with gaps (waves 1, 3, 4): the Panel groups rows by
+    person, the model's integrated person likelihood uses each person's rows, whatever
+    their number, and it equals the same rows in another order (rows are never taken by
+    position)."""
+    frame = carepaths.simulate(spec, 60, 4, seed=5, mc_persons=50).data
+    rng = np.random.default_rng(0)
+    frame = frame.drop(index=rng.choice(frame.index, size=70, replace=False))  # gaps anywhere
+    sizes = frame.groupby("person").size()
+    assert sizes.min() < 4 and sizes.max() == 4
+    gaps = frame.groupby("person")["wave"].apply(lambda w: (np.diff(np.sort(w)) > 1).any())
+    assert gaps.any()  # some persons skip a wave
+    panel = Panel.from_frame(frame, spec)
+    shuffled = Panel.from_frame(frame.sample(frac=1.0, random_state=1), spec)
+    values = []
+    for p in (panel, shuffled):
+        model = carepaths.MediationModel(spec, p).model
+        point = {k: v + 0.1 for k, v in model.initial_point().items()}
+        values.append(float(model.compile_logp()(point)))
+    assert np.isfinite(values[0]) and values[0] == pytest.approx(values[1], rel=1e-10)
