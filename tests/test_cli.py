@@ -68,6 +68,24 @@ def test_simulate_then_validate_round_trip(tmp_path):
     assert (tmp_path / "visits.truth.csv").exists()
     code, out, _ = run(["validate", "visits", str(csv)])
     assert code == 0 and "<Panel 80 rows, 40 persons" in out
+    assert "Missing values: none in the columns the spec uses." in out
+
+
+def test_validate_reports_missing_values_and_refuses_a_missing_stage(tmp_path):
+    csv = tmp_path / "d.csv"
+    assert run(["--quiet", "simulate", "five_mechanisms", str(csv), "--persons", "30", "--waves", "3"])[0] == 0
+    frame = pd.read_csv(csv)
+    frame.loc[[2, 5], "severity"] = None
+    frame.to_csv(csv, index=False)
+    code, out, err = run(["validate", "five_mechanisms", str(csv), "--dropna"])
+    assert code == 0, err
+    assert "Missing values per column and stage (severity: row dropped (dropna=True)):" in out
+    assert out.split("Missing values per column and stage")[1].splitlines()[-1].split() == ["all", "2"]
+    frame.loc[7, "stage"] = None
+    frame.to_csv(csv, index=False)
+    code, _, err = run(["validate", "five_mechanisms", str(csv), "--dropna"])
+    assert code == EXIT_BAD_INPUT and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "column 'stage' (the stage) is missing in 1 row(s) (rows 7)" in err
 
 
 def test_bad_spec_key_exits_2(tmp_path):
