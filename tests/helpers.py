@@ -12,17 +12,20 @@ from carepaths import MediationModel, Spec
 from carepaths.model.fit import Fit
 
 
-def mock_fit(spec: Spec, n_persons: int = 40, draws: int = 60, seed: int = 3) -> Fit:
+def mock_fit(spec: Spec, n_persons: int = 40, draws: int = 60, seed: int = 3, panel: carepaths.Panel | None = None,
+             ) -> Fit:
     """A Fit whose 'posterior' is prior draws from ``pymc.testing.mock_sample`` (no MCMC).
 
     Cheap, and enough wherever a test checks an identity that holds for any parameter
     values (save/load, g-computation oracles). One chain, so it never counts as converged.
+    On ``panel`` when given, else on a simulated panel of ``n_persons``.
     """
     from pymc.testing import mock_sample
 
-    waves = 3 if spec.columns.person else 1
-    sim = carepaths.simulate(spec, n_persons, waves, seed=seed, mc_persons=50)
-    m = MediationModel(spec, sim.panel())
+    if panel is None:
+        waves = 3 if spec.columns.person else 1
+        panel = carepaths.simulate(spec, n_persons, waves, seed=seed, mc_persons=50).panel()
+    m = MediationModel(spec, panel)
     stats = {
         "diverging": lambda size: np.zeros(size, dtype=bool),
         "energy": lambda size: np.random.default_rng(0).normal(size=size),

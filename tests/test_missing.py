@@ -47,21 +47,14 @@ def test_a_panel_without_missing_values_reports_zeros(frame, spec):
 
 
 def test_the_fit_file_keeps_the_missing_value_record(frame, spec, tmp_path):
-    from pymc.testing import mock_sample
+    from helpers import mock_fit
 
-    from carepaths.model.fit import Fit, load_fit
+    from carepaths.model.fit import load_fit
 
     frame.loc[[4, 9], "alt_coping"] = np.nan
     with pytest.warns(carepaths.DroppedRowsWarning):
         panel = Panel.from_frame(frame, spec, dropna=True)
-    model = carepaths.MediationModel(spec, panel)
-    with model.model, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        post = mock_sample(draws=3, random_seed=1, sample_stats={
-            "diverging": lambda size: np.zeros(size, dtype=bool),
-            "energy": lambda size: np.random.default_rng(0).normal(size=size),
-        })
-    Fit(post, spec, panel, model.priors, warn=False).save(tmp_path / "fit.nc")
+    mock_fit(spec, draws=3, panel=panel).save(tmp_path / "fit.nc")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", carepaths.ConvergenceWarning)  # mock draws
         again = load_fit(tmp_path / "fit.nc").panel.missing()
