@@ -71,6 +71,23 @@ def test_simulate_then_validate_round_trip(tmp_path):
     assert "Missing values: none in the columns the spec uses." in out
 
 
+def test_simulate_with_attrition_writes_only_the_observed_rows(tmp_path):
+    csv = tmp_path / "d.csv"
+    code, out, _ = run(["simulate", "five_mechanisms", str(csv), "--persons", "100", "--waves", "4",
+                        "--attrition", "mar", "--attrition-rate", "0.25"])
+    assert code == 0
+    frame = pd.read_csv(csv)
+    lost = 400 - len(frame)
+    assert abs(lost / 400 - 0.25) <= 3 / 400  # to one dropout (up to 3 rows)
+    assert f"({lost} of 400 person-waves lost to MAR attrition)" in out
+    assert (frame.groupby("person")["wave"].max() == frame.groupby("person").size()).all()  # monotone
+    code, _, err = run(["simulate", "five_mechanisms", str(tmp_path / "e.csv"), "--attrition-rate", "0.2"])
+    assert code == EXIT_BAD_INPUT and "need --attrition mcar|mar|mnar" in err and "Traceback" not in err
+    code, _, err = run(["simulate", "five_mechanisms", str(tmp_path / "f.csv"), "--attrition", "mar",
+                        "--attrition-rate", "0.95"])
+    assert code == EXIT_BAD_INPUT and "missing['rate'] must be the share" in err
+
+
 def test_validate_reports_missing_values_and_refuses_a_missing_stage(tmp_path):
     csv = tmp_path / "d.csv"
     assert run(["--quiet", "simulate", "five_mechanisms", str(csv), "--persons", "30", "--waves", "3"])[0] == 0

@@ -174,10 +174,20 @@ def _simulate(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, what="output CSV")
     truth_path = check_output_file(out.with_suffix(".truth.csv"), what="true-effects CSV")
     waves = args.waves if spec.columns.person else 1
-    sim = simulate(spec, args.persons, waves, seed=args.seed)
+    missing = None
+    if args.attrition is not None:
+        missing = {"mechanism": args.attrition,
+                   "rate": 0.3 if args.attrition_rate is None else args.attrition_rate,
+                   "strength": 1.0 if args.attrition_strength is None else args.attrition_strength}
+    elif args.attrition_rate is not None or args.attrition_strength is not None:
+        raise CarepathsError("--attrition-rate and --attrition-strength need --attrition mcar|mar|mnar.")
+    sim = simulate(spec, args.persons, waves, seed=args.seed, missing=missing)
     write_with(out, lambda tmp: sim.data.to_csv(tmp, index=False), what="output CSV")
     write_with(truth_path, sim.effects_table().to_csv, what="true-effects CSV")
-    _say(args, f"Wrote {len(sim.data)} rows to {out} and the true effects to {truth_path}")
+    lost = "" if sim.complete_data is None else (
+        f" ({len(sim.complete_data) - len(sim.data)} of {len(sim.complete_data)} person-waves lost to "
+        f"{args.attrition.upper()} attrition)")
+    _say(args, f"Wrote {len(sim.data)} rows to {out}{lost} and the true effects to {truth_path}")
     return EXIT_OK
 
 
@@ -564,6 +574,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--persons", type=int, default=500)
     sim.add_argument("--waves", type=int, default=4)
     sim.add_argument("--seed", type=int, default=2026)
+    sim.add_argument("--attrition", choices=["mcar", "mar", "mnar"], default=None,
+                     help="drop out persons' later waves: MCAR, MAR (on the previous wave) or MNAR")
+    sim.add_argument("--attrition-rate", type=float, default=None, help="share of person-waves lost (default 0.3)")
+    sim.add_argument("--attrition-strength", type=float, default=None,
+                     help="log-odds of dropping out per SD, MAR/MNAR (default 1)")
     sim.set_defaults(run=_simulate)
 
     val = command("validate", "validate a CSV against a spec")
