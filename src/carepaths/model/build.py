@@ -583,8 +583,9 @@ class MediationModel:
             nutpie (Rust NUTS on a Numba-compiled log-density; the default and much
             faster here) or PyMC's own NUTS.
         target_accept : float, optional
-            NUTS target acceptance rate. Default 0.95 when person intercepts are
-            integrated by quadrature, else 0.9: the integrated model's larger steps reach
+            NUTS target acceptance rate. Default 0.95 when the outcome's person
+            intercepts are integrated out (``person_intercepts = "integrated"``, the
+            default with person intercepts), else 0.9: the integrated model's larger steps reach
             the neck of the stage-pooling funnel (``tau`` near 0) more often, and with 0.9
             two of four recovery fits had one divergent transition there (docs/model.md).
         adaptation : {"diag", "low_rank"}
