@@ -198,11 +198,9 @@ def _validate(args: argparse.Namespace) -> int:
     panel = Panel.from_frame(_read_csv(args.data), spec, dropna=args.dropna)
     _say(args, repr(panel))
     _say(args, panel.summary().round(3).to_string())
-    missing = panel.missing()
-    used = [col for col in missing.columns if missing.loc["all", col] > 0]
-    if used:
-        handled = "; ".join(f"{col}: {how}" for col, how in missing.attrs["handled"].items())
-        _say(args, f"Missing values per column and stage ({handled}):\n{missing[used].to_string()}")
+    missing, handled = panel.missing_columns()
+    if len(missing.columns):
+        _say(args, f"Missing values per column and stage ({handled}):\n{missing.to_string()}")
     else:
         _say(args, "Missing values: none in the columns the spec uses.")
     return EXIT_OK

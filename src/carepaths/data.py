@@ -426,6 +426,21 @@ class Panel:
         }
         return counts
 
+    def missing_columns(self) -> tuple[pd.DataFrame, str]:
+        """The columns of :meth:`missing` with any missing value, and how each was handled, in words.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            :meth:`missing` restricted to those columns (no columns when nothing is missing).
+        handled : str
+            ``"column: how; ..."`` (empty when nothing is missing).
+        """
+        table = self.missing()
+        used = [col for col in table.columns if table.loc["all", col] > 0]
+        handled = "; ".join(f"{col}: {how}" for col, how in table.attrs["handled"].items())
+        return table[used], handled
+
     def __repr__(self) -> str:
         return (
             f"<Panel {self.n_obs} rows, {self.n_persons} persons, "

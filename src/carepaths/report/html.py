@@ -218,13 +218,11 @@ def _table(frame: pd.DataFrame, *, digits: int = 3, caption: str = "", n_draws: 
 
 def _missing_section(panel: Any) -> str:
     """The data section's record of missing values: per column and stage, and how handled."""
-    table = panel.missing()
-    used = table.columns[table.loc["all"].to_numpy() > 0]
-    if not len(used):
+    shown, handled = panel.missing_columns()
+    if not len(shown.columns):
         return _p("Missing values: none in the columns the spec uses.")
-    handled = "; ".join(f"{col}: {how}" for col, how in table.attrs["handled"].items())
-    rows = table.attrs["rows"]
-    shown = table[used].copy()
+    rows = shown.attrs["rows"]
+    shown = shown.copy()
     shown.insert(0, "rows", [rows[str(stage)] for stage in shown.index])
     return _table(shown, digits=0, caption=(
         f"Missing values per column and stage, counted on every row given to the Panel. Handled: {handled}. "
