@@ -541,7 +541,7 @@ def test_bad_data_cases_are_distinct_and_many():
 def test_dropna_that_leaves_too_few_rows_says_so(frame, default_spec):
     frame.loc[frame.index[1:], "severity"] = np.nan
     with pytest.warns(carepaths.DroppedRowsWarning):
-        _message(DataError, lambda: Panel.from_frame(frame, default_spec, dropna=True), "1 row(s) left after dropna=True")
+        _message(DataError, lambda: Panel.from_frame(frame, default_spec, dropna=True), "1 row(s) left after dropping rows with missing values")
 
 
 def test_the_last_guard_names_the_column_of_a_non_finite_model_value(frame, default_spec):

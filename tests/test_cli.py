@@ -96,7 +96,7 @@ def test_validate_reports_missing_values_and_refuses_a_missing_stage(tmp_path):
     frame.to_csv(csv, index=False)
     code, out, err = run(["validate", "five_mechanisms", str(csv), "--dropna"])
     assert code == 0, err
-    assert "Missing values per column and stage (severity: row dropped (dropna=True)):" in out
+    assert "Missing values per column and stage (severity: row dropped (missing='drop')):" in out
     assert out.split("Missing values per column and stage")[1].splitlines()[-1].split() == ["all", "2"]
     frame.loc[7, "stage"] = None
     frame.to_csv(csv, index=False)

@@ -36,7 +36,7 @@ def test_missing_values_are_counted_per_column_and_stage(frame, spec):
         expected = frame.loc[rows, "stage"].value_counts().reindex(spec.stage_levels, fill_value=0)
         np.testing.assert_array_equal(table.loc[list(spec.stage_levels), col].to_numpy(), expected.to_numpy())
         assert table.loc["all", col] == len(rows)
-        assert table.attrs["handled"][col] == "row dropped (dropna=True)"
+        assert table.attrs["handled"][col] == "row dropped (missing='drop')"
     assert table.drop(columns=["severity", "support"]).to_numpy().sum() == 0
     assert table.attrs["rows"]["all"] == len(frame)  # counted on every row given, kept or dropped
 
@@ -75,7 +75,7 @@ def test_the_report_data_section_shows_the_record(frame, spec):
     for stage in [*spec.stage_levels, "all"]:  # each stage's row: the rows given, then the count
         rows = panel.missing().attrs["rows"][stage]
         assert re.search(rf"<th>{stage}</th>\s*<td[^>]*>{rows}</td>\s*<td[^>]*>{counts[stage]}</td>", section), stage
-    assert "Handled: severity: row dropped (dropna=True). 3 row(s) dropped in all." in section
+    assert "Handled: severity: row dropped (missing=&#x27;drop&#x27;). 3 row(s) dropped in all." in section
 
 
 # ----------------------------------------------------------------------------- refused

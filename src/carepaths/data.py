@@ -144,7 +144,7 @@ class Panel:
 
     # -- construction -----------------------------------------------------------------
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, spec: Spec, *, dropna: bool = False) -> Panel:
+    def from_frame(cls, df: pd.DataFrame, spec: Spec, *, dropna: bool = False, missing: str | None = None) -> Panel:
         """Validate a long-format DataFrame (one row per person-wave) into a Panel.
 
         Parameters
@@ -154,10 +154,19 @@ class Panel:
         spec : Spec
             Names the role of each column.
         dropna : bool, default False
-            Drop rows with a missing value (NaN/None) in a used column, and report them
-            with a :class:`~carepaths.exceptions.DroppedRowsWarning` and in
-            :attr:`dropped`. By default missing values raise instead. Infinite values
-            always raise.
+            Shorthand for ``missing="drop"``.
+        missing : {"refuse", "drop", "model"}, optional
+            What to do with missing values (NaN/None) in used columns. ``"refuse"`` (the
+            default) raises, naming them. ``"drop"`` drops every row with one and reports
+            them with a :class:`~carepaths.exceptions.DroppedRowsWarning` and in
+            :attr:`dropped`. ``"model"`` keeps the rows whose outcome or normal mediators
+            are missing and models those values under missing at random (the outcome's
+            contributes nothing to the likelihood; a mediator's is a latent value of the
+            model where the row's outcome is observed); rows with a missing exposure or
+            confounder are dropped and reported, since those are not imputed (yet), and a
+            missing bernoulli or ordinal mediator is refused. :meth:`missing` records
+            what was done with each column. Identifiers (person, wave, stage, cluster)
+            must always be present, and infinite values always raise.
 
         Returns
         -------
@@ -190,16 +199,17 @@ class Panel:
                 "the DataFrame index has duplicate labels, so rows cannot be named in error "
                 "messages or reports. Call df.reset_index(drop=True) first."
             )
+        mode = _missing_mode(dropna, missing)
         used = _used_columns(spec)
         _check_present(df, used)
         frame = df.loc[:, list(used)].copy()
         _check_not_all_missing(frame)
         _check_identifiers_present(frame, spec)
         _check_types(frame, spec)
-        frame, dropped = _handle_missing(frame, dropna=dropna)
+        frame, dropped = _handle_missing(frame, spec, mode)
         if len(frame) < 2:
             raise DataError(
-                f"the data have {len(frame)} row(s){' left after dropna=True' if len(dropped) else ''}: "
+                f"the data have {len(frame)} row(s){' left after dropping rows with missing values' if len(dropped) else ''}: "
                 "nothing can be estimated from fewer than 2 rows. "
                 + ("Impute the missing values instead of dropping those rows." if len(dropped)
                    else "Check that the whole file was read.")
@@ -207,7 +217,9 @@ class Panel:
         _check_numeric(frame, spec)
         _check_values(frame, spec)
         _check_design(frame, spec)
+        _check_observed(frame, spec)
         panel = cls._build(frame, spec, dropped)
+        panel.dataset.attrs["missing"] = mode
         _check_finite(panel)
         return panel
 
@@ -216,8 +228,9 @@ class Panel:
         scaling: dict[str, Scaling] = {}
 
         def standardise(col: str) -> np.ndarray:
+            # over the observed values (an outcome or mediator may be missing, missing="model")
             values = frame[col].to_numpy(dtype=float)
-            s = Scaling(loc=float(values.mean()), scale=float(values.std(ddof=1)))
+            s = Scaling(loc=float(np.nanmean(values)), scale=float(np.nanstd(values, ddof=1)))
             scaling[col] = s
             return np.asarray(s.to_model(values))
 
@@ -231,11 +244,13 @@ class Panel:
                 M[:, k] = frame[m.name].to_numpy(float)
             else:  # ordinal: map the declared codes onto 0..K-1
                 lookup = {code: i for i, code in enumerate(m.categories)}
-                M[:, k] = frame[m.name].map(lambda v, lookup=lookup: lookup[int(v)]).to_numpy(float)
+                M[:, k] = frame[m.name].map(lambda v, lookup=lookup: lookup[int(v)]).to_numpy(float)  # never missing
         y = spec.outcome
         if y.family == "normal":
             Y = standardise(y.name)
         elif y.family == "bernoulli":
+            Y = frame[y.name].to_numpy(float)
+        elif frame[y.name].isna().any():  # counts with missing values stay float (NaN marks them)
             Y = frame[y.name].to_numpy(float)
         else:
             Y = frame[y.name].to_numpy(float).astype(np.int64)
@@ -421,10 +436,49 @@ class Panel:
         counts = counts.astype(int)
         rows = stages.value_counts().reindex(levels, fill_value=0)
         counts.attrs["rows"] = {**{str(k): int(v) for k, v in rows.items()}, "all": len(full)}
+        mode = self.missing_mode
+        modelled = set(modelled_columns(self.spec)) if mode == "model" else set()
+        how = {
+            self.spec.outcome.name: "modelled: the row's outcome contributes nothing to the likelihood "
+                                    "(missing at random)",
+            **{m: "modelled: a latent value drawn by the model where the row's outcome is observed, "
+                  "else left out of the mediator's likelihood (missing at random)" for m in self.spec.mediator_names},
+        }
+        dropped_how = ("row dropped (the exposure and confounders are not imputed)" if mode == "model"
+                       else "row dropped (missing='drop')")
         counts.attrs["handled"] = {
-            col: "row dropped (dropna=True)" for col in columns if counts.loc["all", col] > 0
+            col: how[col] if col in modelled else dropped_how for col in columns if counts.loc["all", col] > 0
         }
         return counts
+
+    @property
+    def missing_mode(self) -> str:
+        """How :meth:`from_frame` treated missing values: ``"refuse"``, ``"drop"`` or ``"model"``."""
+        return str(self.dataset.attrs.get("missing", "drop" if len(self.dropped) else "refuse"))
+
+    def latent_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """The missing mediator values the model draws as latent values.
+
+        A normal mediator's missing value in a row whose outcome is observed (it enters
+        the outcome's equation there). Where the outcome is missing too, the value enters
+        no likelihood and is left out (under missing at random it carries nothing).
+
+        Returns
+        -------
+        rows, mediators : int arrays (cell,)
+            Row position (on ``obs``) and mediator index of each cell, row by row.
+        """
+        y_obs, m_obs = self.observed()
+        rows, mediators = np.nonzero(~m_obs & y_obs[:, None])
+        return rows.astype(np.int64), mediators.astype(np.int64)
+
+    def observed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which model values are observed: ``(Y observed (obs,), M observed (obs, mediator))``.
+
+        All True unless the panel was built with ``missing="model"``.
+        """
+        ds = self.dataset
+        return ~np.isnan(np.asarray(ds["Y"].values, dtype=float)), ~np.isnan(ds["M"].values)
 
     def missing_columns(self) -> tuple[pd.DataFrame, str]:
         """The columns of :meth:`missing` with any missing value, and how each was handled, in words.
@@ -595,11 +649,39 @@ def _check_identifiers_present(frame: pd.DataFrame, spec: Spec) -> None:
             )
 
 
-def _handle_missing(frame: pd.DataFrame, *, dropna: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+MISSING_MODES = ("refuse", "drop", "model")
+
+
+def _missing_mode(dropna: Any, missing: Any) -> str:
+    """The ``missing=`` mode of :meth:`Panel.from_frame` (``dropna=True`` is ``"drop"``)."""
+    if not isinstance(dropna, bool | np.bool_):
+        raise DataError(f"dropna must be True or False, got {dropna!r}.")
+    if missing is None:
+        return "drop" if dropna else "refuse"
+    if missing not in MISSING_MODES:
+        raise DataError(
+            f"missing must be one of {list(MISSING_MODES)}, got {missing!r}: 'refuse' raises on a missing "
+            "value, 'drop' drops its row (reported), 'model' models missing outcomes and mediators."
+        )
+    if dropna and missing != "drop":
+        raise DataError(f"dropna=True and missing={missing!r} disagree: pass one of them (dropna=True means 'drop').")
+    return str(missing)
+
+
+def modelled_columns(spec: Spec) -> list[str]:
+    """The columns whose missing values ``missing="model"`` keeps and models.
+
+    The outcome and the normal mediators (bernoulli and ordinal mediators would need their
+    values summed out of the outcome's likelihood, which is not implemented).
+    """
+    return [spec.outcome.name, *(m.name for m in spec.mediators if m.family == "normal")]
+
+
+def _handle_missing(frame: pd.DataFrame, spec: Spec, mode: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     missing = frame.isna()
     if not missing.to_numpy().any():
         return frame, frame.iloc[0:0]
-    if not dropna:
+    if mode == "refuse":
         parts = [
             f"'{col}': {int(missing[col].sum())} missing ({_rows(frame.index, missing[col])})"
             for col in frame.columns
@@ -607,21 +689,58 @@ def _handle_missing(frame: pd.DataFrame, *, dropna: bool) -> tuple[pd.DataFrame,
         ]
         raise DataError(
             "missing values (NaN/None) in used columns: " + "; ".join(parts) + ". carepaths "
-            "never drops or imputes silently: impute them upstream (e.g. multiple imputation), "
-            "or pass dropna=True to drop those rows and get them reported."
+            "never drops or imputes silently: pass missing='model' to model missing outcomes and "
+            "mediators (missing at random; docs/data.md), missing='drop' (or dropna=True) to drop "
+            "those rows and get them reported, or impute them upstream (e.g. multiple imputation)."
         )
-    bad = missing.any(axis=1)
+    if mode == "model":
+        for m in spec.mediators:
+            if m.family != "normal" and missing[m.name].any():
+                raise DataError(
+                    f"column {_q(m.name)} (a {m.family} mediator) has {int(missing[m.name].sum())} missing "
+                    f"value(s) ({_rows(frame.index, missing[m.name])}): missing='model' models missing "
+                    "outcomes and normal mediators only (a missing binary or ordinal mediator would have "
+                    "to be summed out of the outcome's likelihood, which carepaths does not do yet). "
+                    "Pass missing='drop' to drop those rows (reported), or impute the column upstream."
+                )
+        droppable = [col for col in frame.columns if col not in modelled_columns(spec)]
+        bad = missing[droppable].any(axis=1)
+    else:
+        bad = missing.any(axis=1)
+    if not bad.any():
+        return frame, frame.iloc[0:0]
     dropped = frame.loc[bad]
     kept = frame.loc[~bad]
-    per_col = {col: int(missing[col].sum()) for col in frame.columns if missing[col].any()}
+    per_col = {col: int(missing.loc[bad, col].sum()) for col in frame.columns if missing.loc[bad, col].any()}
+    why = ("missing='model' does not impute the exposure or confounders yet: dropped"
+           if mode == "model" else "dropped")
     warnings.warn(
-        f"dropna=True dropped {int(bad.sum())} of {len(frame)} rows with missing values "
+        f"{why} {int(bad.sum())} of {len(frame)} rows with missing values "
         f"(per column: {per_col}; {_rows(frame.index, bad)}). They are listed in "
-        "Panel.dropped.",
+        "Panel.dropped and counted in Panel.missing().",
         DroppedRowsWarning,
         stacklevel=3,
     )
     return kept, dropped
+
+
+def _check_observed(frame: pd.DataFrame, spec: Spec) -> None:
+    """With missing values modelled, each stage still needs observed outcomes and mediators."""
+    columns = [c for c in modelled_columns(spec) if frame[c].isna().any()]
+    if not columns:
+        return
+    stage_col = spec.columns.stage
+    stages = frame[stage_col].astype(str) if stage_col else pd.Series(spec.stage_levels[0], index=frame.index)
+    observed = frame[columns].notna().groupby(stages.to_numpy(), sort=False).sum()
+    for col in columns:
+        for stage in spec.stage_levels:
+            n = int(observed[col].get(stage, 0))
+            if n < 2:
+                raise DataError(
+                    f"column {_q(col)} has {n} observed value(s) in stage {_q(stage)} (the rest are "
+                    "missing): its paths in that stage cannot be estimated from fewer than 2. Check "
+                    "the column, or merge the stage with another."
+                )
 
 
 def _numeric_columns(spec: Spec) -> list[str]:
@@ -703,7 +822,7 @@ def _check_numeric(frame: pd.DataFrame, spec: Spec) -> None:
             )
         if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
             values = series.to_numpy(dtype=float)
-            inf = ~np.isfinite(values)
+            inf = np.isinf(values)  # missing values were dropped or are modelled (missing="model")
             if inf.any():
                 raise DataError(
                     f"column {_q(col)} has {int(inf.sum())} infinite value(s) "
@@ -793,7 +912,7 @@ def _check_values(frame: pd.DataFrame, spec: Spec) -> None:
         binary.append((spec.outcome.name, "a bernoulli outcome"))
     for col, role in binary:
         values = frame[col].to_numpy(dtype=float)
-        bad = (values != 0) & (values != 1)
+        bad = (values != 0) & (values != 1) & ~np.isnan(values)
         if bad.any():
             shown = sorted(set(values[bad].tolist()))[:5]
             raise DataError(
@@ -805,7 +924,7 @@ def _check_values(frame: pd.DataFrame, spec: Spec) -> None:
     if spec.outcome.family == "negative_binomial":
         col = spec.outcome.name
         values = frame[col].to_numpy(dtype=float)
-        bad = (values < 0) | (values != np.round(values))
+        bad = ((values < 0) | (values != np.round(values))) & ~np.isnan(values)
         if bad.any():
             raise DataError(
                 f"column '{col}' is a negative-binomial count outcome and must hold "
@@ -946,6 +1065,8 @@ def _check_scales(frame: pd.DataFrame, spec: Spec) -> None:
     idx = frame.index
     for col, role in _standardised(spec):
         values = frame[col].to_numpy(dtype=float)
+        values = values[~np.isnan(values)]  # an outcome or mediator may be missing (missing="model")
+        col_idx = idx[~frame[col].isna().to_numpy()]
         with np.errstate(over="ignore", invalid="ignore"):
             mean = float(values.mean())
             sd = float(values.std(ddof=1))
@@ -955,7 +1076,7 @@ def _check_scales(frame: pd.DataFrame, spec: Spec) -> None:
             mask[largest] = True
             raise DataError(
                 f"column {_q(col)} ({role}) has values too large to standardise: their SD "
-                f"overflows float64 (largest value {values[largest]:.6g}, {_rows(idx, mask)}). "
+                f"overflows float64 (largest value {values[largest]:.6g}, {_rows(col_idx, mask)}). "
                 "Check those values (a code such as 1e300 for 'missing'?) or rescale the "
                 f"column, e.g. df[{_q(col)}] / 1e6."
             )
@@ -1053,7 +1174,8 @@ def _check_finite(panel: Panel) -> None:
         if var not in ds:
             continue
         values = np.asarray(ds[var].values, dtype=float)
-        bad = ~np.isfinite(values)
+        # NaN marks a modelled missing outcome or mediator (missing="model"); nothing else
+        bad = np.isinf(values) if var in ("M", "Y") and ds.attrs.get("missing") == "model" else ~np.isfinite(values)
         if not bad.any():
             continue
         if values.ndim == 2:

@@ -14,6 +14,17 @@ are from a real cohort's file):
 
 The baseline log-odds are set by bisection on the drawn uniforms so that the share of
 absent rows is ``rate`` (to one dropout, a few rows), so the same seed gives the same rows.
+
+With ``pattern="items"`` no row is removed; single values go missing within rows instead
+(:func:`apply_item_missing`): each normal mediator's values (share ``rate / 2``, MCAR, or
+under MAR and MNAR with log-odds ``strength`` per SD of the row's first numeric
+confounder, which is always observed), then the outcome's (share ``rate``): constant under
+MCAR; under MAR with log-odds ``-strength`` per SD of the sum of the row's *observed*
+normal mediators (a missing one counts 0), so that whether a value is missing depends
+only on values that are observed, the definition of missing at random; under MNAR with
+log-odds ``-strength`` per SD of the outcome itself. Dropping the rows with a missing
+outcome then selects on the mediators, which biases their paths (a complete-case
+analysis), while a model of the missing values does not.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from carepaths.exceptions import SimulationError
 from carepaths.spec import Spec
 
 MECHANISMS = ("mcar", "mar", "mnar")
+PATTERNS = ("waves", "items")
 
 
 def attrition_settings(spec: Spec, missing: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,9 +63,18 @@ def attrition_settings(spec: Spec, missing: Mapping[str, Any]) -> dict[str, Any]
     """
     if not isinstance(missing, Mapping):
         raise SimulationError(f"missing must be a mapping such as {{'mechanism': 'mar', 'rate': 0.3}}, got {missing!r}.")
-    unknown = sorted(set(missing) - {"mechanism", "rate", "on", "strength"})
+    unknown = sorted(set(missing) - {"mechanism", "rate", "on", "strength", "pattern"})
     if unknown:
-        raise SimulationError(f"missing has unknown key(s) {unknown}: the keys are mechanism, rate, on, strength.")
+        raise SimulationError(
+            f"missing has unknown key(s) {unknown}: the keys are mechanism, rate, on, strength, pattern.")
+    pattern = missing.get("pattern", "waves")
+    if pattern not in PATTERNS:
+        raise SimulationError(
+            f"missing['pattern'] must be 'waves' (monotone attrition) or 'items' (single values missing "
+            f"within rows), got {pattern!r}.")
+    if pattern == "items" and "on" in missing:
+        raise SimulationError("missing['on'] applies to pattern 'waves' only: the 'items' pattern's hazards are fixed "
+                              "(see carepaths.missingness).")
     if spec.columns.person is None or spec.columns.wave is None:
         raise SimulationError("missing=... simulates attrition over waves: the spec needs person and wave columns.")
     mechanism = missing.get("mechanism")
@@ -72,8 +93,10 @@ def attrition_settings(spec: Spec, missing: Mapping[str, Any]) -> dict[str, Any]
     strength = missing.get("strength", 1.0)
     if isinstance(strength, bool) or not isinstance(strength, int | float) or not np.isfinite(strength):
         raise SimulationError(f"missing['strength'] must be a finite number (log-odds per SD), got {strength!r}.")
-    return {"mechanism": mechanism, "rate": float(rate), "on": on if mechanism != "mcar" else [],
-            "strength": float(strength)}
+    if pattern == "items" and not numeric:
+        raise SimulationError("missing pattern 'items' needs a numeric confounder (the mediators' hazard depends on it).")
+    return {"mechanism": mechanism, "rate": float(rate), "on": on if mechanism != "mcar" and pattern == "waves" else [],
+            "strength": float(strength), "pattern": pattern}
 
 
 def apply_attrition(frame: pd.DataFrame, spec: Spec, settings: Mapping[str, Any],
@@ -135,6 +158,60 @@ def _hazard_score(ordered: pd.DataFrame, settings: Mapping[str, Any], first: np.
             z[first] = 0.0
         score -= settings["strength"] * z
     return score
+
+
+def apply_item_missing(frame: pd.DataFrame, spec: Spec, settings: Mapping[str, Any],
+                       rng: np.random.Generator) -> pd.DataFrame:
+    """Single values set missing within rows (``pattern="items"``; see the module docstring).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The complete simulated panel.
+    spec : Spec
+    settings : mapping
+        From :func:`attrition_settings`.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows, with NaN where a value is missing.
+    """
+    out = frame.copy()
+    mechanism, strength, rate = settings["mechanism"], settings["strength"], settings["rate"]
+
+    def z(values: np.ndarray) -> np.ndarray:
+        return (values - np.nanmean(values)) / (np.nanstd(values) or 1.0)
+
+    severity = z(frame[next(c.name for c in spec.confounders if c.kind == "numeric")].to_numpy(float))
+    for m in spec.mediators:
+        if m.family != "normal":
+            continue
+        score = np.zeros(len(frame)) if mechanism == "mcar" else strength * severity
+        out.loc[_chosen(score, rate / 2, rng.random(len(frame))), m.name] = np.nan
+    if mechanism == "mcar":
+        score = np.zeros(len(frame))
+    elif mechanism == "mar":
+        normal = [m.name for m in spec.mediators if m.family == "normal"]
+        observed = np.nan_to_num(np.column_stack([z(out[n].to_numpy(float)) for n in normal]), nan=0.0)
+        score = -strength * z(observed.sum(axis=1))
+    else:
+        score = -strength * z(frame[spec.outcome.name].to_numpy(float))
+    out.loc[_chosen(score, rate, rng.random(len(frame))), spec.outcome.name] = np.nan
+    return out
+
+
+def _chosen(score: np.ndarray, rate: float, uniforms: np.ndarray) -> np.ndarray:
+    """Rows missing with log-odds ``alpha + score``, ``alpha`` set by bisection for the share ``rate``."""
+    lo, hi = -30.0, 30.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if (uniforms < special.expit(mid + score)).mean() < rate:
+            lo = mid
+        else:
+            hi = mid
+    return uniforms < special.expit(0.5 * (lo + hi) + score)
 
 
 def completers(frame: pd.DataFrame, spec: Spec, record: pd.DataFrame) -> pd.DataFrame:

@@ -48,7 +48,7 @@ from carepaths.counterfactual.interventions import intervention_means, model_tra
 from carepaths.counterfactual.population import POOLED, Chunk, RowData, map_chunks
 from carepaths.data import Panel
 from carepaths.exceptions import SimulationError, suggest_closest
-from carepaths.missingness import apply_attrition, attrition_settings
+from carepaths.missingness import apply_attrition, apply_item_missing, attrition_settings
 from carepaths.results import flatten_variables, stack_variables
 from carepaths.spec import Spec
 from carepaths.structural import equations
@@ -728,8 +728,11 @@ def simulate(
         absent, "on": [columns], "strength": log-odds per SD}``
         (:func:`carepaths.missingness.attrition_settings`). ``data`` then holds the rows
         observed before each person's dropout; ``complete_data`` every row and
-        ``attrition`` each person's record. The true effects are those of the complete
-        cohort.
+        ``attrition`` each person's record. With ``"pattern": "items"``, single outcome
+        and normal-mediator values go missing within rows instead (``rate`` is the
+        outcome's share; :func:`carepaths.missingness.apply_item_missing`): fit such data
+        with ``Panel.from_frame(..., missing="model")``. The true effects are those of the
+        complete cohort.
 
     Returns
     -------
@@ -787,6 +790,10 @@ def simulate(
     # a fourth stream (spawn keys are by position: the first three, and so every panel
     # simulated without attrition, are unchanged)
     attrition_seed = np.random.SeedSequence(seed).spawn(4)[3]
+    if settings["pattern"] == "items":
+        observed = apply_item_missing(frame, spec, settings, np.random.default_rng(attrition_seed))
+        return Simulation(data=observed, params=params_ds, effects=effects, spec=spec, seed=seed,
+                          complete_data=frame, missing=settings)
     observed, record = apply_attrition(frame, spec, settings, np.random.default_rng(attrition_seed))
     return Simulation(data=observed, params=params_ds, effects=effects, spec=spec, seed=seed,
                       complete_data=frame, attrition=record, missing=settings)

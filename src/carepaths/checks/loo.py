@@ -176,6 +176,10 @@ def psis_loo(
     name = spec.outcome.name
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     y_obs = panel.dataset["Y"].values.astype(float)
+    # the rows with an observed outcome (all but those missing with missing="model"): a
+    # missing outcome has nothing to predict, and a person without one is left out
+    seen = ~np.isnan(y_obs)
+    y_obs, loglik, y_at_m = y_obs[seen], loglik[seen], y_at_m[seen]
     if spec.outcome.family == "normal":  # LOO in original units (the loglik has the Jacobian)
         scaling = panel.scaling[name]
         y_obs, y_at_m = scaling.to_original(y_obs), scaling.to_original(y_at_m)
@@ -187,7 +191,10 @@ def psis_loo(
     obs = {"obs": np.arange(n)}
     sample = {"chain": post["chain"].values, "draw": post["draw"].values}
     has_person = "person_idx" in panel.dataset
-    person = panel.dataset["person_idx"].values if has_person else np.arange(n)
+    person = panel.dataset["person_idx"].values[seen] if has_person else np.arange(n)
+    persons_seen, person = np.unique(person, return_inverse=True)  # persons 0..P-1 with an outcome
+    if person_loglik is not None:
+        person_loglik = person_loglik[persons_seen]
     tree = xr.DataTree.from_dict({
         "posterior": post,
         "log_likelihood": xr.Dataset({name: (("chain", "draw", "obs"), cdo(loglik))}, coords={**sample, **obs}),
@@ -219,10 +226,12 @@ def psis_loo(
             random_state=np.random.default_rng([int(seed), 1]),
         )
     k_unit = np.asarray(loo.pareto_k).reshape(-1)
-    stage = np.asarray(spec.stage_levels)[panel.dataset["stage_idx"].values]
+    stage = np.asarray(spec.stage_levels)[panel.dataset["stage_idx"].values[seen]]
     coords = {**obs, "stage": ("obs", stage)}
     if "person" in panel.dataset.coords:
-        coords["person"] = ("obs", panel.dataset["person"].values)
+        coords["person"] = ("obs", panel.dataset["person"].values[seen])
+    if not seen.all():  # which of the panel's rows each LOO row is
+        coords["panel_obs"] = ("obs", np.flatnonzero(seen))
     tree[LOO_POINTWISE] = xr.DataTree(xr.Dataset(
         {"loo_pit": ("obs", np.asarray(pit.values, dtype=float)),
          "pareto_k": ("obs", np.asarray(pareto_k.values, dtype=float).reshape(-1))},

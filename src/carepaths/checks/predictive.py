@@ -480,7 +480,9 @@ def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, 
     loglik = np.empty((n, S)) if with_loglik else None
     integrated = with_loglik and params.quadrature_outcome
     person_loglik = np.empty((int(rows.person.max()) + 1, S)) if integrated else None
-    counts = np.bincount(rows.person).astype(float)
+    # rows per person with an observed outcome (the Jacobian of a normal outcome's units)
+    counts = np.bincount(rows.person[~np.isnan(Y_obs.astype(float))], minlength=int(rows.person.max()) + 1)
+    counts = counts.astype(float)
 
     def replicate(chunk: Chunk) -> tuple[Any, ...]:
         p, r = chunk.params, chunk.rows
@@ -494,7 +496,8 @@ def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, 
                                    sigma=p["sigma_y"], phi=p["phi"], link=link)
         if not with_loglik:
             return M, y, None, None, None
-        eta_obs = equations.outcome_predictor(p, M=M_obs[:, :, None], **common)
+        # at the observed mediators (with the draw's latent values where the model drew them)
+        eta_obs = equations.outcome_predictor(p, M=chunk.observed_M, **common)
         y_at_m = equations.draw_outcome(family, eta_obs, chunk.rng, sigma=p["sigma_y"], phi=p["phi"], link=link)
         ll = outcome_loglik(family, Y_obs[:, None], eta_obs, sigma=p["sigma_y"], phi=p["phi"], link=link)
         ll = ll - log_scale
@@ -536,7 +539,8 @@ def _statistics(spec: Spec, panel: Any, Y: np.ndarray, M: np.ndarray) -> list[tu
     """Every check statistic of data in original units; one value per sample (last axis).
 
     The observed data go through the same function with a sample axis of length 1, so
-    observed and replicated statistics share one definition.
+    observed and replicated statistics share one definition. NaN marks a missing value
+    (the same cells in every sample): each statistic runs over the values present.
     """
     ds = panel.dataset
     stage_labels = np.asarray(spec.stage_levels)[ds["stage_idx"].values]
@@ -551,21 +555,25 @@ def _statistics(spec: Spec, panel: Any, Y: np.ndarray, M: np.ndarray) -> list[tu
     def add(variable: str, statistic: str, stage: str, values: np.ndarray, wave: str = ALL) -> None:
         out.append(((variable, statistic, stage, wave), np.asarray(values, dtype=float)))
 
+    def present(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return rows[~np.isnan(values[rows, 0])] if values.shape[0] else rows
+
     def dispersion(y: np.ndarray) -> np.ndarray:
         mean, var = y.mean(axis=0), y.var(axis=0, ddof=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(mean > 0, var / mean, np.nan)
 
     def slope(rows: np.ndarray) -> np.ndarray:
+        rows = present(rows, Y)
         xc = x[rows] - x[rows].mean()
         return xc @ Y[rows] / (xc @ xc)
 
-    per_stage = [("mean", lambda rows: Y[rows].mean(axis=0))]
+    per_stage = [("mean", lambda rows: Y[present(rows, Y)].mean(axis=0))]
     if family == "normal":
-        per_stage.append(("sd", lambda rows: Y[rows].std(axis=0, ddof=1)))
+        per_stage.append(("sd", lambda rows: Y[present(rows, Y)].std(axis=0, ddof=1)))
     if family == "negative_binomial":
-        per_stage += [("dispersion", lambda rows: dispersion(Y[rows])),
-                      ("zeros", lambda rows: (Y[rows] == 0).mean(axis=0))]
+        per_stage += [("dispersion", lambda rows: dispersion(Y[present(rows, Y)])),
+                      ("zeros", lambda rows: (Y[present(rows, Y)] == 0).mean(axis=0))]
     per_stage.append(("exposure_slope", slope))
     for statistic, fn in per_stage:
         for stage, rows in stages:
@@ -573,20 +581,22 @@ def _statistics(spec: Spec, panel: Any, Y: np.ndarray, M: np.ndarray) -> list[tu
     if "wave" in ds.coords:
         waves = ds["wave"].values
         for wave, rows in _groups(waves, list(dict.fromkeys(sorted(waves.tolist())))):
-            add(y_name, "mean", ALL, Y[rows].mean(axis=0), wave=wave)
+            add(y_name, "mean", ALL, Y[present(rows, Y)].mean(axis=0), wave=wave)
     if "person_idx" in ds:
-        person = ds["person_idx"].values
-        n_persons = int(person.max()) + 1
+        seen = present(np.arange(len(Y)), Y)
+        person = ds["person_idx"].values[seen]
+        n_persons = int(ds["person_idx"].values.max()) + 1
         sums = np.zeros((n_persons, Y.shape[-1]))
-        np.add.at(sums, person, Y)
-        means = sums / np.bincount(person, minlength=n_persons)[:, None]
+        np.add.at(sums, person, Y[seen])
+        counts = np.bincount(person, minlength=n_persons)
+        means = sums[counts > 0] / counts[counts > 0, None]  # persons with an observed outcome
         add(y_name, "between_person", ALL, means.std(axis=0, ddof=1))
     for k, med in enumerate(spec.mediators):
         for stage, rows in stages:
-            add(med.name, "mean", stage, M[rows, k].mean(axis=0))
+            add(med.name, "mean", stage, M[present(rows, M[:, k]), k].mean(axis=0))
         if med.family != "bernoulli":  # a binary variable's SD is a function of its mean
             for stage, rows in stages:
-                add(med.name, "sd", stage, M[rows, k].std(axis=0, ddof=1))
+                add(med.name, "sd", stage, M[present(rows, M[:, k]), k].std(axis=0, ddof=1))
     return out
 
 
@@ -600,7 +610,10 @@ def _assemble(
     Y_obs, M_obs = _original_units(spec, panel, ds["Y"].values[:, None].astype(float), ds["M"].values[:, :, None])
     Y_rep, M_rep = _original_units(spec, panel, rep.Y, rep.M)
     observed = _statistics(spec, panel, Y_obs, M_obs)
-    replicated = _statistics(spec, panel, Y_rep, M_rep)
+    # compared on the observed values only: the replicates where a value is missing
+    # (missing="model") are left out of the statistics, as the data's are
+    replicated = _statistics(spec, panel, np.where(np.isnan(Y_obs), np.nan, Y_rep),
+                             np.where(np.isnan(M_obs), np.nan, M_rep))
     keys = [key for key, _ in observed]
     t_obs = np.array([value[0] for _, value in observed])
     t_rep = np.stack([value for _, value in replicated])  # (check, sample)

@@ -46,7 +46,7 @@ from carepaths.counterfactual.worlds import Rows
 from carepaths.data import Panel
 from carepaths.spec import Spec
 from carepaths.structural import equations
-from carepaths.structural.parameters import ParameterSet, integrated_mediators, split_slopes
+from carepaths.structural.parameters import MISSING_MEDIATORS, ParameterSet, integrated_mediators, split_slopes
 
 __all__ = [
     "Chunk", "RowData", "map_chunks", "default_workers", "group_averaging",
@@ -87,6 +87,10 @@ class RowData:
     y : array (obs,), optional
         The observed outcome on the model scale (needed to draw the observed persons'
         integrated-out intercepts).
+    cells : (int array, int array), optional
+        Rows and mediators of the missing mediator values the model drew as latent values
+        (:meth:`carepaths.data.Panel.latent_cells`); ``M`` and ``y`` hold NaN where a value
+        is missing (a panel built with ``missing="model"``).
     """
 
     x: np.ndarray
@@ -97,6 +101,7 @@ class RowData:
     x_between: np.ndarray | None = None
     M: np.ndarray | None = None
     y: np.ndarray | None = None
+    cells: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -118,6 +123,7 @@ class RowData:
             x_between=ds["X_between"].values if split else None,
             M=ds["M"].values,
             y=ds["Y"].values,
+            cells=panel.latent_cells() if panel.missing_mode == "model" else None,
         )
 
 
@@ -147,6 +153,10 @@ class Chunk:
         conditional and replicate populations: each observed person's outcome
         log-likelihood with the intercept integrated out, ``log p(y_i | theta, M_i)``
         (model scale), what leave-one-person-out LOO needs.
+    observed_M : array (obs, mediator, draw), optional
+        In the conditional and replicate populations: the observed mediators, with each
+        draw's latent values where the model drew missing ones and NaN where a value is
+        missing and enters no likelihood (draw axis of length 1 without missing values).
     """
 
     draws: slice
@@ -156,6 +166,7 @@ class Chunk:
     systems: list[np.ndarray] | None
     rng: np.random.Generator
     person_loglik: np.ndarray | None = None
+    observed_M: np.ndarray | None = None
 
 
 def group_averaging(spec: Spec, stage_idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -256,6 +267,12 @@ class _Source:
         self.x_col = rows.x[:, None]
         self.x_between = None if rows.x_between is None else rows.x_between[:, None]
         self._person_rows: Any = None  # persons' rows, for the integrated intercepts (on first use)
+        self.y_seen = None if rows.y is None else ~np.isnan(np.asarray(rows.y, dtype=float))
+        self.missing_m = rows.M is not None and bool(np.isnan(rows.M).any())
+        if population in ("conditional", "replicate") and self.missing_m and rows.cells is not None and len(
+                rows.cells[0]) and MISSING_MEDIATORS not in params.person:
+            raise ValueError(f"the {population} population needs the latent values of the missing mediators "
+                             f"({MISSING_MEDIATORS}: draws of a model fitted with missing='model')")
         if population in ("conditional", "replicate") and params.quadrature_outcome and rows.y is None:
             raise ValueError(f"the {population} population needs the observed outcome (RowData.y) to draw the "
                              "integrated-out person intercepts")
@@ -263,20 +280,22 @@ class _Source:
     def chunk(self, sl: slice, rng: np.random.Generator) -> Chunk:
         p = self.params.batch(sl)
         person_loglik = None
+        M_draws = None
         if self.population == "marginal":
             u, v, a_i, b_i, c_i, extra_sd = self._new_persons(sl, rng)
         else:
             u, v, a_i, b_i, c_i = self._observed_persons(sl)
+            M_draws = self.observed_mediators(sl)
             if self.params.quadrature_outcome:
-                u, v, person_loglik = self._quadrature_persons(p, sl, rng, u, v)
+                u, v, person_loglik = self._quadrature_persons(p, sl, rng, u, v, M_draws)
             extra_sd = None
         rows = Rows(C=self.rows.C, stage_idx=self.rows.stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v,
                     x_between=self.x_between)
         systems = None
         if self.population == "conditional":
-            latents = _abducted_latents(self.spec, p, rows, self.x_col, self.rows.M, rng)
+            latents = _abducted_latents(self.spec, p, rows, self.x_col, M_draws, rng)
         elif self.population == "replicate":
-            rows = self._with_integrated_intercepts(rows, p, sl, rng)
+            rows = self._with_integrated_intercepts(rows, p, sl, rng, M_draws)
             B = sl.stop - sl.start
             latents = np.stack(
                 [equations.draw_latent(f, rng, (self.rows.n_rows, B), sigma=p["sigma_m"][k], link=self.links[k])
@@ -290,7 +309,37 @@ class _Source:
                                           links=self.links)
                            for _ in self.families]
         return Chunk(draws=sl, params=p, rows=rows, latents=latents, systems=systems, rng=rng,
-                     person_loglik=person_loglik)
+                     person_loglik=person_loglik, observed_M=M_draws)
+
+    def observed_mediators(self, sl: slice) -> np.ndarray:
+        """The observed mediators of a chunk of draws (obs, mediator, draw).
+
+        Where the model drew a missing value as a latent value, each draw's value; where
+        a value is missing and enters no likelihood (its row's outcome is missing too),
+        NaN. Without missing values, the observed mediators with a draw axis of length 1.
+        """
+        if not self.missing_m:
+            return self.rows.M[:, :, None]
+        B = sl.stop - sl.start
+        M = np.repeat(self.rows.M[:, :, None], B, axis=2)
+        if self.rows.cells is not None and len(self.rows.cells[0]):
+            cell_rows, cell_meds = self.rows.cells
+            M[cell_rows, cell_meds, :] = self.params.person[MISSING_MEDIATORS][sl].T
+        return M
+
+    def _outcome_groups(self) -> tuple[np.ndarray | None, np.ndarray, Any]:
+        """Rows with an observed outcome (None: all), the persons they hold, and their PersonRows."""
+        from carepaths.structural import person_integrals as pi
+
+        if self._person_rows is None:
+            person = self.rows.person
+            if self.y_seen is None or self.y_seen.all():
+                self._person_rows = (None, np.arange(int(person.max()) + 1), pi.PersonRows.from_index(person))
+            else:
+                sel = np.flatnonzero(self.y_seen)
+                persons, inverse = np.unique(person[sel], return_inverse=True)
+                self._person_rows = (sel, persons, pi.PersonRows.from_index(inverse))
+        return self._person_rows
 
     def _new_persons(self, sl: slice, rng: np.random.Generator) -> tuple[Any, Any, Any, Any, Any, np.ndarray]:
         """New persons' effects, one draw per row, and the extra SD merged into latents.
@@ -337,6 +386,7 @@ class _Source:
 
     def _quadrature_persons(
         self, p: Mapping[str, np.ndarray], sl: slice, rng: np.random.Generator, u: Any, v: Any,
+        M_draws: np.ndarray,
     ) -> tuple[Any, Any, np.ndarray]:
         """The observed persons' intercepts that the model integrated out, drawn given each draw.
 
@@ -347,57 +397,67 @@ class _Source:
         parameters the intercepts are independent of everything else, so a posterior draw
         of the parameters followed by these is a draw from the joint posterior. Also
         returns each person's outcome log-likelihood with the intercept integrated out
-        (person, draw).
+        (person, draw). Rows whose outcome is missing carry nothing about it; a person
+        with no observed outcome has the intercept's population distribution and a
+        log-likelihood of 0.
         """
         from carepaths.structural import person_integrals as pi
 
         spec, rows, B = self.spec, self.rows, sl.stop - sl.start
-        if self._person_rows is None:
-            self._person_rows = pi.PersonRows.from_index(rows.person)
-        groups = self._person_rows
+        sel, persons, groups = self._outcome_groups()
+        n_persons = int(rows.person.max()) + 1
         n, K = rows.n_rows, len(self.families)
         nodes = spec.structure.quadrature_nodes
         v_new = np.array(np.broadcast_to(v, (n, B)), dtype=float)  # cluster intercepts, if any
         eta_y = equations.outcome_predictor(
-            p, x=self.x_col, M=rows.M[:, :, None], C=rows.C, stage_idx=rows.stage_idx, person_intercept=v_new,
+            p, x=self.x_col, M=M_draws, C=rows.C, stage_idx=rows.stage_idx, person_intercept=v_new,
             x_between=self.x_between,
         )
+        y, person = rows.y, rows.person
+        if sel is not None:  # the rows with an observed outcome
+            eta_y, y, person = eta_y[sel], y[sel], np.searchsorted(persons, person[sel])
         sd_v = self.params.person["sd_v"][sl]
         family, link = spec.outcome.family, spec.outcome.link
-        person_loglik = np.empty((groups.n_persons, B))
+        person_loglik = np.zeros((n_persons, B))
         for b in range(B):
             if family == "normal":
                 counts = np.diff(groups.starts).astype(float)
-                resid = rows.y - eta_y[:, b]
+                resid = y - eta_y[:, b]
                 sums = np.zeros(groups.n_persons)
-                np.add.at(sums, rows.person, resid)
+                np.add.at(sums, person, resid)
                 squares = np.zeros(groups.n_persons)
-                np.add.at(squares, rows.person, resid**2)
-                person_loglik[:, b] = compound_symmetric_loglik(sums, squares, counts, p["sigma_y"][b], sd_v[b])
+                np.add.at(squares, person, resid**2)
+                loglik = compound_symmetric_loglik(sums, squares, counts, p["sigma_y"][b], sd_v[b])
                 draw = draw_person_intercepts(sums, counts, p["sigma_y"][b], sd_v[b], rng)
             elif family == "negative_binomial":
                 phi = p["phi"][b]
-                marginal = pi.count_marginal(rows.y, eta_y[:, b], phi, sd_v[b], groups, order=nodes)
-                constant = special.gammaln(rows.y + phi) - special.gammaln(phi) - special.gammaln(rows.y + 1.0) + (
+                marginal = pi.count_marginal(y, eta_y[:, b], phi, sd_v[b], groups, order=nodes)
+                constant = special.gammaln(y + phi) - special.gammaln(phi) - special.gammaln(y + 1.0) + (
                     phi * np.log(phi))
-                person_loglik[:, b] = marginal["logp"] + np.bincount(rows.person, constant, groups.n_persons)
-                draw = pi.draw_conditional(marginal, groups, sd_v[b], rng, y=rows.y, eta=eta_y[:, b], phi=phi)
+                loglik = marginal["logp"] + np.bincount(person, constant, groups.n_persons)
+                draw = pi.draw_conditional(marginal, groups, sd_v[b], rng, y=y, eta=eta_y[:, b], phi=phi)
             else:
-                lo, hi = pi.interval_bounds("bernoulli", rows.y, eta_y[:, b])
+                lo, hi = pi.interval_bounds("bernoulli", y, eta_y[:, b])
                 marginal = pi.interval_marginal(lo, hi, sd_v[b], groups, probit=link == "probit", order=nodes)
-                person_loglik[:, b] = marginal["logp"]
+                loglik = marginal["logp"]
                 draw = pi.draw_conditional(marginal, groups, sd_v[b], rng, lo=lo, hi=hi, probit=link == "probit")
+            if sel is not None:  # persons without an observed outcome: the population distribution
+                full = rng.standard_normal(n_persons) * sd_v[b]
+                full[persons] = draw
+                draw = full
+            person_loglik[persons, b] = loglik
             v_new[:, b] += draw[rows.person]
         mediators = self.params.quadrature_mediators
         if not mediators:
             return u, v_new, person_loglik
+        groups = pi.PersonRows.from_index(rows.person)  # binary and ordinal mediators are never missing
         u_new = np.zeros((n, K, B)) if not np.ndim(u) else np.array(u, dtype=float, copy=True)
         sd_u = self.params.person["sd_u"][sl]
         for k in mediators:
             med = spec.mediators[k]
             eta = equations.mediator_predictor(
                 p, k, x=self.x_col, C=rows.C, stage_idx=rows.stage_idx, x_between=self.x_between,
-                M=rows.M[:, :, None] if spec.mediator_edges else None,
+                M=M_draws if spec.mediator_edges else None,
             )
             eta = np.broadcast_to(eta, (n, B))
             for b in range(B):
@@ -411,9 +471,13 @@ class _Source:
         return u_new, v_new, person_loglik
 
     def _with_integrated_intercepts(
-        self, rows: Rows, p: Mapping[str, np.ndarray], sl: slice, rng: np.random.Generator
+        self, rows: Rows, p: Mapping[str, np.ndarray], sl: slice, rng: np.random.Generator, M_draws: np.ndarray,
     ) -> Rows:
-        """Rows with the integrated-out person intercepts drawn (replicate population)."""
+        """Rows with the integrated-out person intercepts drawn (replicate population).
+
+        A normal mediator's person sums run over its observed and latent values
+        (``M_draws``); its values missing with the outcome (NaN there) carry nothing.
+        """
         integrated = integrated_mediators(self.spec)
         if not integrated:
             return rows
@@ -427,11 +491,17 @@ class _Source:
             if posterior:  # given the data: the exact conditional posterior
                 eta = equations.mediator_predictor(
                     p, k, x=self.x_col, C=rows.C, stage_idx=rows.stage_idx, x_between=rows.x_between,
-                    M=self.rows.M[:, :, None] if self.spec.mediator_edges else None,
+                    M=M_draws if self.spec.mediator_edges else None,
                 )
                 sums = np.zeros((n_persons, B))
-                np.add.at(sums, person, self.rows.M[:, k, None] - eta)
-                u_k = draw_person_intercepts(sums, counts, p["sigma_m"][k], sd_u, rng)
+                resid = M_draws[:, k] - eta
+                counts_k = counts
+                if self.missing_m:
+                    seen = ~np.isnan(M_draws[:, k, 0])
+                    resid, counts_k = np.where(seen[:, None], resid, 0.0), np.bincount(
+                        person[seen], minlength=n_persons).astype(float)
+                np.add.at(sums, person, resid)
+                u_k = draw_person_intercepts(sums, counts_k, p["sigma_m"][k], sd_u, rng)
             else:  # new persons: from the population SD
                 u_k = rng.standard_normal((n_persons, B)) * sd_u
             u[:, k] = u_k[person]
@@ -462,8 +532,11 @@ def _fresh_latents(
 
 def _abducted_latents(
     spec: Spec, p: Mapping[str, np.ndarray], rows: Rows, x_obs: np.ndarray,
-    M_obs: np.ndarray, rng: np.random.Generator,
+    M_draws: np.ndarray, rng: np.random.Generator,
 ) -> np.ndarray:
+    """Each row's latent mediator noise given its observed (or latent) value; where a value
+    is missing and was not drawn by the model (NaN), fresh noise from its distribution."""
+    M_obs = M_draws[:, :, 0]
     eta_shape = (len(x_obs), p["c"].shape[-1])
     latents = np.empty((M_obs.shape[0], M_obs.shape[1], eta_shape[1]))
     for k, med in enumerate(spec.mediators):
@@ -472,12 +545,17 @@ def _abducted_latents(
         eta: Any = equations.mediator_predictor(
             p, k, x=x_obs, C=rows.C, stage_idx=rows.stage_idx, person_intercept=u_k,
             person_slope=a_k, x_between=rows.x_between,
-            M=M_obs[:, :, None] if spec.mediator_edges else None,
+            M=M_draws if spec.mediator_edges else None,
         )
+        observed = M_draws[:, k] if M_draws.shape[2] > 1 else M_obs[:, k]
         latents[:, k] = equations.latent_from_observed(
-            med.family, np.broadcast_to(eta, eta_shape), M_obs[:, k], rng, cutpoints=p["cutpoints"][k],
+            med.family, np.broadcast_to(eta, eta_shape), observed, rng, cutpoints=p["cutpoints"][k],
             link=med.link,
         )
+        gap = np.isnan(latents[:, k])
+        if gap.any():  # missing and not drawn by the model: noise from the mediator's distribution
+            fresh = equations.draw_latent(med.family, rng, eta_shape, sigma=p["sigma_m"][k], link=med.link)
+            latents[:, k] = np.where(gap, fresh, latents[:, k])
     return latents
 
 

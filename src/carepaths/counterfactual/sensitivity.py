@@ -676,6 +676,9 @@ def _r_squared(spec: Spec, params: ParameterSet, panel: Panel, rows: RowData, w:
 
     def r2(family: str, link: str | None, observed: np.ndarray, eta: np.ndarray, sd_latent: Any, person: Any) -> float:
         fitted = eta.mean(axis=-1)
+        # the rows where the variable and its predictors are observed (missing="model")
+        keep = ~np.isnan(np.asarray(observed, dtype=float)) & ~np.isnan(fitted)
+        observed, fitted = np.asarray(observed, dtype=float)[keep], fitted[keep]
         if family == "normal":
             return float(1.0 - np.sum((observed - fitted) ** 2) / np.sum((observed - observed.mean()) ** 2))
         explained = float(np.var(fitted))

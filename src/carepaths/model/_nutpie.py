@@ -43,6 +43,8 @@ from carepaths.exceptions import SlowCompileWarning
 #: nutpie versions whose private compile functions this module was written against
 #: (pyproject.toml bounds nutpie to them).
 SUPPORTED_NUTPIE = ("0.16.",)
+#: The most arguments a generated call passes one by one (see ``_generated_callback``).
+_MAX_LITERAL_ARGS = 25
 _warned = False
 
 _LOGP_SRC = """
@@ -53,7 +55,7 @@ def carepaths_logp_cfunc(dim, x_, out_, logp_, user_data_):
     logp = numba.carray(logp_, (1,))
 {unpack}
     try:
-        logp_val, grad = inner(x{args})
+        logp_val, grad = inner({call})
     except Exception:  # noqa: BLE001
         return 1
     value = logp_val[()]
@@ -78,7 +80,7 @@ def carepaths_expand_cfunc(dim, expanded, x_, out_, user_data_):
     out = numba.carray(out_, (expanded,))
 {unpack}
     try:
-        (values,) = inner(x{args})
+        (values,) = inner({call})
     except Exception:  # noqa: BLE001
         return -2
     if values.shape[0] != expanded:
@@ -246,7 +248,16 @@ def _generated_callback(template, name, inner, user_data, shared_keys, shared_da
         shape = "(" + "".join(f"int(words[{w}]), " for w in shape_words) + ")"
         unpack.append(f"    a{j} = numba.carray(as_pointer(words[{address_word}]), {shape}, DTYPE{j})")
         args.append(f", a{j}")
-    source = template.format(unpack="\n".join(unpack), args="".join(args))
+    call = "x" + "".join(args)
+    if len(args) > _MAX_LITERAL_ARGS:
+        # CPython 3.12+ compiles a call or tuple display of more than 30 items with list
+        # opcodes (LIST_TO_TUPLE) that Numba cannot compile: pass them as a sum of
+        # shorter tuples, unpacked (``f(x, *t)`` would build a list too; a model with missing mediators has ~40 data arrays)
+        names = [a[2:] for a in args]
+        chunks = " + ".join("(" + ", ".join(names[i:i + _MAX_LITERAL_ARGS]) + ",)"
+                            for i in range(0, len(names), _MAX_LITERAL_ARGS))
+        call = f"*((x,) + {chunks})"
+    source = template.format(unpack="\n".join(unpack), call=call)
 
     _load_inner(inner, [(dtype, len(shape_words)) for dtype, (_, shape_words) in zip(dtypes, layout)])
     inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))

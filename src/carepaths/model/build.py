@@ -54,6 +54,7 @@ from carepaths.structural.parameters import (
     person_mode,
     pytensor_ops,
     quadrature_intercepts,
+    MISSING_MEDIATORS,
     PRODUCT_PARAMS,
     product_indices,
     split_slopes,
@@ -228,6 +229,16 @@ class MediationModel:
         stage_idx = ds["stage_idx"].values
         person_idx = ds["person_idx"].values if mode != "none" else None
         M_obs = ds["M"].values
+        # missing values (Panel missing="model"): an outcome's row leaves the outcome's
+        # likelihood; a normal mediator's is a latent value where the outcome is observed
+        y_obs, m_obs = self.panel.observed()
+        cell_rows, cell_meds = self.panel.latent_cells()
+        if not m_obs.all():
+            _check_missing_mediators_supported(spec)
+            M_obs = np.where(m_obs, M_obs, 0.0)  # placeholders: every use below is masked or replaced
+        y_rows = None if y_obs.all() else np.flatnonzero(y_obs)
+        if len(cell_rows):
+            coords["missing_cell"] = np.arange(len(cell_rows))
         # check_bounds=False: parameter-bound assertions (e.g. 0 <= p <= 1 on 8,000 rows)
         # cost as much as the likelihood itself; every parameter here is in-bounds by
         # construction (logit and probit links, positive transforms).
@@ -324,13 +335,17 @@ class MediationModel:
                 )
                 for k in range(K)
             ]
-            if normal:
+            latent = None  # the latent values of the missing mediator cells (Panel.latent_cells)
+            if normal and m_obs.all():
                 if marginal:
                     self._marginal_normal_mediators(params, normal, raw["sigma_m"], raw["sd_u"])
                 else:
                     pm.Normal("M_normal", mu=pt.stack([eta_m[k] for k in normal], axis=1),
                               sigma=raw["sigma_m"], observed=M_obs[:, normal],
                               dims=("obs", "mediator_normal"))
+            elif normal:
+                latent = self._normal_mediators_with_missing(params, normal, raw, eta_m, marginal, m_obs,
+                                                             cell_rows, cell_meds)
             quad = None
             if quad_outcome:
                 rows = PersonRows.from_index(person_idx)
@@ -355,11 +370,15 @@ class MediationModel:
                             observed=M_obs[:, k].astype(int), dims="obs", compute_p=False)
 
             # outcome --------------------------------------------------------------
+            def outcome_rows(values: Any) -> Any:
+                """The rows of the outcome's likelihood: those with an observed outcome."""
+                return values if y_rows is None else values[y_rows]
+
             v = 0.0
             if mode != "none" and not quad_outcome:
-                v = persons["v"][_data("person_idx", person_idx)]
+                v = persons["v"][_data("person_idx", outcome_rows(person_idx))]
             if spec.columns.cluster is not None:
-                v = v + persons["cluster"][ds["cluster_idx"].values]
+                v = v + persons["cluster"][outcome_rows(ds["cluster_idx"].values)]
             # the outcome's fixed part as one product with a constant design matrix: its
             # value and gradient cost two dense products instead of a gather by stage
             # per path (equations.outcome_design; the same equation, tested)
@@ -372,13 +391,36 @@ class MediationModel:
             coefficients_y = equations.outcome_coefficients(
                 params, with_between=split, concatenate=pt.concatenate, products=products,
             )
-            eta_y = pt.dot(_data("outcome_design", design_y), coefficients_y) + v
+            eta_y = pt.dot(_data("outcome_design", outcome_rows(design_y)), coefficients_y) + v
+            M_rows: Any = M_obs
+            if latent is not None:
+                # each latent value enters as its design columns times the value (the
+                # outcome is linear in a mediator without product terms, which are refused)
+                unit = np.zeros_like(M_obs[cell_rows])
+                unit[np.arange(len(cell_rows)), cell_meds] = 1.0
+                at = {"x": ds["X_within" if split else "X"].values[cell_rows], "C": ds["C"].values[cell_rows],
+                      "stage_idx": stage_idx[cell_rows], "n_stages": len(spec.stage_levels),
+                      "x_between": ds["X_between"].values[cell_rows] if split else None, "products": products}
+                slope_design = (equations.outcome_design(M=unit, **at)
+                                - equations.outcome_design(M=np.zeros_like(unit), **at))
+                position = cell_rows if y_rows is None else np.searchsorted(y_rows, cell_rows)
+                eta_y = pt.inc_subtensor(eta_y[position],
+                                         pt.dot(_data("outcome_design_latent", slope_design), coefficients_y) * latent)
+                M_rows = pt.set_subtensor(pt.as_tensor(M_obs)[cell_rows, cell_meds], latent)
             if mode == "slopes":
-                eta_y = eta_y + slope_c * X + (slope_b * M_obs).sum(axis=1)
-            Y = _data("Y", ds["Y"].values)
+                eta_y = eta_y + outcome_rows(slope_c * X + (slope_b * M_rows).sum(axis=1))
+            y_values = outcome_rows(ds["Y"].values)
+            if spec.outcome.family == "negative_binomial":
+                y_values = y_values.astype(np.int64)  # float where the panel marks missing counts with NaN
+            Y = _data("Y", y_values)
             family = spec.outcome.family
             if quad_outcome:
-                self._integrated_outcome(eta_y, Y, raw, quad, person_idx)
+                if y_rows is not None:  # the persons with an observed outcome (the others contribute 0)
+                    persons_y = np.unique(person_idx[y_rows], return_inverse=True)[1]
+                    rows = PersonRows.from_index(persons_y)
+                    quad = {**quad, "order": _data("quadrature_order", rows.order),
+                            "starts": _data("quadrature_starts", rows.starts)}
+                self._integrated_outcome(eta_y, Y, raw, quad, outcome_rows(person_idx), y_values)
             elif family == "bernoulli" and spec.outcome.link == "probit":
                 _probit_bernoulli("Y", eta_y, Y)
             elif family == "bernoulli":
@@ -396,7 +438,7 @@ class MediationModel:
         return model
 
     def _integrated_outcome(self, eta_y: Any, Y: Any, raw: Mapping[str, Any], quad: Mapping[str, Any],
-                            person_idx: np.ndarray) -> None:
+                            person_idx: np.ndarray, y: np.ndarray) -> None:
         """The outcome's likelihood with its person intercepts integrated out.
 
         Binary: adaptive Gauss-Hermite quadrature on the latent-error intervals; count:
@@ -407,7 +449,7 @@ class MediationModel:
         import pytensor.tensor as pt
 
         spec = self.spec
-        family, y = spec.outcome.family, self.panel.dataset["Y"].values
+        family = spec.outcome.family
         if family == "bernoulli":
             lo, hi = _interval_bounds("bernoulli", y, eta_y, None)
             logp = interval_marginal_logp(lo, hi, raw["sd_v"], quad["order"], quad["starts"],
@@ -424,13 +466,19 @@ class MediationModel:
                                               raw["sd_v"][None], counts, prefix="outcome_")[0]
         pm.Potential("Y_integrated", logp)
 
-    def _marginal_normal_mediators(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any) -> None:
+    def _marginal_normal_mediators(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any,
+                                   *, m_obs: np.ndarray | None = None, cells: tuple[Any, Any, Any] | None = None,
+                                   ) -> None:
         """Normal mediators with person intercepts integrated out, from sufficient statistics.
 
         The fixed part is ``D @ W_k`` (:func:`~carepaths.equations.mediator_design`), so
         the residual sum of squares and the per-person residual sums need only the
         constants D'D, D'M_k, M_k'M_k and per-person sums of D and M_k: the log-density
         costs O(persons x columns) instead of O(rows) per evaluation.
+
+        With missing values (``m_obs``, ``cells``: rows, mediators and latent values of
+        the missing cells the model draws), each mediator's statistics run over its own
+        observed rows, and the latent cells add their residuals row by row.
         """
         import pymc as pm
         import pytensor.tensor as pt
@@ -447,6 +495,9 @@ class MediationModel:
             moderated="a_mod" in params,
         )
         n_persons = self.panel.n_persons
+        if m_obs is not None:
+            self._marginal_with_missing(params, normal, sigma_m, sd_u, D, m_obs, cells)
+            return
         counts = np.bincount(person_idx, minlength=n_persons)
         M_normal = M_obs[:, normal]
         sums = np.zeros((n_persons, len(normal)))
@@ -467,6 +518,86 @@ class MediationModel:
         logp = _compound_symmetric_normal(per_person, rss, sigma_m, sd_u[normal], counts)
         for j, k in enumerate(normal):
             pm.Potential(f"M_{spec.mediator_names[k]}", logp[j])
+
+    def _marginal_with_missing(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any,
+                               D: np.ndarray, m_obs: np.ndarray, cells: Any) -> None:
+        """:meth:`_marginal_normal_mediators` with missing values, one mediator at a time."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        spec, ds = self.spec, self.panel.dataset
+        person_idx = ds["person_idx"].values
+        n_persons = self.panel.n_persons
+        cell_rows, cell_meds, latent = cells
+        split = spec.structure.center_exposure_within_person
+        W_all = equations.mediator_coefficient_matrix(
+            params, with_edges=bool(spec.mediator_edges), with_between=split, with_moderation="a_mod" in params,
+            concatenate=pt.concatenate,
+        )
+        for j, k in enumerate(normal):
+            name = spec.mediator_names[k]
+            seen = m_obs[:, k]
+            D_o, M_o, person_o = D[seen], ds["M"].values[seen, k], person_idx[seen]
+            W = W_all[:, k]
+            D_sum = np.zeros((n_persons, D.shape[1]))
+            np.add.at(D_sum, person_o, D_o)
+            rss = (_data(f"{name}_ss", np.array([M_o @ M_o]))[0] - 2.0 * pt.dot(_data(f"{name}_cross", D_o.T @ M_o), W)
+                   + pt.dot(W, pt.dot(_data(f"{name}_gram", D_o.T @ D_o), W)))
+            per_person = (_data(f"{name}_person_sums", np.bincount(person_o, M_o, minlength=n_persons))
+                          - pt.dot(_data(f"{name}_design_person_sums", D_sum), W))
+            mine = np.flatnonzero(cell_meds == k)
+            included = person_o
+            if len(mine):
+                rows = cell_rows[mine]
+                resid = latent[mine] - pt.dot(_data(f"{name}_latent_design", D[rows]), W)
+                rss = rss + pt.sum(resid**2)
+                per_person = pt.inc_subtensor(per_person[person_idx[rows]], resid)
+                included = np.concatenate([person_o, person_idx[rows]])
+            counts = np.bincount(included, minlength=n_persons)
+            logp = _compound_symmetric_normal(per_person[:, None], rss[None], sigma_m[j][None], sd_u[k][None],
+                                              counts, prefix=f"{name}_")
+            pm.Potential(f"M_{name}", logp[0])
+
+    def _normal_mediators_with_missing(
+        self, params: Mapping[str, Any], normal: list[int], raw: Mapping[str, Any], eta_m: list[Any],
+        marginal: set[int], m_obs: np.ndarray, cell_rows: np.ndarray, cell_meds: np.ndarray,
+    ) -> Any:
+        """Normal mediators' likelihood when some of their values are missing.
+
+        Observed values enter as usual. A missing value in a row whose outcome is
+        observed is a latent value of the model (``M_missing``, one per cell of
+        :meth:`~carepaths.data.Panel.latent_cells`): with the person intercepts integrated
+        out, a flat variable whose density is the mediator's compound-symmetric normal
+        over the person's waves, observed and latent alike; otherwise a normal variable
+        given the row's predictor and person intercept. A missing value in a row whose
+        outcome is missing too enters nothing: the person's sums run over the other waves.
+
+        Returns
+        -------
+        tensor (cell,) or None
+            The latent values (None without any).
+        """
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        position = {k: j for j, k in enumerate(normal)}
+        latent = None
+        if marginal:
+            if len(cell_rows):
+                latent = pm.Flat(MISSING_MEDIATORS, dims="missing_cell")
+            self._marginal_normal_mediators(params, normal, raw["sigma_m"], raw["sd_u"], m_obs=m_obs,
+                                            cells=(cell_rows, cell_meds, latent))
+            return latent
+        eta = pt.stack([eta_m[k] for k in normal], axis=1)  # (obs, mediator_normal)
+        rows, cols = np.nonzero(m_obs[:, normal])
+        sigma = raw["sigma_m"]
+        pm.Normal("M_normal", mu=eta[rows, cols], sigma=sigma[cols],
+                  observed=self.panel.dataset["M"].values[:, normal][rows, cols])
+        if len(cell_rows):
+            cols_cell = np.array([position[k] for k in cell_meds], dtype=np.int64)
+            latent = pm.Normal(MISSING_MEDIATORS, mu=eta[cell_rows, cols_cell], sigma=sigma[cols_cell],
+                               dims="missing_cell")
+        return latent
 
     # ---------------------------------------------------------------------- use
     def sample_prior_predictive(self, draws: int = 500, *, seed: int) -> Any:
@@ -502,7 +633,9 @@ class MediationModel:
         if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
             raise CarepathsError(f"draws must be a positive integer (prior draws), got {draws!r}.")
         m = self.model
-        names = [v.name for v in m.free_RVs] + [v.name for v in m.deterministics]
+        # the missing mediators' latent values are data, not parameters (and flat with
+        # integrated intercepts): no prior draw of them
+        names = [v.name for v in m.free_RVs if v.name != MISSING_MEDIATORS] + [v.name for v in m.deterministics]
         with m, warnings.catch_warnings():
             # the Potentials are the normal mediators' likelihood: ignoring them is what a
             # prior draw of the parameters must do
@@ -652,6 +785,26 @@ class MediationModel:
             patch_nutpie_idata(posterior, self.model, sampling_time=t2 - t1)
             timings = {"compile_seconds": t1 - t0, "sampling_seconds": t2 - t1}
         return posterior, timings
+
+
+def _check_missing_mediators_supported(spec: Spec) -> None:
+    """Missing mediators are modelled where a mediator enters the outcome linearly and no other mediator."""
+    from carepaths.exceptions import SpecError
+    from carepaths.structural.parameters import product_terms
+
+    if spec.mediator_edges:
+        raise SpecError(
+            "the panel has missing mediator values (missing='model') and the spec declares mediator edges "
+            "([[mediator_edges]]): a missing mediator would then be a latent predictor of another mediator, "
+            "which carepaths does not model yet. Pass missing='drop' to Panel.from_frame, or remove the edges."
+        )
+    with_mediators = [name for name in ("b_xm", "b_mm", "b_mod") if product_terms(spec).get(name)]
+    if with_mediators:
+        raise SpecError(
+            "the panel has missing mediator values (missing='model') and the spec has product terms with a "
+            f"mediator ({', '.join(with_mediators)}: [[interactions]] or [[moderation]] of b): a latent mediator "
+            "in a product is not modelled yet. Pass missing='drop' to Panel.from_frame, or drop those terms."
+        )
 
 
 def _ordered_cutpoints(draws: Any) -> Any:

@@ -6,7 +6,7 @@ creation; a fit that did not converge warns once (:class:`ConvergenceWarning`), 
 ``fit.converged`` is False with the failed checks in ``fit.convergence_failures``.
 
 Thresholds (``CONVERGENCE_THRESHOLDS``), on population-level parameters (everything but
-person and cluster effects): R-hat <= 1.01, bulk and tail ESS >= 400, no divergent
+person and cluster effects and the latent values of missing mediators): R-hat <= 1.01, bulk and tail ESS >= 400, no divergent
 transitions, E-BFMI >= 0.3 in every chain, no tree-depth saturation.
 """
 
@@ -67,7 +67,9 @@ def _population_vars(posterior: xr.Dataset) -> list[str]:
     return [
         name
         for name, var in posterior.data_vars.items()
-        if not ({"person", "cluster"} & set(var.dims)) and not name.startswith("z_")
+        # person and cluster effects and the latent values of missing mediators (one per
+        # missing cell, like person effects) are not population-level
+        if not ({"person", "cluster", "missing_cell"} & set(var.dims)) and not name.startswith("z_")
         and name != "chol_slope"
     ]
 
@@ -548,6 +550,8 @@ class Fit:
             "carepaths_spec": json.dumps(self.spec.to_dict()),
             "carepaths_spec_hash": spec_hash(self.spec),
             "carepaths_priors": json.dumps({k: p.to_dict() for k, p in self.priors.items()}),
+            # how Panel.from_frame treated missing values: load_fit validates the frame the same way
+            "carepaths_missing_values": self.panel.missing_mode,
         }
         try:
             with atomic_write(target, what="fit file") as tmp:
@@ -675,7 +679,9 @@ def load_fit(path: str | Path) -> Fit:
     except (KeyError, ValueError, TypeError, json.JSONDecodeError) as err:
         raise CarepathsError(f"{shown}: the stored data cannot be read back ({type(err).__name__}: {err}); the file was edited or damaged.") from None
     try:
-        panel = Panel.from_frame(frame, spec)
+        # "model" keeps the missing outcomes and mediators in the frame (files before it: none)
+        mode = "model" if attrs.get("carepaths_missing_values") == "model" else None
+        panel = Panel.from_frame(frame, spec, missing=mode)
     except CarepathsError as err:
         raise CarepathsError(f"{shown}: the stored data do not validate against the stored spec ({err}); the file was edited.") from None
     panel.dropped = dropped

@@ -402,6 +402,11 @@ def person_arrays(spec: Spec, raw: Mapping[str, Any], ops: _Ops = NUMPY) -> dict
 
 
 # ----------------------------------------------------------------------------- draws
+#: The model variable holding the latent values of missing mediators, one per cell of
+#: :meth:`carepaths.data.Panel.latent_cells` (only with ``missing="model"``).
+MISSING_MEDIATORS = "M_missing"
+
+
 @dataclass(frozen=True)
 class ParameterSet:
     """Translated draws of a parameter set, stacked over (chain, draw) into one sample axis.
@@ -421,7 +426,9 @@ class ParameterSet:
         (sample, mediator), ``sd_v`` (sample,), ``sd_cluster`` (sample,), ``cov_slope``
         (sample, slope, slope); for the observed persons (posterior only) ``v``
         (sample, person), ``u`` (sample, person, mediator), ``slopes`` (sample, person,
-        slope), ``cluster`` (sample, cluster) (:func:`person_arrays`).
+        slope), ``cluster`` (sample, cluster) (:func:`person_arrays`); with missing
+        mediators modelled, ``M_missing`` (sample, cell): their latent values, by cell of
+        :meth:`carepaths.data.Panel.latent_cells`.
     source : {"posterior", "prior", "truth"}
         Where the draws come from.
     quadrature_outcome, quadrature_mediators : bool, tuple of int
@@ -484,6 +491,8 @@ class ParameterSet:
             if name in draws:
                 raw[name] = get(name)
         person = _population_person(spec, raw)
+        if MISSING_MEDIATORS in draws:  # the latent values of missing mediators (missing="model")
+            person[MISSING_MEDIATORS] = get(MISSING_MEDIATORS)
         if "z_v" in raw or "z_cluster" in raw:
             person.update(person_arrays(spec, raw))
         # integrated intercepts: a posterior of the quadrature model has no z_v (a fit saved
