@@ -105,6 +105,20 @@ def test_validate_reports_missing_values_and_refuses_a_missing_stage(tmp_path):
     assert "column 'stage' (the stage) is missing in 1 row(s) (rows 7)" in err
 
 
+def test_validate_with_missing_model_keeps_the_rows_and_says_how(tmp_path):
+    csv = tmp_path / "d.csv"
+    assert run(["--quiet", "simulate", "five_mechanisms", str(csv), "--persons", "30", "--waves", "3"])[0] == 0
+    frame = pd.read_csv(csv)
+    frame.loc[[2, 5, 9], "care_use"] = None
+    frame.to_csv(csv, index=False)
+    code, out, err = run(["validate", "five_mechanisms", str(csv), "--missing", "model"])
+    assert code == 0, err
+    assert "<Panel 90 rows" in out
+    assert "care_use: modelled: the row's outcome contributes nothing to the likelihood" in out
+    code, _, err = run(["validate", "five_mechanisms", str(csv), "--missing", "model", "--dropna"])
+    assert code == EXIT_BAD_INPUT and "disagree" in err and len(err.strip().splitlines()) == 1
+
+
 def test_bad_spec_key_exits_2(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[exposure]\nname = "x"\nknd = "binary"\n')

@@ -67,13 +67,20 @@ def test_a_normal_mediator_is_standardised_over_its_observed_values(frame, spec)
     assert np.isnan(m[[0, 5, 6, 20]]).all() and np.isfinite(np.delete(m, [0, 5, 6, 20])).all()
 
 
-def test_a_missing_exposure_or_confounder_drops_its_row_with_a_report(frame, spec):
-    frame.loc[[3, 7], "severity"] = np.nan
-    frame.loc[10, "care_use"] = np.nan
-    with pytest.warns(carepaths.DroppedRowsWarning, match="does not impute the exposure or confounders"):
+def test_a_missing_exposure_or_categorical_confounder_drops_its_row_and_a_numeric_one_is_imputed(frame, spec):
+    frame.loc[[3, 7], "support"] = np.nan  # the exposure
+    frame.loc[12, "prior_care"] = np.nan  # a categorical confounder
+    frame.loc[[5, 20], "severity"] = np.nan  # a numeric confounder: imputed
+    with pytest.warns(carepaths.DroppedRowsWarning, match="does not impute a missing exposure or categorical"):
         panel = _model_panel(frame, spec)
-    assert list(panel.dropped.index) == [3, 7] and panel.n_obs == len(frame) - 2
-    assert panel.missing().attrs["handled"]["severity"] == "row dropped (the exposure and confounders are not imputed)"
+    assert list(panel.dropped.index) == [3, 7, 12] and panel.n_obs == len(frame) - 3
+    handled = panel.missing().attrs["handled"]
+    assert handled["support"] == handled["prior_care"] == (
+        "row dropped (a missing exposure or categorical confounder is not imputed)")
+    assert handled["severity"].startswith("imputed: a latent value")
+    rows, columns = panel.latent_confounders()
+    assert list(panel.dataset["row"].values[rows]) == [5, 20]
+    assert set(np.asarray(spec.confounder_terms)[columns]) == {"severity"}
 
 
 def test_a_missing_binary_mediator_is_refused_with_the_way_out(spec):
@@ -207,6 +214,65 @@ def test_latent_mediator_values_enter_the_outcome_equation(spec):
     assert value == pytest.approx(expected, rel=1e-10)
 
 
+def test_the_imputation_model_is_a_compound_symmetric_normal_per_confounder(frame, spec):
+    """The imputed confounder's own density: stage means and a person intercept
+    integrated out, over observed and latent values, against SciPy."""
+    frame.loc[[4, 11, 40], "age"] = np.nan
+    panel = _model_panel(frame, spec)
+    model = MediationModel(spec, panel).model
+    point = model.initial_point()
+    mean = np.array([[0.3, -0.2, 0.5]])
+    sigma, sd = 0.6, 0.9
+    latent = np.array([0.7, -1.1, 0.2])
+    point.update(impute_mean=mean, impute_sigma_log__=np.log([sigma]), impute_sd_log__=np.log([sd]), C_missing=latent)
+    value = _logp_of(model, _potential(model, "C_imputation"), point)
+    ds = panel.dataset
+    j = list(spec.confounder_terms).index("age")
+    c = ds["C"].values[:, j].copy()
+    c[[4, 11, 40]] = latent
+    resid = c - mean[0][ds["stage_idx"].values]
+    person = ds["person_idx"].values
+    expected = sum(
+        stats.multivariate_normal(np.zeros((person == i).sum()),
+                                  sigma**2 * np.eye((person == i).sum()) + sd**2).logpdf(resid[person == i])
+        for i in np.unique(person)
+    )
+    assert value == pytest.approx(expected, rel=1e-10)
+    table = MediationModel(spec, panel).prior_table()
+    assert set(table.index[table["source"] == "imputation"]) == {"impute_mean", "impute_sigma", "impute_sd"}
+
+
+def test_an_imputed_confounder_enters_the_mediators_and_the_outcome(frame, spec):
+    """Rows with an imputed confounder leave the sufficient statistics and add their
+    residuals: the mediator's density and the outcome's (no person effects) equal the
+    closed forms with the latent value in place."""
+    frame.loc[[4, 11], "age"] = np.nan
+    frame.loc[11, "care_use"] = np.nan
+    panel = _model_panel(frame, spec)
+    model = MediationModel(spec, panel).model
+    j = list(spec.confounder_terms).index("age")
+    point = model.initial_point()
+    gamma = np.zeros((5, 3))
+    gamma[:, j] = np.linspace(-0.8, 0.8, 5)
+    sigma, sd_u = 0.7, 0.5
+    latent = np.array([1.4, -0.9])
+    point.update(gamma_m=gamma, C_missing=latent, sigma_m_log__=np.full(5, np.log(sigma)),
+                 sd_u_log__=np.full(5, np.log(sd_u)))
+    ds = panel.dataset
+    C = ds["C"].values.copy()
+    C[[4, 11], j] = latent
+    person = ds["person_idx"].values
+    k = 4  # attitudes
+    value = _logp_of(model, _potential(model, f"M_{spec.mediator_names[k]}"), point)
+    resid = ds["M"].values[:, k] - C @ gamma[k]
+    expected = sum(
+        stats.multivariate_normal(np.zeros((person == i).sum()),
+                                  sigma**2 * np.eye((person == i).sum()) + sd_u**2).logpdf(resid[person == i])
+        for i in np.unique(person)
+    )
+    assert value == pytest.approx(expected, rel=1e-10)
+
+
 # ----------------------------------------------------------------------------- a real fit
 @pytest.fixture(scope="module")
 def fitted(spec):
@@ -254,6 +320,24 @@ def test_a_fit_with_missing_values_runs_everything_downstream(fitted, spec, tmp_
                                   fit.posterior["posterior"]["M_missing"].values)
 
 
+def test_the_imputed_confounders_predict_the_values_the_simulator_knows(fitted, spec):
+    """Posterior means of the imputed ages against the complete data's.
+
+    Age is mostly a person trait in the simulator (80% of its variance between persons),
+    so the person's other waves predict a missing one well: the imputations' mean squared
+    error must be below 0.5 of the true values' variance (about 0.2 expected).
+    """
+    sim, fit = fitted
+    panel = fit.panel
+    rows, columns = panel.latent_confounders()
+    assert set(np.asarray(spec.confounder_terms)[columns]) == {"age"} and len(rows) > 50
+    imputed = fit.posterior["posterior"]["C_missing"].mean(("chain", "draw")).values
+    labels = panel.dataset["row"].values[rows]
+    truth = panel.scaling["age"].to_model(sim.complete_data.loc[labels, "age"].to_numpy(float))
+    mse = np.mean((imputed - truth) ** 2)
+    assert mse < 0.5 * np.var(truth), (mse, np.var(truth))
+
+
 def test_the_imputed_mediators_predict_the_values_the_simulator_knows(fitted, spec):
     """Posterior means of the latent values against the complete data's true values.
 
@@ -284,8 +368,9 @@ def test_item_missingness_keeps_every_row_and_hits_the_shares(spec, mechanism):
                              missing={"mechanism": mechanism, "rate": 0.3, "pattern": "items"})
     assert len(sim.data) == len(sim.complete_data) == 800 and sim.attrition is None
     assert abs(sim.data["care_use"].isna().mean() - 0.3) <= 2 / 800  # bisection on the drawn uniforms
-    for name in spec.mediator_names:
+    for name in (*spec.mediator_names, "age"):
         assert abs(sim.data[name].isna().mean() - 0.15) <= 2 / 800
+    assert sim.data[["severity", "support", "prior_care"]].notna().all().all()
     same = sim.data.notna()
     pd.testing.assert_frame_equal(sim.data.where(same, -1.0), sim.complete_data.where(same, -1.0), check_dtype=False)  # only NaN added
 

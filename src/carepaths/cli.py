@@ -7,9 +7,9 @@ Commands
     every table as CSV and the fit as netCDF (:func:`carepaths.report.demo.run_demo`).
 ``carepaths simulate SPEC OUT.csv [--persons N] [--waves T] [--seed S]``
     Write a synthetic panel for a spec to CSV, and its true effects beside it.
-``carepaths validate SPEC DATA.csv [--dropna]``
+``carepaths validate SPEC DATA.csv [--dropna | --missing refuse|drop|model]``
     Validate a CSV against a spec and print the panel summary.
-``carepaths fit --spec SPEC --data DATA.csv --out FIT.nc [--draws --tune --chains --seed --dropna]``
+``carepaths fit --spec SPEC --data DATA.csv --out FIT.nc [--draws --tune --chains --seed --dropna | --missing MODE]``
     Validate, fit and save; print the convergence checks.
 ``carepaths effects FIT.nc [--scale --population --seed --at NAME=V1,V2 --out CSV]``
     The effect decomposition by stage.
@@ -195,7 +195,7 @@ def _validate(args: argparse.Namespace) -> int:
     from carepaths.data import Panel
 
     spec = load_spec(args.spec)
-    panel = Panel.from_frame(_read_csv(args.data), spec, dropna=args.dropna)
+    panel = Panel.from_frame(_read_csv(args.data), spec, dropna=args.dropna, missing=args.missing)
     _say(args, repr(panel))
     _say(args, panel.summary().round(3).to_string())
     missing, handled = panel.missing_columns()
@@ -214,7 +214,7 @@ def _fit(args: argparse.Namespace) -> int:
     check_output_file(args.out, what="fit file")  # before anything is compiled or sampled
     frame = _read_csv(args.data)
     with _timed(args, f"Validating {args.data} against spec {spec.name or args.spec}"):
-        panel = Panel.from_frame(frame, spec, dropna=args.dropna)
+        panel = Panel.from_frame(frame, spec, dropna=args.dropna, missing=args.missing)
     _step(args, f"    {panel!r}")
     with _timed(args, f"Fitting: compiling, then {args.chains} chains x {args.draws} draws after {args.tune} tuning steps"):
         fit = MediationModel(spec, panel).fit(
@@ -583,6 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("spec", help="spec TOML path or shipped name")
     val.add_argument("data", help="CSV, one row per person-wave")
     val.add_argument("--dropna", action="store_true", help="drop rows with missing values (reported)")
+    val.add_argument("--missing", choices=["refuse", "drop", "model"], default=None,
+                     help="missing values: refuse (default), drop their rows, or model outcomes and mediators")
     val.set_defaults(run=_validate)
 
     fit = command("fit", "validate data, fit the model and save the fit (netCDF)")
@@ -592,6 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     sampler_options(fit, 1000, 1000)
     fit.add_argument("--seed", type=int, default=1, help="sampler seed")
     fit.add_argument("--dropna", action="store_true", help="drop rows with missing values (reported)")
+    fit.add_argument("--missing", choices=["refuse", "drop", "model"], default=None,
+                     help="missing values: refuse (default), drop their rows, or model outcomes and mediators "
+                          "(missing at random; docs/data.md)")
     fit.set_defaults(run=_fit)
 
     eff = command("effects", "effect decomposition by stage from a saved fit")

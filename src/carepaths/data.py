@@ -443,8 +443,11 @@ class Panel:
                                     "(missing at random)",
             **{m: "modelled: a latent value drawn by the model where the row's outcome is observed, "
                   "else left out of the mediator's likelihood (missing at random)" for m in self.spec.mediator_names},
+            **{c: "imputed: a latent value drawn by the model from its stage means and the person's other "
+                  "waves, and from the row's mediators and outcome (missing at random)"
+               for c in imputed_confounders(self.spec)},
         }
-        dropped_how = ("row dropped (the exposure and confounders are not imputed)" if mode == "model"
+        dropped_how = ("row dropped (a missing exposure or categorical confounder is not imputed)" if mode == "model"
                        else "row dropped (missing='drop')")
         counts.attrs["handled"] = {
             col: how[col] if col in modelled else dropped_how for col in columns if counts.loc["all", col] > 0
@@ -471,6 +474,18 @@ class Panel:
         y_obs, m_obs = self.observed()
         rows, mediators = np.nonzero(~m_obs & y_obs[:, None])
         return rows.astype(np.int64), mediators.astype(np.int64)
+
+    def latent_confounders(self) -> tuple[np.ndarray, np.ndarray]:
+        """The missing confounder values the model imputes (``missing="model"``).
+
+        Returns
+        -------
+        rows, columns : int arrays (cell,)
+            Row position (on ``obs``) and column of ``C`` (``panel.dataset["C"]``) of each
+            missing numeric confounder value, row by row.
+        """
+        rows, columns = np.nonzero(np.isnan(self.dataset["C"].values))
+        return rows.astype(np.int64), columns.astype(np.int64)
 
     def observed(self) -> tuple[np.ndarray, np.ndarray]:
         """Which model values are observed: ``(Y observed (obs,), M observed (obs, mediator))``.
@@ -671,10 +686,18 @@ def _missing_mode(dropna: Any, missing: Any) -> str:
 def modelled_columns(spec: Spec) -> list[str]:
     """The columns whose missing values ``missing="model"`` keeps and models.
 
-    The outcome and the normal mediators (bernoulli and ordinal mediators would need their
-    values summed out of the outcome's likelihood, which is not implemented).
+    The outcome, the normal mediators and the numeric confounders (bernoulli and ordinal
+    mediators would need their values summed out of the outcome's likelihood, a
+    categorical confounder out of every equation, which is not implemented; a missing
+    exposure would make every contrast draw-specific).
     """
-    return [spec.outcome.name, *(m.name for m in spec.mediators if m.family == "normal")]
+    return [spec.outcome.name, *(m.name for m in spec.mediators if m.family == "normal"),
+            *imputed_confounders(spec)]
+
+
+def imputed_confounders(spec: Spec) -> list[str]:
+    """The confounders whose missing values ``missing="model"`` imputes: the numeric ones."""
+    return [c.name for c in spec.confounders if c.kind == "numeric"]
 
 
 def _handle_missing(frame: pd.DataFrame, spec: Spec, mode: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -712,7 +735,7 @@ def _handle_missing(frame: pd.DataFrame, spec: Spec, mode: str) -> tuple[pd.Data
     dropped = frame.loc[bad]
     kept = frame.loc[~bad]
     per_col = {col: int(missing.loc[bad, col].sum()) for col in frame.columns if missing.loc[bad, col].any()}
-    why = ("missing='model' does not impute the exposure or confounders yet: dropped"
+    why = ("missing='model' does not impute a missing exposure or categorical confounder: dropped"
            if mode == "model" else "dropped")
     warnings.warn(
         f"{why} {int(bad.sum())} of {len(frame)} rows with missing values "
@@ -1174,8 +1197,9 @@ def _check_finite(panel: Panel) -> None:
         if var not in ds:
             continue
         values = np.asarray(ds[var].values, dtype=float)
-        # NaN marks a modelled missing outcome or mediator (missing="model"); nothing else
-        bad = np.isinf(values) if var in ("M", "Y") and ds.attrs.get("missing") == "model" else ~np.isfinite(values)
+        # NaN marks a modelled missing outcome, mediator or confounder (missing="model"); nothing else
+        modelled = var in ("M", "Y", "C") and ds.attrs.get("missing") == "model"
+        bad = np.isinf(values) if modelled else ~np.isfinite(values)
         if not bad.any():
             continue
         if values.ndim == 2:

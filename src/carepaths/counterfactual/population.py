@@ -46,7 +46,13 @@ from carepaths.counterfactual.worlds import Rows
 from carepaths.data import Panel
 from carepaths.spec import Spec
 from carepaths.structural import equations
-from carepaths.structural.parameters import MISSING_MEDIATORS, ParameterSet, integrated_mediators, split_slopes
+from carepaths.structural.parameters import (
+    MISSING_CONFOUNDERS,
+    MISSING_MEDIATORS,
+    ParameterSet,
+    integrated_mediators,
+    split_slopes,
+)
 
 __all__ = [
     "Chunk", "RowData", "map_chunks", "default_workers", "group_averaging",
@@ -91,6 +97,9 @@ class RowData:
         Rows and mediators of the missing mediator values the model drew as latent values
         (:meth:`carepaths.data.Panel.latent_cells`); ``M`` and ``y`` hold NaN where a value
         is missing (a panel built with ``missing="model"``).
+    confounder_cells : (int array, int array), optional
+        Rows and columns of the imputed confounder values
+        (:meth:`carepaths.data.Panel.latent_confounders`); ``C`` holds NaN there.
     """
 
     x: np.ndarray
@@ -102,6 +111,7 @@ class RowData:
     M: np.ndarray | None = None
     y: np.ndarray | None = None
     cells: tuple[np.ndarray, np.ndarray] | None = None
+    confounder_cells: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -124,6 +134,7 @@ class RowData:
             M=ds["M"].values,
             y=ds["Y"].values,
             cells=panel.latent_cells() if panel.missing_mode == "model" else None,
+            confounder_cells=panel.latent_confounders() if panel.missing_mode == "model" else None,
         )
 
 
@@ -269,16 +280,33 @@ class _Source:
         self._person_rows: Any = None  # persons' rows, for the integrated intercepts (on first use)
         self.y_seen = None if rows.y is None else ~np.isnan(np.asarray(rows.y, dtype=float))
         self.missing_m = rows.M is not None and bool(np.isnan(rows.M).any())
-        if population in ("conditional", "replicate") and self.missing_m and rows.cells is not None and len(
-                rows.cells[0]) and MISSING_MEDIATORS not in params.person:
-            raise ValueError(f"the {population} population needs the latent values of the missing mediators "
-                             f"({MISSING_MEDIATORS}: draws of a model fitted with missing='model')")
+        posterior = params.source == "posterior"
+        self.missing_c = rows.confounder_cells is not None and len(rows.confounder_cells[0]) > 0
+        for name, needed in ((MISSING_MEDIATORS, population in ("conditional", "replicate") and self.missing_m
+                              and rows.cells is not None and len(rows.cells[0]) > 0),
+                             (MISSING_CONFOUNDERS, self.missing_c)):
+            if needed and posterior and name not in params.person:
+                raise ValueError(f"the {population} population needs the latent values of the missing data "
+                                 f"({name}: draws of a model fitted with missing='model')")
         if population in ("conditional", "replicate") and params.quadrature_outcome and rows.y is None:
             raise ValueError(f"the {population} population needs the observed outcome (RowData.y) to draw the "
                              "integrated-out person intercepts")
 
+    def covariates(self, sl: slice) -> np.ndarray:
+        """The confounders of a chunk of draws: (obs, confounder), or with imputed values
+        (obs, confounder, draw), each draw's own. Prior draws (which condition on no data)
+        place an imputed value at the confounder's mean, 0 on the model scale."""
+        if not self.missing_c:
+            return self.rows.C
+        rows, columns = self.rows.confounder_cells
+        C = np.repeat(np.nan_to_num(self.rows.C, nan=0.0)[:, :, None], sl.stop - sl.start, axis=2)
+        if MISSING_CONFOUNDERS in self.params.person:
+            C[rows, columns, :] = self.params.person[MISSING_CONFOUNDERS][sl].T
+        return C
+
     def chunk(self, sl: slice, rng: np.random.Generator) -> Chunk:
         p = self.params.batch(sl)
+        C = self.covariates(sl)
         person_loglik = None
         M_draws = None
         if self.population == "marginal":
@@ -287,9 +315,9 @@ class _Source:
             u, v, a_i, b_i, c_i = self._observed_persons(sl)
             M_draws = self.observed_mediators(sl)
             if self.params.quadrature_outcome:
-                u, v, person_loglik = self._quadrature_persons(p, sl, rng, u, v, M_draws)
+                u, v, person_loglik = self._quadrature_persons(p, sl, rng, u, v, M_draws, C)
             extra_sd = None
-        rows = Rows(C=self.rows.C, stage_idx=self.rows.stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v,
+        rows = Rows(C=C, stage_idx=self.rows.stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v,
                     x_between=self.x_between)
         systems = None
         if self.population == "conditional":
@@ -322,7 +350,7 @@ class _Source:
             return self.rows.M[:, :, None]
         B = sl.stop - sl.start
         M = np.repeat(self.rows.M[:, :, None], B, axis=2)
-        if self.rows.cells is not None and len(self.rows.cells[0]):
+        if self.rows.cells is not None and len(self.rows.cells[0]) and MISSING_MEDIATORS in self.params.person:
             cell_rows, cell_meds = self.rows.cells
             M[cell_rows, cell_meds, :] = self.params.person[MISSING_MEDIATORS][sl].T
         return M
@@ -386,7 +414,7 @@ class _Source:
 
     def _quadrature_persons(
         self, p: Mapping[str, np.ndarray], sl: slice, rng: np.random.Generator, u: Any, v: Any,
-        M_draws: np.ndarray,
+        M_draws: np.ndarray, C: np.ndarray,
     ) -> tuple[Any, Any, np.ndarray]:
         """The observed persons' intercepts that the model integrated out, drawn given each draw.
 
@@ -410,7 +438,7 @@ class _Source:
         nodes = spec.structure.quadrature_nodes
         v_new = np.array(np.broadcast_to(v, (n, B)), dtype=float)  # cluster intercepts, if any
         eta_y = equations.outcome_predictor(
-            p, x=self.x_col, M=M_draws, C=rows.C, stage_idx=rows.stage_idx, person_intercept=v_new,
+            p, x=self.x_col, M=M_draws, C=C, stage_idx=rows.stage_idx, person_intercept=v_new,
             x_between=self.x_between,
         )
         y, person = rows.y, rows.person
@@ -456,7 +484,7 @@ class _Source:
         for k in mediators:
             med = spec.mediators[k]
             eta = equations.mediator_predictor(
-                p, k, x=self.x_col, C=rows.C, stage_idx=rows.stage_idx, x_between=self.x_between,
+                p, k, x=self.x_col, C=C, stage_idx=rows.stage_idx, x_between=self.x_between,
                 M=M_draws if spec.mediator_edges else None,
             )
             eta = np.broadcast_to(eta, (n, B))

@@ -39,9 +39,17 @@ from carepaths.checks.predictive import Checks, check_seed
 from carepaths.checks.predictive import prior_check as predictive_prior_check
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, DataError
+from carepaths.model._densities import _compound_symmetric_normal, _data
+from carepaths.model._missing import (
+    IMPUTATION_PARAMS,
+    MISSING_CONFOUNDERS,
+    check_missing_supported,
+    imputation_model,
+    marginal_mediators,
+)
 from carepaths.model._quadrature import count_marginal_logp, interval_marginal_logp
 from carepaths.model.fit import Fit
-from carepaths.model.priors import SOURCES_ATTR, Prior, prior_table, resolve_prior_sources
+from carepaths.model.priors import IMPUTATION_PRIORS, SOURCES_ATTR, Prior, _prior_text, prior_table, resolve_prior_sources
 from carepaths.spec import Spec
 from carepaths.structural import equations
 from carepaths.structural.person_integrals import PersonRows
@@ -181,9 +189,21 @@ class MediationModel:
             Per prior name: ``prior`` (the distribution and parameters in use),
             ``source`` (``"default"``, ``"spec"`` for the spec's ``[priors]`` table,
             ``"argument"`` for ``priors=``) and ``reason`` (the default's reason; empty
-            for an override).
+            for an override). With imputed confounders (``missing="model"``), the
+            imputation model's priors too (``source`` ``"imputation"``; fixed).
         """
-        return prior_table(self.priors, self.prior_sources)
+        import pandas as pd
+
+        table = prior_table(self.priors, self.prior_sources)
+        if "C_imputation" not in self.model.named_vars:
+            return table
+        used = [n for n in IMPUTATION_PARAMS if n in self.model.named_vars]
+        extra = pd.DataFrame(
+            {"prior": [_prior_text(IMPUTATION_PRIORS[n][0]) for n in used], "source": "imputation",
+             "reason": [IMPUTATION_PRIORS[n][1] for n in used]},
+            index=pd.Index(used, name=table.index.name),
+        )
+        return pd.concat([table, extra[table.columns]])
 
     # ---------------------------------------------------------------------- build
     def _stage_param(self, name: str, dims: tuple[str, ...]) -> Any:
@@ -230,15 +250,28 @@ class MediationModel:
         person_idx = ds["person_idx"].values if mode != "none" else None
         M_obs = ds["M"].values
         # missing values (Panel missing="model"): an outcome's row leaves the outcome's
-        # likelihood; a normal mediator's is a latent value where the outcome is observed
+        # likelihood; a normal mediator's is a latent value where the outcome is observed;
+        # a numeric confounder's is imputed (model._missing)
         y_obs, m_obs = self.panel.observed()
         cell_rows, cell_meds = self.panel.latent_cells()
-        if not m_obs.all():
-            _check_missing_mediators_supported(spec)
-            M_obs = np.where(m_obs, M_obs, 0.0)  # placeholders: every use below is masked or replaced
+        c_rows, c_cols = self.panel.latent_confounders()
+        imputed = sorted(set(c_cols.tolist()))  # the columns of C with missing values
+        C_const = ds["C"].values
+        if not m_obs.all() or imputed:
+            check_missing_supported(spec, mediators=not m_obs.all(),
+                                    confounders=[spec.confounder_terms[j] for j in imputed])
+            # placeholders: every use below is masked or replaced by the latent values
+            M_obs = np.where(m_obs, M_obs, 0.0)
+            C_const = np.where(np.isnan(C_const), 0.0, C_const)
         y_rows = None if y_obs.all() else np.flatnonzero(y_obs)
         if len(cell_rows):
             coords["missing_cell"] = np.arange(len(cell_rows))
+        if imputed:
+            coords["missing_confounder"] = np.arange(len(c_rows))
+            coords["imputed_confounder"] = [spec.confounder_terms[j] for j in imputed]
+        # rows whose confounders hold a latent value: their design is not constant
+        special_c = np.zeros(len(stage_idx), dtype=bool)
+        special_c[c_rows] = True
         # check_bounds=False: parameter-bound assertions (e.g. 0 <= p <= 1 on 8,000 rows)
         # cost as much as the likelihood itself; every parameter here is in-bounds by
         # construction (logit and probit links, positive transforms).
@@ -248,7 +281,7 @@ class MediationModel:
             # within-person deviation; the person mean gets its own paths
             X = pm.Data("X", ds["X_within" if split else "X"].values, dims="obs")
             X_between = pm.Data("X_between", ds["X_between"].values, dims="obs") if split else None
-            C = pm.Data("C", ds["C"].values, dims=("obs", "confounder"))
+            C = pm.Data("C", C_const, dims=("obs", "confounder"))
 
             # the parameter set, by the names of structural.parameters.parameter_dims (the
             # creation order fixes the sampler's parameter vector: keep it)
@@ -312,6 +345,13 @@ class MediationModel:
             for name in PRODUCT_PARAMS:
                 if name in dims:
                     raw[name] = self.priors[name].create(name, dims=dims[name])
+            if imputed:  # the imputed confounders: their model and latent values, last
+                for name in IMPUTATION_PARAMS:
+                    if name != "impute_sd" or "person_idx" in ds:
+                        raw[name] = IMPUTATION_PRIORS[name][0].create(
+                            name, dims=("imputed_confounder", "stage") if name == "impute_mean" else "imputed_confounder")
+                C = pt.set_subtensor(C[c_rows, c_cols], pm.Flat(MISSING_CONFOUNDERS, dims="missing_confounder"))
+                pm.Potential("C_imputation", imputation_model(ds, len(spec.stage_levels), C, imputed, raw))
 
             # the one translator: every parameter rule (structural.parameters)
             ops = pytensor_ops()
@@ -336,7 +376,8 @@ class MediationModel:
                 for k in range(K)
             ]
             latent = None  # the latent values of the missing mediator cells (Panel.latent_cells)
-            if normal and m_obs.all():
+            M_rows: Any = M_obs  # the mediators, latent values in place
+            if normal and m_obs.all() and not imputed:
                 if marginal:
                     self._marginal_normal_mediators(params, normal, raw["sigma_m"], raw["sd_u"])
                 else:
@@ -344,8 +385,16 @@ class MediationModel:
                               sigma=raw["sigma_m"], observed=M_obs[:, normal],
                               dims=("obs", "mediator_normal"))
             elif normal:
-                latent = self._normal_mediators_with_missing(params, normal, raw, eta_m, marginal, m_obs,
-                                                             cell_rows, cell_meds)
+                latent = self._normal_mediators_with_missing(normal, raw, eta_m, marginal, m_obs, cell_rows, cell_meds)
+                if latent is not None:
+                    M_rows = pt.set_subtensor(pt.as_tensor(M_obs)[cell_rows, cell_meds], latent)
+                if marginal:
+                    m_seen = m_obs.copy()
+                    m_seen[cell_rows, cell_meds] = True
+                    logps = marginal_mediators(spec, ds, params, normal, raw["sigma_m"], raw["sd_u"], M=M_rows,
+                                               M_const=M_obs, m_seen=m_seen, C=C, C_const=C_const, special=special_c)
+                    for k, logp in zip(normal, logps, strict=True):
+                        pm.Potential(f"M_{spec.mediator_names[k]}", logp)
             quad = None
             if quad_outcome:
                 rows = PersonRows.from_index(person_idx)
@@ -384,29 +433,26 @@ class MediationModel:
             # per path (equations.outcome_design; the same equation, tested)
             products = product_indices(spec)  # one column per declared product term
             design_y = equations.outcome_design(
-                x=ds["X_within" if split else "X"].values, M=M_obs, C=ds["C"].values,
+                x=ds["X_within" if split else "X"].values, M=M_obs, C=C_const,
                 stage_idx=stage_idx, n_stages=len(spec.stage_levels),
                 x_between=ds["X_between"].values if split else None, products=products,
             )
             coefficients_y = equations.outcome_coefficients(
                 params, with_between=split, concatenate=pt.concatenate, products=products,
             )
-            eta_y = pt.dot(_data("outcome_design", outcome_rows(design_y)), coefficients_y) + v
-            M_rows: Any = M_obs
-            if latent is not None:
-                # each latent value enters as its design columns times the value (the
-                # outcome is linear in a mediator without product terms, which are refused)
-                unit = np.zeros_like(M_obs[cell_rows])
-                unit[np.arange(len(cell_rows)), cell_meds] = 1.0
-                at = {"x": ds["X_within" if split else "X"].values[cell_rows], "C": ds["C"].values[cell_rows],
-                      "stage_idx": stage_idx[cell_rows], "n_stages": len(spec.stage_levels),
-                      "x_between": ds["X_between"].values[cell_rows] if split else None, "products": products}
-                slope_design = (equations.outcome_design(M=unit, **at)
-                                - equations.outcome_design(M=np.zeros_like(unit), **at))
-                position = cell_rows if y_rows is None else np.searchsorted(y_rows, cell_rows)
-                eta_y = pt.inc_subtensor(eta_y[position],
-                                         pt.dot(_data("outcome_design_latent", slope_design), coefficients_y) * latent)
-                M_rows = pt.set_subtensor(pt.as_tensor(M_obs)[cell_rows, cell_meds], latent)
+            eta_y = pt.dot(_data("outcome_design", outcome_rows(design_y)), coefficients_y)
+            special_y = special_c.copy()  # rows of the outcome's likelihood holding a latent value
+            special_y[cell_rows] = True
+            special_y &= y_obs
+            if special_y.any():  # their fixed part from the structural equation itself
+                rows = np.flatnonzero(special_y)
+                eta_special = equations.outcome_predictor(
+                    params, x=ds["X_within" if split else "X"].values[rows], M=M_rows[rows], C=C[rows],
+                    stage_idx=stage_idx[rows], x_between=ds["X_between"].values[rows] if split else None,
+                )
+                position = rows if y_rows is None else np.searchsorted(y_rows, rows)
+                eta_y = pt.set_subtensor(eta_y[position], eta_special)
+            eta_y = eta_y + v
             if mode == "slopes":
                 eta_y = eta_y + outcome_rows(slope_c * X + (slope_b * M_rows).sum(axis=1))
             y_values = outcome_rows(ds["Y"].values)
@@ -466,19 +512,14 @@ class MediationModel:
                                               raw["sd_v"][None], counts, prefix="outcome_")[0]
         pm.Potential("Y_integrated", logp)
 
-    def _marginal_normal_mediators(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any,
-                                   *, m_obs: np.ndarray | None = None, cells: tuple[Any, Any, Any] | None = None,
-                                   ) -> None:
+    def _marginal_normal_mediators(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any) -> None:
         """Normal mediators with person intercepts integrated out, from sufficient statistics.
 
         The fixed part is ``D @ W_k`` (:func:`~carepaths.equations.mediator_design`), so
         the residual sum of squares and the per-person residual sums need only the
         constants D'D, D'M_k, M_k'M_k and per-person sums of D and M_k: the log-density
         costs O(persons x columns) instead of O(rows) per evaluation.
-
-        With missing values (``m_obs``, ``cells``: rows, mediators and latent values of
-        the missing cells the model draws), each mediator's statistics run over its own
-        observed rows, and the latent cells add their residuals row by row.
+        (With missing values: :func:`carepaths.model._missing.marginal_mediators`.)
         """
         import pymc as pm
         import pytensor.tensor as pt
@@ -495,9 +536,6 @@ class MediationModel:
             moderated="a_mod" in params,
         )
         n_persons = self.panel.n_persons
-        if m_obs is not None:
-            self._marginal_with_missing(params, normal, sigma_m, sd_u, D, m_obs, cells)
-            return
         counts = np.bincount(person_idx, minlength=n_persons)
         M_normal = M_obs[:, normal]
         sums = np.zeros((n_persons, len(normal)))
@@ -519,58 +557,20 @@ class MediationModel:
         for j, k in enumerate(normal):
             pm.Potential(f"M_{spec.mediator_names[k]}", logp[j])
 
-    def _marginal_with_missing(self, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any,
-                               D: np.ndarray, m_obs: np.ndarray, cells: Any) -> None:
-        """:meth:`_marginal_normal_mediators` with missing values, one mediator at a time."""
-        import pymc as pm
-        import pytensor.tensor as pt
-
-        spec, ds = self.spec, self.panel.dataset
-        person_idx = ds["person_idx"].values
-        n_persons = self.panel.n_persons
-        cell_rows, cell_meds, latent = cells
-        split = spec.structure.center_exposure_within_person
-        W_all = equations.mediator_coefficient_matrix(
-            params, with_edges=bool(spec.mediator_edges), with_between=split, with_moderation="a_mod" in params,
-            concatenate=pt.concatenate,
-        )
-        for j, k in enumerate(normal):
-            name = spec.mediator_names[k]
-            seen = m_obs[:, k]
-            D_o, M_o, person_o = D[seen], ds["M"].values[seen, k], person_idx[seen]
-            W = W_all[:, k]
-            D_sum = np.zeros((n_persons, D.shape[1]))
-            np.add.at(D_sum, person_o, D_o)
-            rss = (_data(f"{name}_ss", np.array([M_o @ M_o]))[0] - 2.0 * pt.dot(_data(f"{name}_cross", D_o.T @ M_o), W)
-                   + pt.dot(W, pt.dot(_data(f"{name}_gram", D_o.T @ D_o), W)))
-            per_person = (_data(f"{name}_person_sums", np.bincount(person_o, M_o, minlength=n_persons))
-                          - pt.dot(_data(f"{name}_design_person_sums", D_sum), W))
-            mine = np.flatnonzero(cell_meds == k)
-            included = person_o
-            if len(mine):
-                rows = cell_rows[mine]
-                resid = latent[mine] - pt.dot(_data(f"{name}_latent_design", D[rows]), W)
-                rss = rss + pt.sum(resid**2)
-                per_person = pt.inc_subtensor(per_person[person_idx[rows]], resid)
-                included = np.concatenate([person_o, person_idx[rows]])
-            counts = np.bincount(included, minlength=n_persons)
-            logp = _compound_symmetric_normal(per_person[:, None], rss[None], sigma_m[j][None], sd_u[k][None],
-                                              counts, prefix=f"{name}_")
-            pm.Potential(f"M_{name}", logp[0])
-
     def _normal_mediators_with_missing(
-        self, params: Mapping[str, Any], normal: list[int], raw: Mapping[str, Any], eta_m: list[Any],
-        marginal: set[int], m_obs: np.ndarray, cell_rows: np.ndarray, cell_meds: np.ndarray,
+        self, normal: list[int], raw: Mapping[str, Any], eta_m: list[Any], marginal: set[int], m_obs: np.ndarray,
+        cell_rows: np.ndarray, cell_meds: np.ndarray,
     ) -> Any:
-        """Normal mediators' likelihood when some of their values are missing.
+        """The latent values of missing normal mediators (and, without integrated intercepts,
+        the normal mediators' likelihood of the observed values).
 
-        Observed values enter as usual. A missing value in a row whose outcome is
-        observed is a latent value of the model (``M_missing``, one per cell of
-        :meth:`~carepaths.data.Panel.latent_cells`): with the person intercepts integrated
-        out, a flat variable whose density is the mediator's compound-symmetric normal
-        over the person's waves, observed and latent alike; otherwise a normal variable
-        given the row's predictor and person intercept. A missing value in a row whose
-        outcome is missing too enters nothing: the person's sums run over the other waves.
+        A missing value in a row whose outcome is observed is a latent value of the model
+        (``M_missing``, one per cell of :meth:`~carepaths.data.Panel.latent_cells`): with
+        the person intercepts integrated out, a flat variable whose density is the
+        mediator's compound-symmetric normal over the person's waves, observed and latent
+        alike (:func:`carepaths.model._missing.marginal_mediators`); otherwise a normal
+        variable given the row's predictor and person intercept. A missing value in a row
+        whose outcome is missing too enters nothing.
 
         Returns
         -------
@@ -580,24 +580,18 @@ class MediationModel:
         import pymc as pm
         import pytensor.tensor as pt
 
-        position = {k: j for j, k in enumerate(normal)}
-        latent = None
         if marginal:
-            if len(cell_rows):
-                latent = pm.Flat(MISSING_MEDIATORS, dims="missing_cell")
-            self._marginal_normal_mediators(params, normal, raw["sigma_m"], raw["sd_u"], m_obs=m_obs,
-                                            cells=(cell_rows, cell_meds, latent))
-            return latent
+            return pm.Flat(MISSING_MEDIATORS, dims="missing_cell") if len(cell_rows) else None
+        position = {k: j for j, k in enumerate(normal)}
         eta = pt.stack([eta_m[k] for k in normal], axis=1)  # (obs, mediator_normal)
         rows, cols = np.nonzero(m_obs[:, normal])
         sigma = raw["sigma_m"]
         pm.Normal("M_normal", mu=eta[rows, cols], sigma=sigma[cols],
                   observed=self.panel.dataset["M"].values[:, normal][rows, cols])
-        if len(cell_rows):
-            cols_cell = np.array([position[k] for k in cell_meds], dtype=np.int64)
-            latent = pm.Normal(MISSING_MEDIATORS, mu=eta[cell_rows, cols_cell], sigma=sigma[cols_cell],
-                               dims="missing_cell")
-        return latent
+        if not len(cell_rows):
+            return None
+        cols_cell = np.array([position[k] for k in cell_meds], dtype=np.int64)
+        return pm.Normal(MISSING_MEDIATORS, mu=eta[cell_rows, cols_cell], sigma=sigma[cols_cell], dims="missing_cell")
 
     # ---------------------------------------------------------------------- use
     def sample_prior_predictive(self, draws: int = 500, *, seed: int) -> Any:
@@ -635,7 +629,8 @@ class MediationModel:
         m = self.model
         # the missing mediators' latent values are data, not parameters (and flat with
         # integrated intercepts): no prior draw of them
-        names = [v.name for v in m.free_RVs if v.name != MISSING_MEDIATORS] + [v.name for v in m.deterministics]
+        names = [v.name for v in m.free_RVs if v.name not in (MISSING_MEDIATORS, MISSING_CONFOUNDERS)]
+        names += [v.name for v in m.deterministics]
         with m, warnings.catch_warnings():
             # the Potentials are the normal mediators' likelihood: ignoring them is what a
             # prior draw of the parameters must do
@@ -787,26 +782,6 @@ class MediationModel:
         return posterior, timings
 
 
-def _check_missing_mediators_supported(spec: Spec) -> None:
-    """Missing mediators are modelled where a mediator enters the outcome linearly and no other mediator."""
-    from carepaths.exceptions import SpecError
-    from carepaths.structural.parameters import product_terms
-
-    if spec.mediator_edges:
-        raise SpecError(
-            "the panel has missing mediator values (missing='model') and the spec declares mediator edges "
-            "([[mediator_edges]]): a missing mediator would then be a latent predictor of another mediator, "
-            "which carepaths does not model yet. Pass missing='drop' to Panel.from_frame, or remove the edges."
-        )
-    with_mediators = [name for name in ("b_xm", "b_mm", "b_mod") if product_terms(spec).get(name)]
-    if with_mediators:
-        raise SpecError(
-            "the panel has missing mediator values (missing='model') and the spec has product terms with a "
-            f"mediator ({', '.join(with_mediators)}: [[interactions]] or [[moderation]] of b): a latent mediator "
-            "in a product is not modelled yet. Pass missing='drop' to Panel.from_frame, or drop those terms."
-        )
-
-
 def _ordered_cutpoints(draws: Any) -> Any:
     """Prior draws with each draw's cutpoints sorted.
 
@@ -842,51 +817,6 @@ def _check_sampler_settings(
         raise CarepathsError(f"adaptation must be 'diag' or 'low_rank', got {adaptation!r}.")
 
 
-def _compound_symmetric_normal(
-    resid_sums: Any, rss: Any, sigma: Any, sd_u: Any, counts: np.ndarray, *, prefix: str = ""
-) -> Any:
-    """Log-densities of normal mediators with a person intercept integrated out.
-
-    For person i with n_i waves and residuals r (after the fixed part), the waves are
-    jointly normal with covariance ``sigma^2 I + sd_u^2 J``, whose log-density is
-
-    ``-0.5 * [sum r^2 / sigma^2 - sd_u^2 (sum r)^2 / (sigma^2 (sigma^2 + n_i sd_u^2))]
-      - 0.5 * [(n_i - 1) log sigma^2 + log(sigma^2 + n_i sd_u^2) + n_i log(2 pi)]``.
-
-    Persons with the same number of waves share every term but ``(sum r)^2``, so the
-    persons are grouped by their number of waves (a panel has few distinct counts) and
-    only the squared sums are per person.
-
-    Parameters
-    ----------
-    resid_sums : tensor (person, mediator)
-        Per-person sums of the residuals.
-    rss : tensor (mediator,)
-        Sum of all squared residuals.
-    sigma, sd_u : tensor (mediator,)
-        Residual SD and person-intercept SD.
-    counts : int array (person,)
-        Waves per person.
-
-    Returns
-    -------
-    tensor (mediator,)
-    """
-    import pytensor.tensor as pt
-
-    sizes, group = np.unique(counts, return_inverse=True)  # distinct wave counts
-    indicator = np.eye(len(sizes))[group].T  # (count group, person)
-    n_group = indicator.sum(axis=1)  # persons per count group
-    sizes_t = _data(f"{prefix}wave_counts", sizes.astype(float))
-    n_group_t = _data(f"{prefix}persons_per_wave_count", n_group)
-    var_e, var_u = sigma**2, sd_u**2
-    denom = var_e + sizes_t[:, None] * var_u  # (count group, mediator)
-    squared_sums = pt.dot(_data(f"{prefix}wave_count_indicator", indicator), resid_sums**2)  # (count group, mediator)
-    quad = rss / var_e - pt.sum(var_u * squared_sums / (var_e * denom), axis=0)
-    logdet = pt.sum(n_group_t * (sizes_t - 1.0)) * pt.log(var_e) + pt.sum(n_group_t[:, None] * pt.log(denom), axis=0)
-    return -0.5 * (quad + logdet + pt.sum(n_group_t * sizes_t) * np.log(2 * np.pi))
-
-
 def _interval_bounds(family: str, y: np.ndarray, eta: Any, cutpoints: Any) -> tuple[Any, Any]:
     """Each row's latent-error interval (PyTensor; as ``person_integrals.interval_bounds``)."""
     import pytensor.tensor as pt
@@ -898,16 +828,3 @@ def _interval_bounds(family: str, y: np.ndarray, eta: Any, cutpoints: Any) -> tu
     cuts = pt.concatenate([-inf, cutpoints, inf])
     code = _data("interval_code", np.asarray(y).astype(np.int64))
     return cuts[code] - eta, cuts[code + 1] - eta
-
-
-def _data(name: str, value: np.ndarray) -> Any:
-    """A data array as a shared variable of the log-density graph, not an inlined constant.
-
-    Numba embeds inlined constant arrays in the compiled code, which makes compilation
-    slow and ties the compiled function to one dataset; as inputs, the same compiled
-    log-density serves every dataset of the spec and comes from the on-disk cache
-    (``benchmarks/README.md``).
-    """
-    import pytensor
-
-    return pytensor.shared(np.ascontiguousarray(value), name=name)

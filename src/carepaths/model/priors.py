@@ -39,6 +39,7 @@ __all__ = [
     "resolve_prior_sources",
     "prior_table",
     "PRIOR_REASONS",
+    "IMPUTATION_PRIORS",
     "PRIOR_SOURCES",
     "SOURCES_ATTR",
 ]
@@ -391,3 +392,16 @@ def _inferred_source(name: str, prior: Prior, spec: Spec | None) -> str:
         return "default"
     return "unrecorded"
 
+
+#: The priors of the imputation model of missing numeric confounders (``missing="model"``;
+#: :mod:`carepaths.model._missing`), with their reasons. They exist only when a confounder
+#: has missing values, so they are not spec priors; ``MediationModel.prior_table`` lists
+#: them when they are in use.
+IMPUTATION_PRIORS: dict[str, tuple[Prior, str]] = {
+    "impute_mean": (Prior._trusted("Normal", mu=0.0, sigma=1.0),
+                    "stage mean of a standardised confounder: within a few SDs of 0"),
+    "impute_sigma": (Prior._trusted("HalfNormal", sigma=1.0),
+                     "within-person SD of a standardised confounder: at most about 1"),
+    "impute_sd": (Prior._trusted("HalfNormal", sigma=1.0),
+                  "between-person SD of a standardised confounder: at most about 1"),
+}

@@ -85,6 +85,14 @@ __all__ = [
 ]
 
 
+def _times_covariates(C: Any, coefficients: Any) -> Any:
+    """``C @ coefficients``; with per-draw confounders ``C`` (obs, confounder, draw), each
+    draw's own (imputed missing values differ by draw; a draw axis last on both)."""
+    if getattr(C, "ndim", 2) == 3:
+        return np.einsum("ocb,cb->ob", C, np.broadcast_to(coefficients, (C.shape[1], C.shape[2])))
+    return C @ coefficients
+
+
 def mediator_predictor(
     params: Mapping[str, Any],
     k: int,
@@ -131,14 +139,14 @@ def mediator_predictor(
     array (obs,)
     """
     eta = params["alpha_m"][k][stage_idx] + (params["a"][k][stage_idx] + person_slope) * x
-    eta = eta + C @ params["gamma_m"][k] + person_intercept
+    eta = eta + _times_covariates(C, params["gamma_m"][k]) + person_intercept
     if x_between is not None:
         eta = eta + params["a_between"][k] * x_between
     if M is not None:  # sum_j d[k, j] * M_j (zero for non-edges)
         for j in range(_static_shape(M)[1]):
             eta = eta + params["d"][k][j] * M[:, j]
     if "a_mod" in params:  # sum_j a_mod[k, j] W_j X: the path a moderated by confounders
-        eta = eta + (C @ params["a_mod"][k]) * x
+        eta = eta + _times_covariates(C, params["a_mod"][k]) * x
     return eta
 
 
@@ -258,6 +266,15 @@ def mediator_predictors(
     """
     x = np.asarray(x, dtype=float)
     n = len(stage_idx)
+    if np.ndim(C) == 3:  # per-draw confounders (imputed values): mediator by mediator
+        K = np.shape(params["a"])[0]
+        return np.stack([
+            mediator_predictor(
+                params, k, x=x, C=C, stage_idx=stage_idx, x_between=x_between,
+                person_intercept=person_intercepts[:, k] if np.ndim(person_intercepts) else person_intercepts,
+                person_slope=person_slopes[:, k] if np.ndim(person_slopes) else person_slopes,
+            ) for k in range(K)
+        ], axis=1)
     n_stages = np.shape(params["a"])[1]
     between = None if x_between is None else np.reshape(x_between, n)
     moderated = "a_mod" in params
@@ -333,7 +350,7 @@ def outcome_predictor(
         if "b_xm" in params:  # exposure x mediator: the path of M_k changes with x
             b_k = b_k + params["b_xm"][k] * x
         if "b_mod" in params:  # moderated b paths: the path of M_k changes with the confounders
-            b_k = b_k + C @ params["b_mod"][k]
+            b_k = b_k + _times_covariates(C, params["b_mod"][k])
         eta = eta + b_k * M[:, k]
     if "b_mm" in params:  # mediator x mediator: sum_j b_mm[j, k] M_j M_k
         for k in range(K):
@@ -341,8 +358,8 @@ def outcome_predictor(
     if x_between is not None:
         eta = eta + params["c_between"] * x_between
     if "c_mod" in params:  # the moderated direct path: sum_j c_mod[j] C_j x
-        eta = eta + (C @ params["c_mod"]) * x
-    return eta + C @ params["delta"] + person_intercept
+        eta = eta + _times_covariates(C, params["c_mod"]) * x
+    return eta + _times_covariates(C, params["delta"]) + person_intercept
 
 
 def outcome_design(

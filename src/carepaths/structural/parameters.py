@@ -405,6 +405,9 @@ def person_arrays(spec: Spec, raw: Mapping[str, Any], ops: _Ops = NUMPY) -> dict
 #: The model variable holding the latent values of missing mediators, one per cell of
 #: :meth:`carepaths.data.Panel.latent_cells` (only with ``missing="model"``).
 MISSING_MEDIATORS = "M_missing"
+#: The model variable holding the imputed values of missing numeric confounders, one per
+#: cell of :meth:`carepaths.data.Panel.latent_confounders`.
+MISSING_CONFOUNDERS = "C_missing"
 
 
 @dataclass(frozen=True)
@@ -428,7 +431,8 @@ class ParameterSet:
         (sample, person), ``u`` (sample, person, mediator), ``slopes`` (sample, person,
         slope), ``cluster`` (sample, cluster) (:func:`person_arrays`); with missing
         mediators modelled, ``M_missing`` (sample, cell): their latent values, by cell of
-        :meth:`carepaths.data.Panel.latent_cells`.
+        :meth:`carepaths.data.Panel.latent_cells`; with confounders imputed, ``C_missing``
+        (sample, cell), by cell of :meth:`carepaths.data.Panel.latent_confounders`.
     source : {"posterior", "prior", "truth"}
         Where the draws come from.
     quadrature_outcome, quadrature_mediators : bool, tuple of int
@@ -491,8 +495,9 @@ class ParameterSet:
             if name in draws:
                 raw[name] = get(name)
         person = _population_person(spec, raw)
-        if MISSING_MEDIATORS in draws:  # the latent values of missing mediators (missing="model")
-            person[MISSING_MEDIATORS] = get(MISSING_MEDIATORS)
+        for name in (MISSING_MEDIATORS, MISSING_CONFOUNDERS):  # latent values of missing data (missing="model")
+            if name in draws:
+                person[name] = get(name)
         if "z_v" in raw or "z_cluster" in raw:
             person.update(person_arrays(spec, raw))
         # integrated intercepts: a posterior of the quadrature model has no z_v (a fit saved
