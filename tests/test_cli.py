@@ -119,6 +119,18 @@ def test_validate_with_missing_model_keeps_the_rows_and_says_how(tmp_path):
     assert code == EXIT_BAD_INPUT and "disagree" in err and len(err.strip().splitlines()) == 1
 
 
+def test_simulate_items_then_fit_with_missing_model(tmp_path):
+    csv = tmp_path / "d.csv"
+    code, out, err = run(["simulate", "five_mechanisms", str(csv), "--persons", "40", "--waves", "3",
+                          "--attrition", "mar", "--attrition-pattern", "items"])
+    assert code == 0, err
+    assert "single values missing, MAR; fit them with --missing model" in out
+    frame = pd.read_csv(csv)
+    assert len(frame) == 120 and frame["care_use"].isna().sum() == 36
+    code, _, err = run(["simulate", "five_mechanisms", str(csv), "--attrition-pattern", "items"])
+    assert code == EXIT_BAD_INPUT and "need --attrition" in err
+
+
 def test_bad_spec_key_exits_2(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[exposure]\nname = "x"\nknd = "binary"\n')

@@ -178,15 +178,21 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.attrition is not None:
         missing = {"mechanism": args.attrition,
                    "rate": 0.3 if args.attrition_rate is None else args.attrition_rate,
-                   "strength": 1.0 if args.attrition_strength is None else args.attrition_strength}
-    elif args.attrition_rate is not None or args.attrition_strength is not None:
-        raise CarepathsError("--attrition-rate and --attrition-strength need --attrition mcar|mar|mnar.")
+                   "strength": 1.0 if args.attrition_strength is None else args.attrition_strength,
+                   "pattern": args.attrition_pattern or "waves"}
+    elif args.attrition_rate is not None or args.attrition_strength is not None or args.attrition_pattern:
+        raise CarepathsError("--attrition-rate, --attrition-strength and --attrition-pattern need --attrition "
+                             "mcar|mar|mnar.")
     sim = simulate(spec, args.persons, waves, seed=args.seed, missing=missing)
     write_with(out, lambda tmp: sim.data.to_csv(tmp, index=False), what="output CSV")
     write_with(truth_path, sim.effects_table().to_csv, what="true-effects CSV")
-    lost = "" if sim.complete_data is None else (
-        f" ({len(sim.complete_data) - len(sim.data)} of {len(sim.complete_data)} person-waves lost to "
-        f"{args.attrition.upper()} attrition)")
+    lost = ""
+    if sim.complete_data is not None and missing["pattern"] == "items":
+        lost = (f" ({int(sim.data.isna().to_numpy().sum())} single values missing, {args.attrition.upper()}; "
+                "fit them with --missing model)")
+    elif sim.complete_data is not None:
+        lost = (f" ({len(sim.complete_data) - len(sim.data)} of {len(sim.complete_data)} person-waves lost to "
+                f"{args.attrition.upper()} attrition)")
     _say(args, f"Wrote {len(sim.data)} rows to {out}{lost} and the true effects to {truth_path}")
     return EXIT_OK
 
@@ -575,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--attrition", choices=["mcar", "mar", "mnar"], default=None,
                      help="drop out persons' later waves: MCAR, MAR (on the previous wave) or MNAR")
     sim.add_argument("--attrition-rate", type=float, default=None, help="share of person-waves lost (default 0.3)")
+    sim.add_argument("--attrition-pattern", choices=["waves", "items"], default=None,
+                     help="waves: persons drop out (default); items: single values missing within rows")
     sim.add_argument("--attrition-strength", type=float, default=None,
                      help="log-odds of dropping out per SD, MAR/MNAR (default 1)")
     sim.set_defaults(run=_simulate)

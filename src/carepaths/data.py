@@ -2,8 +2,8 @@
 
 One row per person-wave. :meth:`Panel.from_frame` checks the frame against a
 :class:`~carepaths.spec.Spec` and refuses anything it would otherwise have to guess:
-missing values are never dropped, imputed or coerced unless ``dropna=True`` is passed, and
-then the dropped rows are reported. Every :class:`~carepaths.exceptions.DataError` names the
+missing values are never dropped, imputed or coerced unless ``missing=`` says how
+(``"drop"``, the same as ``dropna=True``, or ``"model"``), and what was done is reported. Every :class:`~carepaths.exceptions.DataError` names the
 column, the first offending rows (by the frame's index), what was expected and how to fix it.
 Data the model cannot estimate from are refused with the reason, not turned into NaN or
 garbage: a constant or near-constant column, values whose SD overflows, counts beyond what
@@ -159,13 +159,14 @@ class Panel:
             What to do with missing values (NaN/None) in used columns. ``"refuse"`` (the
             default) raises, naming them. ``"drop"`` drops every row with one and reports
             them with a :class:`~carepaths.exceptions.DroppedRowsWarning` and in
-            :attr:`dropped`. ``"model"`` keeps the rows whose outcome or normal mediators
-            are missing and models those values under missing at random (the outcome's
-            contributes nothing to the likelihood; a mediator's is a latent value of the
-            model where the row's outcome is observed); rows with a missing exposure or
-            confounder are dropped and reported, since those are not imputed (yet), and a
-            missing bernoulli or ordinal mediator is refused. :meth:`missing` records
-            what was done with each column. Identifiers (person, wave, stage, cluster)
+            :attr:`dropped`. ``"model"`` keeps the rows whose outcome, normal mediators or
+            numeric confounders are missing and models those values under missing at
+            random (the outcome's contributes nothing to the likelihood; a mediator's is a
+            latent value of the model where the row's outcome is observed; a numeric
+            confounder's is imputed by the model); rows with a missing exposure or
+            categorical confounder are dropped and reported, and a missing bernoulli or
+            ordinal mediator is refused. :meth:`missing` records what was done with each
+            column. Identifiers (person, wave, stage, cluster)
             must always be present, and infinite values always raise.
 
         Returns
