@@ -133,14 +133,7 @@ def apply_attrition(frame: pd.DataFrame, spec: Spec, settings: Mapping[str, Any]
         # once out, out for good: absent from the first dropout on, within each person
         return pd.Series(leaves, index=ordered.index).groupby(ordered[person].to_numpy()).cummax().to_numpy()
 
-    lo, hi = -30.0, 30.0
-    for _ in range(80):  # the absent share grows with alpha
-        mid = 0.5 * (lo + hi)
-        if absent(mid).mean() < settings["rate"]:
-            lo = mid
-        else:
-            hi = mid
-    gone = absent(0.5 * (lo + hi))
+    gone = absent(_baseline(lambda alpha: absent(alpha).mean(), settings["rate"]))
     observed = ordered.loc[~gone].sort_index()
     counts = observed.groupby(person).size().reindex(ordered[person].unique(), fill_value=0)
     n_waves = ordered.groupby(person).size().reindex(counts.index)
@@ -211,15 +204,21 @@ def apply_item_missing(frame: pd.DataFrame, spec: Spec, settings: Mapping[str, A
 
 
 def _chosen(score: np.ndarray, rate: float, uniforms: np.ndarray) -> np.ndarray:
-    """Rows missing with log-odds ``alpha + score``, ``alpha`` set by bisection for the share ``rate``."""
+    """Rows missing with log-odds ``alpha + score``, ``alpha`` set for the share ``rate``."""
+    alpha = _baseline(lambda a: (uniforms < special.expit(a + score)).mean(), rate)
+    return uniforms < special.expit(alpha + score)
+
+
+def _baseline(share: Any, rate: float) -> float:
+    """The baseline log-odds at which ``share(alpha)`` (growing with alpha) reaches ``rate``, by bisection."""
     lo, hi = -30.0, 30.0
     for _ in range(80):
         mid = 0.5 * (lo + hi)
-        if (uniforms < special.expit(mid + score)).mean() < rate:
+        if share(mid) < rate:
             lo = mid
         else:
             hi = mid
-    return uniforms < special.expit(0.5 * (lo + hi) + score)
+    return 0.5 * (lo + hi)
 
 
 def completers(frame: pd.DataFrame, spec: Spec, record: pd.DataFrame) -> pd.DataFrame:
