@@ -126,7 +126,7 @@ def test_simulate_items_then_fit_with_missing_model(tmp_path):
     assert code == 0, err
     assert "single values missing, MAR; fit them with --missing model" in out
     frame = pd.read_csv(csv)
-    assert len(frame) == 120 and frame["care_use"].isna().sum() == 36
+    assert len(frame) == 120 and abs(frame["care_use"].isna().sum() - 36) <= 1  # 30%, to one row (bisection)
     code, _, err = run(["simulate", "five_mechanisms", str(csv), "--attrition-pattern", "items"])
     assert code == EXIT_BAD_INPUT and "need --attrition" in err
 

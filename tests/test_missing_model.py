@@ -67,20 +67,32 @@ def test_a_normal_mediator_is_standardised_over_its_observed_values(frame, spec)
     assert np.isnan(m[[0, 5, 6, 20]]).all() and np.isfinite(np.delete(m, [0, 5, 6, 20])).all()
 
 
-def test_a_missing_exposure_or_categorical_confounder_drops_its_row_and_a_numeric_one_is_imputed(frame, spec):
-    frame.loc[[3, 7], "support"] = np.nan  # the exposure
-    frame.loc[12, "prior_care"] = np.nan  # a categorical confounder
+def test_a_missing_categorical_confounder_drops_its_row_and_numeric_values_are_imputed(frame, spec):
+    frame.loc[[3, 7], "support"] = np.nan  # the exposure (continuous): imputed
+    frame.loc[12, "prior_care"] = np.nan  # a categorical confounder: dropped
     frame.loc[[5, 20], "severity"] = np.nan  # a numeric confounder: imputed
-    with pytest.warns(carepaths.DroppedRowsWarning, match="does not impute a missing exposure or categorical"):
+    with pytest.warns(carepaths.DroppedRowsWarning, match="does not impute a missing binary"):
         panel = _model_panel(frame, spec)
-    assert list(panel.dropped.index) == [3, 7, 12] and panel.n_obs == len(frame) - 3
+    assert list(panel.dropped.index) == [12] and panel.n_obs == len(frame) - 1
     handled = panel.missing().attrs["handled"]
-    assert handled["support"] == handled["prior_care"] == (
-        "row dropped (a missing exposure or categorical confounder is not imputed)")
+    assert handled["prior_care"] == "row dropped (a binary or split exposure, or a categorical confounder, is not imputed)"
     assert handled["severity"].startswith("imputed: a latent value")
+    assert handled["support"].startswith("imputed: a latent value")
     rows, columns = panel.latent_confounders()
     assert list(panel.dataset["row"].values[rows]) == [5, 20]
     assert set(np.asarray(spec.confounder_terms)[columns]) == {"severity"}
+    assert list(panel.dataset["row"].values[panel.latent_exposure()]) == [3, 7]
+
+
+def test_a_split_exposure_is_not_imputed(spec):
+    data = spec.to_dict()
+    data["structure"]["center_exposure_within_person"] = True
+    split = carepaths.Spec.from_dict(data)
+    frame = carepaths.simulate(split, 30, 3, seed=2, mc_persons=50).data
+    frame.loc[[3, 7], "support"] = np.nan
+    with pytest.warns(carepaths.DroppedRowsWarning):
+        panel = _model_panel(frame, split)
+    assert list(panel.dropped.index) == [3, 7]
 
 
 def test_a_missing_binary_mediator_is_refused_with_the_way_out(spec):
@@ -123,6 +135,16 @@ def test_missing_mediators_with_mediator_edges_are_refused(spec):
     frame.loc[[2, 6], "confidence"] = np.nan
     with pytest.raises(SpecError, match="mediator edges"):
         MediationModel(edged, _model_panel(frame, edged))
+
+
+def test_an_imputed_confounder_that_moderates_a_path_is_refused(spec):
+    data = spec.to_dict()
+    data["moderation"] = [{"by": "age", "paths": ["c"]}]
+    moderated = carepaths.Spec.from_dict(data)
+    frame = carepaths.simulate(moderated, 30, 3, seed=2, mc_persons=50).data
+    frame.loc[[2, 6], "age"] = np.nan
+    with pytest.raises(SpecError, match=r"confounder\(s\) \['age'\].*moderate a path"):
+        MediationModel(moderated, _model_panel(frame, moderated))
 
 
 # ----------------------------------------------------------------------------- the likelihood
@@ -225,7 +247,7 @@ def test_the_imputation_model_is_a_compound_symmetric_normal_per_confounder(fram
     sigma, sd = 0.6, 0.9
     latent = np.array([0.7, -1.1, 0.2])
     point.update(impute_mean=mean, impute_sigma_log__=np.log([sigma]), impute_sd_log__=np.log([sd]), C_missing=latent)
-    value = _logp_of(model, _potential(model, "C_imputation"), point)
+    value = _logp_of(model, _potential(model, "imputation"), point)
     ds = panel.dataset
     j = list(spec.confounder_terms).index("age")
     c = ds["C"].values[:, j].copy()
@@ -271,6 +293,49 @@ def test_an_imputed_confounder_enters_the_mediators_and_the_outcome(frame, spec)
         for i in np.unique(person)
     )
     assert value == pytest.approx(expected, rel=1e-10)
+
+
+def test_an_imputed_exposure_enters_its_model_the_mediators_and_the_outcome(frame, spec):
+    """A missing exposure: the imputation model (first of the imputed variables) over
+    observed and latent values, and the mediators' density with the latent value in place,
+    against SciPy."""
+    frame.loc[[4, 11], "support"] = np.nan
+    panel = _model_panel(frame, spec)
+    model = MediationModel(spec, panel).model
+    point = model.initial_point()
+    a = np.linspace(-0.6, 0.6, 15).reshape(5, 3)
+    sigma, sd_u = 0.7, 0.5
+    latent = np.array([1.2, -0.8])
+    point.update(a=a, X_missing=latent, sigma_m_log__=np.full(5, np.log(sigma)), sd_u_log__=np.full(5, np.log(sd_u)),
+                 impute_mean=np.array([[0.2, -0.1, 0.3]]), impute_sigma_log__=np.log([0.8]),
+                 impute_sd_log__=np.log([0.6]))
+    assert list(model.coords["imputed_variable"]) == ["support"]
+    ds = panel.dataset
+    x = ds["X"].values.copy()
+    x[[4, 11]] = latent
+    stage, person = ds["stage_idx"].values, ds["person_idx"].values
+
+    def cs(resid, s, u):
+        return sum(stats.multivariate_normal(np.zeros((person == i).sum()),
+                                             s**2 * np.eye((person == i).sum()) + u**2).logpdf(resid[person == i])
+                   for i in np.unique(person))
+
+    k = 2  # discouragement
+    value = _logp_of(model, _potential(model, f"M_{spec.mediator_names[k]}"), point)
+    assert value == pytest.approx(cs(ds["M"].values[:, k] - a[k][stage] * x, sigma, sd_u), rel=1e-10)
+    imputation = _logp_of(model, _potential(model, "imputation"), point)
+    assert imputation == pytest.approx(cs(x - np.array([0.2, -0.1, 0.3])[stage], 0.8, 0.6), rel=1e-10)
+
+
+def test_a_shifted_exposure_follows_each_draws_imputed_value():
+    from carepaths.counterfactual.population import follow_exposure
+
+    x_obs = np.array([0.5, np.nan, -1.0, np.nan])
+    chunk = type("C", (), {"x": np.array([[0.5, 0.5], [2.0, 3.0], [-1.0, -1.0], [0.1, 0.2]])})()
+    shifted = follow_exposure(x_obs + 1.0, x_obs, chunk)
+    np.testing.assert_allclose(shifted, [[1.5, 1.5], [3.0, 4.0], [0.0, 0.0], [1.1, 1.2]])
+    fixed = follow_exposure(np.full(4, 2.0), x_obs, chunk)  # a contrast that ignores the observed exposure
+    np.testing.assert_array_equal(fixed, np.full((4, 1), 2.0))
 
 
 # ----------------------------------------------------------------------------- a real fit
@@ -370,7 +435,8 @@ def test_item_missingness_keeps_every_row_and_hits_the_shares(spec, mechanism):
     assert abs(sim.data["care_use"].isna().mean() - 0.3) <= 2 / 800  # bisection on the drawn uniforms
     for name in (*spec.mediator_names, "age"):
         assert abs(sim.data[name].isna().mean() - 0.15) <= 2 / 800
-    assert sim.data[["severity", "support", "prior_care"]].notna().all().all()
+    assert abs(sim.data["support"].isna().mean() - 0.075) <= 2 / 800
+    assert sim.data[["severity", "prior_care"]].notna().all().all()
     same = sim.data.notna()
     pd.testing.assert_frame_equal(sim.data.where(same, -1.0), sim.complete_data.where(same, -1.0), check_dtype=False)  # only NaN added
 

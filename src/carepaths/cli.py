@@ -592,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("data", help="CSV, one row per person-wave")
     val.add_argument("--dropna", action="store_true", help="drop rows with missing values (reported)")
     val.add_argument("--missing", choices=["refuse", "drop", "model"], default=None,
-                     help="missing values: refuse (default), drop their rows, or model outcomes and mediators")
+                     help="missing values: refuse (default), drop their rows, or model them (docs/data.md)")
     val.set_defaults(run=_validate)
 
     fit = command("fit", "validate data, fit the model and save the fit (netCDF)")
@@ -603,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=1, help="sampler seed")
     fit.add_argument("--dropna", action="store_true", help="drop rows with missing values (reported)")
     fit.add_argument("--missing", choices=["refuse", "drop", "model"], default=None,
-                     help="missing values: refuse (default), drop their rows, or model outcomes and mediators "
+                     help="missing values: refuse (default), drop their rows, or model them "
                           "(missing at random; docs/data.md)")
     fit.set_defaults(run=_fit)
 

@@ -446,10 +446,10 @@ class Panel:
                   "else left out of the mediator's likelihood (missing at random)" for m in self.spec.mediator_names},
             **{c: "imputed: a latent value drawn by the model from its stage means and the person's other "
                   "waves, and from the row's mediators and outcome (missing at random)"
-               for c in imputed_confounders(self.spec)},
+               for c in [*imputed_confounders(self.spec), self.spec.exposure.name]},
         }
-        dropped_how = ("row dropped (a missing exposure or categorical confounder is not imputed)" if mode == "model"
-                       else "row dropped (missing='drop')")
+        dropped_how = ("row dropped (a binary or split exposure, or a categorical confounder, is not imputed)"
+                       if mode == "model" else "row dropped (missing='drop')")
         counts.attrs["handled"] = {
             col: how[col] if col in modelled else dropped_how for col in columns if counts.loc["all", col] > 0
         }
@@ -487,6 +487,10 @@ class Panel:
         """
         rows, columns = np.nonzero(np.isnan(self.dataset["C"].values))
         return rows.astype(np.int64), columns.astype(np.int64)
+
+    def latent_exposure(self) -> np.ndarray:
+        """The rows (positions on ``obs``) whose missing exposure the model imputes (``missing="model"``)."""
+        return np.flatnonzero(np.isnan(np.asarray(self.dataset["X"].values, dtype=float))).astype(np.int64)
 
     def observed(self) -> tuple[np.ndarray, np.ndarray]:
         """Which model values are observed: ``(Y observed (obs,), M observed (obs, mediator))``.
@@ -687,13 +691,20 @@ def _missing_mode(dropna: Any, missing: Any) -> str:
 def modelled_columns(spec: Spec) -> list[str]:
     """The columns whose missing values ``missing="model"`` keeps and models.
 
-    The outcome, the normal mediators and the numeric confounders (bernoulli and ordinal
-    mediators would need their values summed out of the outcome's likelihood, a
-    categorical confounder out of every equation, which is not implemented; a missing
-    exposure would make every contrast draw-specific).
+    The outcome, the normal mediators, a continuous exposure and the numeric confounders
+    (bernoulli and ordinal mediators would need their values summed out of the outcome's
+    likelihood, a binary exposure or categorical confounder out of every equation, which
+    is not implemented).
     """
-    return [spec.outcome.name, *(m.name for m in spec.mediators if m.family == "normal"),
+    exposure = [spec.exposure.name] if imputed_exposure(spec) else []
+    return [spec.outcome.name, *(m.name for m in spec.mediators if m.family == "normal"), *exposure,
             *imputed_confounders(spec)]
+
+
+def imputed_exposure(spec: Spec) -> bool:
+    """Whether ``missing="model"`` imputes a missing exposure: a continuous one, not split
+    within/between persons (a person mean with a latent value in it is not modelled)."""
+    return spec.exposure.kind == "continuous" and not spec.structure.center_exposure_within_person
 
 
 def imputed_confounders(spec: Spec) -> list[str]:
@@ -736,7 +747,8 @@ def _handle_missing(frame: pd.DataFrame, spec: Spec, mode: str) -> tuple[pd.Data
     dropped = frame.loc[bad]
     kept = frame.loc[~bad]
     per_col = {col: int(missing.loc[bad, col].sum()) for col in frame.columns if missing.loc[bad, col].any()}
-    why = ("missing='model' does not impute a missing exposure or categorical confounder: dropped"
+    why = ("missing='model' does not impute a missing binary or within/between-split exposure or categorical "
+           "confounder: dropped"
            if mode == "model" else "dropped")
     warnings.warn(
         f"{why} {int(bad.sum())} of {len(frame)} rows with missing values "
@@ -1199,7 +1211,7 @@ def _check_finite(panel: Panel) -> None:
             continue
         values = np.asarray(ds[var].values, dtype=float)
         # NaN marks a modelled missing outcome, mediator or confounder (missing="model"); nothing else
-        modelled = var in ("M", "Y", "C") and ds.attrs.get("missing") == "model"
+        modelled = var in ("M", "Y", "C", "X") and ds.attrs.get("missing") == "model"
         bad = np.isinf(values) if modelled else ~np.isfinite(values)
         if not bad.any():
             continue

@@ -16,9 +16,10 @@ The baseline log-odds are set by bisection on the drawn uniforms so that the sha
 absent rows is ``rate`` (to one dropout, a few rows), so the same seed gives the same rows.
 
 With ``pattern="items"`` no row is removed; single values go missing within rows instead
-(:func:`apply_item_missing`): each numeric confounder but the first (share ``rate / 2``;
-under MAR with log-odds ``strength`` per SD of the row's exposure, always observed; under
-MNAR of its own value), each normal mediator's values (share ``rate / 2``, MCAR, or
+(:func:`apply_item_missing`): each numeric confounder but the first (share ``rate / 2``)
+and a continuous exposure (``rate / 4``), under MAR with log-odds ``strength`` per SD of
+the row's first numeric confounder (always observed), under MNAR of its own value; each
+normal mediator's values (share ``rate / 2``, MCAR, or
 under MAR and MNAR with log-odds ``strength`` per SD of the row's first numeric
 confounder, which is always observed), then the outcome's (share ``rate``): constant under
 MCAR; under MAR with log-odds ``-strength`` per SD of the sum of the row's *observed*
@@ -181,11 +182,12 @@ def apply_item_missing(frame: pd.DataFrame, spec: Spec, settings: Mapping[str, A
 
     numeric = [c.name for c in spec.confounders if c.kind == "numeric"]
     severity = z(frame[numeric[0]].to_numpy(float))
-    exposure = z(frame[spec.exposure.name].to_numpy(float))
-    for name in numeric[1:]:  # the other numeric confounders: imputed by the model
-        score = {"mcar": 0.0 * exposure, "mar": strength * exposure,
+    imputed = numeric[1:] + ([spec.exposure.name] if spec.exposure.kind == "continuous" else [])
+    for name in imputed:  # the other numeric confounders and a continuous exposure: imputed by the model
+        score = {"mcar": 0.0 * severity, "mar": strength * severity,
                  "mnar": strength * z(frame[name].to_numpy(float))}[mechanism]
-        out.loc[_chosen(score, rate / 2, rng.random(len(frame))), name] = np.nan
+        share = rate / 4 if name == spec.exposure.name else rate / 2
+        out.loc[_chosen(score, share, rng.random(len(frame))), name] = np.nan
     for m in spec.mediators:
         if m.family != "normal":
             continue

@@ -486,6 +486,7 @@ def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, 
 
     def replicate(chunk: Chunk) -> tuple[Any, ...]:
         p, r = chunk.params, chunk.rows
+        x = chunk.x  # the observed exposure, each draw's imputed values where it is missing
         M = equations.mediators_from_latents(
             p, families=families, order=order, x=x, C=r.C, stage_idx=r.stage_idx, latents=chunk.latents,
             person_intercepts=r.u, person_slopes=r.a_i, x_between=r.x_between,
@@ -565,6 +566,7 @@ def _statistics(spec: Spec, panel: Any, Y: np.ndarray, M: np.ndarray) -> list[tu
 
     def slope(rows: np.ndarray) -> np.ndarray:
         rows = present(rows, Y)
+        rows = rows[~np.isnan(x[rows])]  # the observed exposure (an imputed one is left out)
         xc = x[rows] - x[rows].mean()
         return xc @ Y[rows] / (xc @ xc)
 

@@ -244,7 +244,6 @@ def compare(
     entries = validate(spec, interventions)
     rows = RowData.from_panel(panel)
     stage_idx = rows.stage_idx
-    x_obs = rows.x
     x_between = None if rows.x_between is None else rows.x_between[:, None]
     transforms = [
         {iv.target: _transform(spec, panel, iv, stage_idx) for iv in parts} for _, parts in entries
@@ -258,7 +257,7 @@ def compare(
     def chunk_means(chunk: Chunk) -> np.ndarray:  # (draw, entry, group)
         means = [
             intervention_means(
-                spec, chunk.params, chunk.rows, x_obs[:, None], chunk.latents, tf,
+                spec, chunk.params, chunk.rows, chunk.x, chunk.latents, tf,
                 x_between=x_between, dtype=LINK_DTYPE,
             )
             for tf in all_transforms

@@ -51,6 +51,7 @@ from carepaths.counterfactual.population import (
     POOLED,
     Chunk,
     RowData,
+    follow_exposure,
     group_averaging,
     map_chunks,
 )
@@ -692,13 +693,16 @@ def _world_stage_means(
     spec = panel.spec
     rows = RowData.from_panel(panel) if rows is None else rows
     averaging, _ = group_averaging(spec, rows.stage_idx)
-    x0, x1 = x0[:, None], x1[:, None]
+    x_obs = rows.x
 
     def stage_means(chunk: Chunk) -> dict[str, np.ndarray]:  # name -> (draw, group[, mediator])
+        # each draw's own imputed exposure where it is missing (a contrast that shifts it)
+        x0_at, x1_at = follow_exposure(x0, x_obs, chunk), follow_exposure(x1, x_obs, chunk)
         means = worlds.world_means(
-            spec, chunk.params, chunk.rows, x0, x1, chunk.latents, chunk.systems, dtype=LINK_DTYPE
+            spec, chunk.params, chunk.rows, x0_at, x1_at, chunk.latents, chunk.systems, dtype=LINK_DTYPE
         )
-        means["x0_m1"] = worlds.crossed_means(spec, chunk.params, chunk.rows, x0, x1, chunk.latents, dtype=LINK_DTYPE)
+        means["x0_m1"] = worlds.crossed_means(spec, chunk.params, chunk.rows, x0_at, x1_at, chunk.latents,
+                                              dtype=LINK_DTYPE)
 
         def average(w: np.ndarray) -> np.ndarray:  # (group, obs) @ (obs, draw) in double precision
             return (averaging @ w.astype(float, copy=False)).T

@@ -34,7 +34,7 @@ import xarray as xr
 
 from carepaths.causal.identify import identify
 from carepaths.counterfactual import worlds
-from carepaths.counterfactual.population import LINK_DTYPE, Chunk, RowData, group_averaging, map_chunks
+from carepaths.counterfactual.population import LINK_DTYPE, Chunk, RowData, follow_exposure, group_averaging, map_chunks
 from carepaths.data import Panel
 from carepaths.exceptions import CarepathsError, ConvergenceWarning, IdentificationError, suggest_closest
 from carepaths.intervals import interval_label
@@ -203,10 +203,10 @@ def compute_fourway(
     mstar_original, mstar_model = _mstar_model(panel, k, mstar)
     rows = RowData.from_panel(panel)
     averaging, groups = group_averaging(spec, rows.stage_idx)
-    X0, X1 = x0[:, None], x1[:, None]
-
     def work(chunk: Chunk) -> dict[str, np.ndarray]:
         p, r, lat = chunk.params, chunk.rows, chunk.latents
+        # each draw's own imputed exposure where it is missing (a contrast that shifts it)
+        X0, X1 = follow_exposure(x0, rows.x, chunk), follow_exposure(x1, rows.x, chunk)
         M0 = worlds.mediators_at(spec, p, r, X0, lat)
         M1 = worlds.mediators_at(spec, p, r, X1, lat)
 

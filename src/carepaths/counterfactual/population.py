@@ -48,6 +48,7 @@ from carepaths.spec import Spec
 from carepaths.structural import equations
 from carepaths.structural.parameters import (
     MISSING_CONFOUNDERS,
+    MISSING_EXPOSURE,
     MISSING_MEDIATORS,
     ParameterSet,
     integrated_mediators,
@@ -100,6 +101,9 @@ class RowData:
     confounder_cells : (int array, int array), optional
         Rows and columns of the imputed confounder values
         (:meth:`carepaths.data.Panel.latent_confounders`); ``C`` holds NaN there.
+    exposure_rows : int array, optional
+        Rows of the imputed exposure values (:meth:`carepaths.data.Panel.latent_exposure`);
+        ``x`` holds NaN there.
     """
 
     x: np.ndarray
@@ -112,6 +116,7 @@ class RowData:
     y: np.ndarray | None = None
     cells: tuple[np.ndarray, np.ndarray] | None = None
     confounder_cells: tuple[np.ndarray, np.ndarray] | None = None
+    exposure_rows: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -135,6 +140,7 @@ class RowData:
             y=ds["Y"].values,
             cells=panel.latent_cells() if panel.missing_mode == "model" else None,
             confounder_cells=panel.latent_confounders() if panel.missing_mode == "model" else None,
+            exposure_rows=panel.latent_exposure() if panel.missing_mode == "model" else None,
         )
 
 
@@ -168,6 +174,11 @@ class Chunk:
         In the conditional and replicate populations: the observed mediators, with each
         draw's latent values where the model drew missing ones and NaN where a value is
         missing and enters no likelihood (draw axis of length 1 without missing values).
+    x : array (obs, draw)
+        The observed exposure on the model scale, with each draw's imputed values where it
+        is missing (draw axis of length 1 without missing values): what a contrast or
+        intervention that starts from the observed exposure starts from
+        (:func:`follow_exposure`).
     """
 
     draws: slice
@@ -178,6 +189,7 @@ class Chunk:
     rng: np.random.Generator
     person_loglik: np.ndarray | None = None
     observed_M: np.ndarray | None = None
+    x: np.ndarray | None = None
 
 
 def group_averaging(spec: Spec, stage_idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -282,9 +294,10 @@ class _Source:
         self.missing_m = rows.M is not None and bool(np.isnan(rows.M).any())
         posterior = params.source == "posterior"
         self.missing_c = rows.confounder_cells is not None and len(rows.confounder_cells[0]) > 0
+        self.missing_x = rows.exposure_rows is not None and len(rows.exposure_rows) > 0
         for name, needed in ((MISSING_MEDIATORS, population in ("conditional", "replicate") and self.missing_m
                               and rows.cells is not None and len(rows.cells[0]) > 0),
-                             (MISSING_CONFOUNDERS, self.missing_c)):
+                             (MISSING_CONFOUNDERS, self.missing_c), (MISSING_EXPOSURE, self.missing_x)):
             if needed and posterior and name not in params.person:
                 raise ValueError(f"the {population} population needs the latent values of the missing data "
                                  f"({name}: draws of a model fitted with missing='model')")
@@ -304,9 +317,20 @@ class _Source:
             C[rows, columns, :] = self.params.person[MISSING_CONFOUNDERS][sl].T
         return C
 
+    def exposure(self, sl: slice) -> np.ndarray:
+        """The observed exposure of a chunk of draws: (obs, 1), or with imputed values
+        (obs, draw), each draw's own (prior draws: the mean, 0 on the model scale)."""
+        if not self.missing_x:
+            return self.x_col
+        x = np.repeat(np.nan_to_num(self.x_col, nan=0.0), sl.stop - sl.start, axis=1)
+        if MISSING_EXPOSURE in self.params.person:
+            x[self.rows.exposure_rows] = self.params.person[MISSING_EXPOSURE][sl].T
+        return x
+
     def chunk(self, sl: slice, rng: np.random.Generator) -> Chunk:
         p = self.params.batch(sl)
         C = self.covariates(sl)
+        x = self.exposure(sl)
         person_loglik = None
         M_draws = None
         if self.population == "marginal":
@@ -315,15 +339,15 @@ class _Source:
             u, v, a_i, b_i, c_i = self._observed_persons(sl)
             M_draws = self.observed_mediators(sl)
             if self.params.quadrature_outcome:
-                u, v, person_loglik = self._quadrature_persons(p, sl, rng, u, v, M_draws, C)
+                u, v, person_loglik = self._quadrature_persons(p, sl, rng, u, v, M_draws, C, x)
             extra_sd = None
         rows = Rows(C=C, stage_idx=self.rows.stage_idx, u=u, a_i=a_i, b_i=b_i, c_i=c_i, v=v,
                     x_between=self.x_between)
         systems = None
         if self.population == "conditional":
-            latents = _abducted_latents(self.spec, p, rows, self.x_col, M_draws, rng)
+            latents = _abducted_latents(self.spec, p, rows, x, M_draws, rng)
         elif self.population == "replicate":
-            rows = self._with_integrated_intercepts(rows, p, sl, rng, M_draws)
+            rows = self._with_integrated_intercepts(rows, p, sl, rng, M_draws, x)
             B = sl.stop - sl.start
             latents = np.stack(
                 [equations.draw_latent(f, rng, (self.rows.n_rows, B), sigma=p["sigma_m"][k], link=self.links[k])
@@ -337,7 +361,7 @@ class _Source:
                                           links=self.links)
                            for _ in self.families]
         return Chunk(draws=sl, params=p, rows=rows, latents=latents, systems=systems, rng=rng,
-                     person_loglik=person_loglik, observed_M=M_draws)
+                     person_loglik=person_loglik, observed_M=M_draws, x=x)
 
     def observed_mediators(self, sl: slice) -> np.ndarray:
         """The observed mediators of a chunk of draws (obs, mediator, draw).
@@ -414,7 +438,7 @@ class _Source:
 
     def _quadrature_persons(
         self, p: Mapping[str, np.ndarray], sl: slice, rng: np.random.Generator, u: Any, v: Any,
-        M_draws: np.ndarray, C: np.ndarray,
+        M_draws: np.ndarray, C: np.ndarray, x: np.ndarray,
     ) -> tuple[Any, Any, np.ndarray]:
         """The observed persons' intercepts that the model integrated out, drawn given each draw.
 
@@ -438,7 +462,7 @@ class _Source:
         nodes = spec.structure.quadrature_nodes
         v_new = np.array(np.broadcast_to(v, (n, B)), dtype=float)  # cluster intercepts, if any
         eta_y = equations.outcome_predictor(
-            p, x=self.x_col, M=M_draws, C=C, stage_idx=rows.stage_idx, person_intercept=v_new,
+            p, x=x, M=M_draws, C=C, stage_idx=rows.stage_idx, person_intercept=v_new,
             x_between=self.x_between,
         )
         y, person = rows.y, rows.person
@@ -484,7 +508,7 @@ class _Source:
         for k in mediators:
             med = spec.mediators[k]
             eta = equations.mediator_predictor(
-                p, k, x=self.x_col, C=C, stage_idx=rows.stage_idx, x_between=self.x_between,
+                p, k, x=x, C=C, stage_idx=rows.stage_idx, x_between=self.x_between,
                 M=M_draws if spec.mediator_edges else None,
             )
             eta = np.broadcast_to(eta, (n, B))
@@ -500,6 +524,7 @@ class _Source:
 
     def _with_integrated_intercepts(
         self, rows: Rows, p: Mapping[str, np.ndarray], sl: slice, rng: np.random.Generator, M_draws: np.ndarray,
+        x: np.ndarray,
     ) -> Rows:
         """Rows with the integrated-out person intercepts drawn (replicate population).
 
@@ -518,7 +543,7 @@ class _Source:
             sd_u = self.params.person["sd_u"][sl][:, k]
             if posterior:  # given the data: the exact conditional posterior
                 eta = equations.mediator_predictor(
-                    p, k, x=self.x_col, C=rows.C, stage_idx=rows.stage_idx, x_between=rows.x_between,
+                    p, k, x=x, C=rows.C, stage_idx=rows.stage_idx, x_between=rows.x_between,
                     M=M_draws if self.spec.mediator_edges else None,
                 )
                 sums = np.zeros((n_persons, B))
@@ -535,6 +560,22 @@ class _Source:
             u[:, k] = u_k[person]
         return Rows(C=rows.C, stage_idx=rows.stage_idx, u=u, a_i=rows.a_i, b_i=rows.b_i, c_i=rows.c_i,
                     v=rows.v, x_between=rows.x_between)
+
+
+def follow_exposure(values: np.ndarray, x_obs: np.ndarray, chunk: Chunk) -> np.ndarray:
+    """An exposure array defined from the observed exposure, at a chunk's draws.
+
+    ``values`` (obs,) is the observed exposure plus a constant (a shift contrast:
+    ``x_obs + 1``) or does not depend on it (fixed contrast values). Where the observed
+    exposure is missing and imputed (NaN in ``x_obs`` and so in ``values``), each draw's
+    imputed value plus that constant. Returns (obs, 1), or (obs, draw) with imputed rows.
+    """
+    column = np.asarray(values, dtype=float).reshape(len(values), 1)
+    gap = np.isnan(column[:, 0])
+    if not gap.any() or chunk.x is None or chunk.x.shape[1] == 1:
+        return column
+    offset = float(np.nanmean(column[:, 0] - x_obs))  # the same at every row with an observed exposure
+    return np.where(gap[:, None], chunk.x + offset, column)
 
 
 def _draws_last(values: np.ndarray) -> np.ndarray:

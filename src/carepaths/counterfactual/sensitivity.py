@@ -31,6 +31,7 @@ from carepaths.counterfactual.population import (
     POOLED,
     Chunk,
     RowData,
+    follow_exposure,
     group_averaging,
     map_chunks,
 )
@@ -547,7 +548,6 @@ def compute_sensitivity(
         )
     rows = RowData.from_panel(panel)
     averaging, groups = group_averaging(spec, rows.stage_idx)
-    X0, X1 = x0[:, None], x1[:, None]
     K = len(spec.mediators)
     family, link = spec.outcome.family, spec.outcome.link
 
@@ -557,6 +557,8 @@ def compute_sensitivity(
 
     def work(chunk: Chunk) -> dict[str, np.ndarray]:
         p, r, own = chunk.params, chunk.rows, chunk.latents
+        # each draw's own imputed exposure where it is missing (a contrast that shifts it)
+        X0, X1 = follow_exposure(x0, rows.x, chunk), follow_exposure(x1, rows.x, chunk)
         M0 = worlds.mediators_at(spec, p, r, X0, own)
         M1 = worlds.mediators_at(spec, p, r, X1, own)
         if chunk.systems is None:  # without mediator edges G = M (as fit.effects())

@@ -6,11 +6,11 @@ Three pieces of :class:`~carepaths.model.build.MediationModel`'s log-density:
   use the constant sufficient statistics: a missing value drawn as a latent value
   (``M_missing``), or a row whose confounders hold a latent value (``C_missing``). Those
   rows add their residuals one by one; the other rows keep the sufficient statistics;
-* the imputation model of each numeric confounder with missing values: normal, with a
-  mean per stage and a person intercept integrated out (the person's other waves inform a
-  missing wave), ``impute_mean``, ``impute_sigma``, ``impute_sd``. The latent values also
-  enter every equation the confounder enters, so the row's mediators and outcome inform
-  them too;
+* the imputation model of a continuous exposure and each numeric confounder with missing
+  values: normal, with a mean per stage and a person intercept integrated out (the
+  person's other waves inform a missing wave), ``impute_mean``, ``impute_sigma``,
+  ``impute_sd``. The latent values (``X_missing``, ``C_missing``) also enter every
+  equation the variable enters, so the row's mediators and outcome inform them too;
 * the checks of what is not modelled (mediator edges with a missing mediator, product
   terms with an imputed variable).
 
@@ -29,9 +29,9 @@ from carepaths.exceptions import SpecError
 from carepaths.model._densities import _compound_symmetric_normal, _data
 from carepaths.spec import Spec
 from carepaths.structural import equations
-from carepaths.structural.parameters import MISSING_CONFOUNDERS, product_terms
+from carepaths.structural.parameters import MISSING_CONFOUNDERS, MISSING_EXPOSURE, product_terms
 
-__all__ = ["IMPUTATION_PARAMS", "MISSING_CONFOUNDERS", "check_missing_supported", "compound_symmetric_rows",
+__all__ = ["IMPUTATION_PARAMS", "MISSING_CONFOUNDERS", "MISSING_EXPOSURE", "check_missing_supported", "compound_symmetric_rows",
            "imputation_model", "marginal_mediators"]
 #: The imputation model's parameters, by prior name (priors.IMPUTATION_PRIORS).
 IMPUTATION_PARAMS = ("impute_mean", "impute_sigma", "impute_sd")
@@ -99,21 +99,22 @@ def compound_symmetric_rows(
 
 def marginal_mediators(
     spec: Spec, ds: Any, params: Mapping[str, Any], normal: list[int], sigma_m: Any, sd_u: Any, *,
-    M: Any, M_const: np.ndarray, m_seen: np.ndarray, C: Any, C_const: np.ndarray, special: np.ndarray,
+    M: Any, M_const: np.ndarray, m_seen: np.ndarray, C: Any, C_const: np.ndarray, X: Any, X_const: np.ndarray,
+    special: np.ndarray,
 ) -> list[Any]:
     """Each normal mediator's log-density (intercepts integrated out) with latent values.
 
     Parameters
     ----------
-    M, C : tensors (obs, mediator), (obs, confounder)
-        The mediators and confounders, latent values in place.
-    M_const, C_const : arrays
+    M, C, X : tensors (obs, mediator), (obs, confounder), (obs,)
+        The mediators, confounders and exposure, latent values in place.
+    M_const, C_const, X_const : arrays
         The same with 0 in place of every missing value (the constant statistics never
         use those rows).
     m_seen : bool array (obs, mediator)
         Where the mediator enters its likelihood: observed, or a latent value.
     special : bool array (obs,)
-        Rows whose confounders hold a latent value: their design is not constant.
+        Rows whose confounders or exposure hold a latent value: their design is not constant.
 
     Returns
     -------
@@ -122,8 +123,8 @@ def marginal_mediators(
     """
     import pytensor.tensor as pt
 
-    split = spec.structure.center_exposure_within_person
-    x = ds["X_within" if split else "X"].values
+    split = spec.structure.center_exposure_within_person  # refused with a missing exposure
+    x = X_const if not split else ds["X_within"].values
     x_between = ds["X_between"].values if split else None
     stage_idx, person_idx = ds["stage_idx"].values, ds["person_idx"].values
     n_persons = int(person_idx.max()) + 1
@@ -143,7 +144,7 @@ def marginal_mediators(
         resid = None
         if len(rows):
             eta = equations.mediator_predictor(
-                params, k, x=x[rows], C=C[rows], stage_idx=stage_idx[rows],
+                params, k, x=x[rows] if split else X[rows], C=C[rows], stage_idx=stage_idx[rows],
                 x_between=None if x_between is None else x_between[rows],
                 M=M_const[rows] if spec.mediator_edges else None,
             )
@@ -155,11 +156,12 @@ def marginal_mediators(
     return out
 
 
-def imputation_model(ds: Any, n_stages: int, C: Any, columns: list[int], raw: Mapping[str, Any]) -> Any:
-    """Log-density of the imputed confounders' values, observed and latent.
+def imputation_model(ds: Any, n_stages: int, variables: list[tuple[str, np.ndarray, Any]],
+                     raw: Mapping[str, Any]) -> Any:
+    """Log-density of the imputed variables' values (exposure, confounders), observed and latent.
 
-    Each column: ``C_j ~ Normal(impute_mean[j, stage] + w_i, impute_sigma[j])`` with a
-    person intercept ``w_i ~ Normal(0, impute_sd[j])`` integrated out (without a person
+    Each variable: ``V ~ Normal(impute_mean[v, stage] + w_i, impute_sigma[v])`` with a
+    person intercept ``w_i ~ Normal(0, impute_sd[v])`` integrated out (without a person
     column, no intercept).
 
     Parameters
@@ -167,38 +169,36 @@ def imputation_model(ds: Any, n_stages: int, C: Any, columns: list[int], raw: Ma
     ds : xarray.Dataset
         The panel's dataset.
     n_stages : int
-    C : tensor (obs, confounder)
-        The confounders, latent values in place.
-    columns : list of int
-        The columns of ``C`` with missing values (the imputation model's order).
+    variables : list of (name, values, tensor)
+        Each imputed variable (the imputation model's order): its name, its model-scale
+        values with NaN where missing (obs,), and the same as a tensor with the latent
+        values in place.
     raw : mapping
-        The model's variables, with ``impute_mean`` (column, stage), ``impute_sigma`` and
-        ``impute_sd`` (column).
+        The model's variables, with ``impute_mean`` (variable, stage), ``impute_sigma``
+        and ``impute_sd`` (variable).
 
     Returns
     -------
     tensor ()
     """
-    C_values = ds["C"].values
     stage_idx = ds["stage_idx"].values
     has_person = "person_idx" in ds
     person_idx = ds["person_idx"].values if has_person else np.arange(len(stage_idx))
     n_persons = int(person_idx.max()) + 1
     onehot = np.eye(n_stages)[stage_idx]
     total = 0.0
-    for i, j in enumerate(columns):
-        seen = ~np.isnan(C_values[:, j])
+    for i, (name, values, tensor) in enumerate(variables):
+        seen = ~np.isnan(values)
         gap = np.flatnonzero(~seen)
         mean = raw["impute_mean"][i]
-        resid = C[gap, j] - mean[stage_idx[gap]]
         if not has_person:
             import pymc as pm
 
-            sigma = raw["impute_sigma"][i]
-            total = total + pm.logp(pm.Normal.dist(mean[stage_idx], sigma), C[:, j]).sum()
+            total = total + pm.logp(pm.Normal.dist(mean[stage_idx], raw["impute_sigma"][i]), tensor).sum()
             continue
         total = total + compound_symmetric_rows(
-            f"impute_{j}", n_persons, D=onehot[seen], y=C_values[seen, j], person=person_idx[seen], W=mean,
-            resid=resid, resid_person=person_idx[gap], sigma=raw["impute_sigma"][i], sd=raw["impute_sd"][i],
+            f"impute_{name}", n_persons, D=onehot[seen], y=values[seen], person=person_idx[seen], W=mean,
+            resid=tensor[gap] - mean[stage_idx[gap]], resid_person=person_idx[gap], sigma=raw["impute_sigma"][i],
+            sd=raw["impute_sd"][i],
         )
     return total

@@ -43,6 +43,7 @@ from carepaths.model._densities import _compound_symmetric_normal, _data
 from carepaths.model._missing import (
     IMPUTATION_PARAMS,
     MISSING_CONFOUNDERS,
+    MISSING_EXPOSURE,
     check_missing_supported,
     imputation_model,
     marginal_mediators,
@@ -195,7 +196,7 @@ class MediationModel:
         import pandas as pd
 
         table = prior_table(self.priors, self.prior_sources)
-        if "C_imputation" not in self.model.named_vars:
+        if "imputation" not in self.model.named_vars:
             return table
         used = [n for n in IMPUTATION_PARAMS if n in self.model.named_vars]
         extra = pd.DataFrame(
@@ -255,8 +256,16 @@ class MediationModel:
         y_obs, m_obs = self.panel.observed()
         cell_rows, cell_meds = self.panel.latent_cells()
         c_rows, c_cols = self.panel.latent_confounders()
+        x_rows = self.panel.latent_exposure()
         imputed = sorted(set(c_cols.tolist()))  # the columns of C with missing values
         C_const = ds["C"].values
+        split = spec.structure.center_exposure_within_person
+        X_const = ds["X_within" if split else "X"].values
+        if len(x_rows):  # a placeholder, replaced by the latent values
+            X_const = np.where(np.isnan(X_const), 0.0, X_const)
+        # the imputed variables, exposure first: (name, values with NaN, column of C or None)
+        imputed_vars = ([(spec.exposure.name, ds["X"].values, None)] if len(x_rows) else []) + [
+            (spec.confounder_terms[j], ds["C"].values[:, j], j) for j in imputed]
         if not m_obs.all() or imputed:
             check_missing_supported(spec, mediators=not m_obs.all(),
                                     confounders=[spec.confounder_terms[j] for j in imputed])
@@ -268,18 +277,21 @@ class MediationModel:
             coords["missing_cell"] = np.arange(len(cell_rows))
         if imputed:
             coords["missing_confounder"] = np.arange(len(c_rows))
-            coords["imputed_confounder"] = [spec.confounder_terms[j] for j in imputed]
-        # rows whose confounders hold a latent value: their design is not constant
+        if len(x_rows):
+            coords["missing_exposure"] = np.arange(len(x_rows))
+        if imputed_vars:
+            coords["imputed_variable"] = [name for name, _, _ in imputed_vars]
+        # rows whose confounders or exposure hold a latent value: their design is not constant
         special_c = np.zeros(len(stage_idx), dtype=bool)
         special_c[c_rows] = True
+        special_c[x_rows] = True
         # check_bounds=False: parameter-bound assertions (e.g. 0 <= p <= 1 on 8,000 rows)
         # cost as much as the likelihood itself; every parameter here is in-bounds by
         # construction (logit and probit links, positive transforms).
         with pm.Model(coords=coords, check_bounds=False) as model:
-            split = spec.structure.center_exposure_within_person
             # with the within/between split, the stage paths a and c act on the
             # within-person deviation; the person mean gets its own paths
-            X = pm.Data("X", ds["X_within" if split else "X"].values, dims="obs")
+            X = pm.Data("X", X_const, dims="obs")
             X_between = pm.Data("X_between", ds["X_between"].values, dims="obs") if split else None
             C = pm.Data("C", C_const, dims=("obs", "confounder"))
 
@@ -345,13 +357,19 @@ class MediationModel:
             for name in PRODUCT_PARAMS:
                 if name in dims:
                     raw[name] = self.priors[name].create(name, dims=dims[name])
-            if imputed:  # the imputed confounders: their model and latent values, last
+            if imputed_vars:  # the imputed exposure and confounders: their model and latent values, last
                 for name in IMPUTATION_PARAMS:
                     if name != "impute_sd" or "person_idx" in ds:
                         raw[name] = IMPUTATION_PRIORS[name][0].create(
-                            name, dims=("imputed_confounder", "stage") if name == "impute_mean" else "imputed_confounder")
-                C = pt.set_subtensor(C[c_rows, c_cols], pm.Flat(MISSING_CONFOUNDERS, dims="missing_confounder"))
-                pm.Potential("C_imputation", imputation_model(ds, len(spec.stage_levels), C, imputed, raw))
+                            name, dims=("imputed_variable", "stage") if name == "impute_mean" else "imputed_variable")
+                if len(x_rows):
+                    X = pt.set_subtensor(X[x_rows], pm.Flat(MISSING_EXPOSURE, dims="missing_exposure"))
+                if imputed:
+                    C = pt.set_subtensor(C[c_rows, c_cols], pm.Flat(MISSING_CONFOUNDERS, dims="missing_confounder"))
+                tensors = [X if column is None else C[:, column] for _, _, column in imputed_vars]
+                pm.Potential("imputation", imputation_model(
+                    ds, len(spec.stage_levels), [(name, values, tensor) for (name, values, _), tensor
+                                                 in zip(imputed_vars, tensors, strict=True)], raw))
 
             # the one translator: every parameter rule (structural.parameters)
             ops = pytensor_ops()
@@ -377,7 +395,7 @@ class MediationModel:
             ]
             latent = None  # the latent values of the missing mediator cells (Panel.latent_cells)
             M_rows: Any = M_obs  # the mediators, latent values in place
-            if normal and m_obs.all() and not imputed:
+            if normal and m_obs.all() and not imputed_vars:
                 if marginal:
                     self._marginal_normal_mediators(params, normal, raw["sigma_m"], raw["sd_u"])
                 else:
@@ -392,7 +410,8 @@ class MediationModel:
                     m_seen = m_obs.copy()
                     m_seen[cell_rows, cell_meds] = True
                     logps = marginal_mediators(spec, ds, params, normal, raw["sigma_m"], raw["sd_u"], M=M_rows,
-                                               M_const=M_obs, m_seen=m_seen, C=C, C_const=C_const, special=special_c)
+                                               M_const=M_obs, m_seen=m_seen, C=C, C_const=C_const, X=X,
+                                               X_const=X_const, special=special_c)
                     for k, logp in zip(normal, logps, strict=True):
                         pm.Potential(f"M_{spec.mediator_names[k]}", logp)
             quad = None
@@ -433,7 +452,7 @@ class MediationModel:
             # per path (equations.outcome_design; the same equation, tested)
             products = product_indices(spec)  # one column per declared product term
             design_y = equations.outcome_design(
-                x=ds["X_within" if split else "X"].values, M=M_obs, C=C_const,
+                x=X_const, M=M_obs, C=C_const,
                 stage_idx=stage_idx, n_stages=len(spec.stage_levels),
                 x_between=ds["X_between"].values if split else None, products=products,
             )
@@ -447,7 +466,7 @@ class MediationModel:
             if special_y.any():  # their fixed part from the structural equation itself
                 rows = np.flatnonzero(special_y)
                 eta_special = equations.outcome_predictor(
-                    params, x=ds["X_within" if split else "X"].values[rows], M=M_rows[rows], C=C[rows],
+                    params, x=X[rows], M=M_rows[rows], C=C[rows],
                     stage_idx=stage_idx[rows], x_between=ds["X_between"].values[rows] if split else None,
                 )
                 position = rows if y_rows is None else np.searchsorted(y_rows, rows)
@@ -629,7 +648,7 @@ class MediationModel:
         m = self.model
         # the missing mediators' latent values are data, not parameters (and flat with
         # integrated intercepts): no prior draw of them
-        names = [v.name for v in m.free_RVs if v.name not in (MISSING_MEDIATORS, MISSING_CONFOUNDERS)]
+        names = [v.name for v in m.free_RVs if v.name not in (MISSING_MEDIATORS, MISSING_CONFOUNDERS, MISSING_EXPOSURE)]
         names += [v.name for v in m.deterministics]
         with m, warnings.catch_warnings():
             # the Potentials are the normal mediators' likelihood: ignoring them is what a

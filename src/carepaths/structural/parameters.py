@@ -408,6 +408,9 @@ MISSING_MEDIATORS = "M_missing"
 #: The model variable holding the imputed values of missing numeric confounders, one per
 #: cell of :meth:`carepaths.data.Panel.latent_confounders`.
 MISSING_CONFOUNDERS = "C_missing"
+#: The model variable holding the imputed values of a missing continuous exposure, one per
+#: row of :meth:`carepaths.data.Panel.latent_exposure`.
+MISSING_EXPOSURE = "X_missing"
 
 
 @dataclass(frozen=True)
@@ -432,7 +435,9 @@ class ParameterSet:
         slope), ``cluster`` (sample, cluster) (:func:`person_arrays`); with missing
         mediators modelled, ``M_missing`` (sample, cell): their latent values, by cell of
         :meth:`carepaths.data.Panel.latent_cells`; with confounders imputed, ``C_missing``
-        (sample, cell), by cell of :meth:`carepaths.data.Panel.latent_confounders`.
+        (sample, cell), by cell of :meth:`carepaths.data.Panel.latent_confounders`; with
+        the exposure imputed, ``X_missing`` (sample, row), by row of
+        :meth:`carepaths.data.Panel.latent_exposure`.
     source : {"posterior", "prior", "truth"}
         Where the draws come from.
     quadrature_outcome, quadrature_mediators : bool, tuple of int
@@ -495,7 +500,7 @@ class ParameterSet:
             if name in draws:
                 raw[name] = get(name)
         person = _population_person(spec, raw)
-        for name in (MISSING_MEDIATORS, MISSING_CONFOUNDERS):  # latent values of missing data (missing="model")
+        for name in (MISSING_MEDIATORS, MISSING_CONFOUNDERS, MISSING_EXPOSURE):  # latent values (missing="model")
             if name in draws:
                 person[name] = get(name)
         if "z_v" in raw or "z_cluster" in raw:
