@@ -3,10 +3,11 @@
 Workload: the default five-mechanism spec, ``--persons`` (1,000) x 4 waves, simulated with
 seeds 20261127 + r for replicates r = 0 .. ``--replicates - 1``, with single values set
 missing within rows (``simulate(..., missing={"mechanism": ..., "rate": 0.3, "strength": 2,
-"pattern": "items"})``, :mod:`carepaths.missingness`): 30% of the outcomes and 15% of each
-normal mediator. Under MAR the outcome is missing more often where the row's observed
-mediators are low (log-odds -2 per SD of their sum) and a mediator where severity is high
-(+2 per SD); under MCAR at the same rates, unrelated to anything. Each replicate's panel
+"pattern": "items"})``, :mod:`carepaths.missingness`): 30% of the outcomes, 15% of each
+normal mediator and of age, 7.5% of the exposure. Under MAR the outcome is missing more
+often where the row's observed mediators are low (log-odds -2 per SD of their sum), the
+others where severity is high (+2 per SD); under MCAR at the same rates, unrelated to
+anything. Each replicate's panel
 is fitted with the package defaults (2 chains x 1,000 draws) two ways:
 
 * **complete cases**: ``Panel.from_frame(..., missing="drop")``, every row with a missing
@@ -71,8 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     spec = carepaths.load_spec("five_mechanisms")
     print(f"# python {platform.python_version()}; {args.persons} persons x 4 waves; {args.replicates} replicates; "
-          f"outcome {args.rate:.0%} missing, each normal mediator {args.rate / 2:.0%}; log-odds {args.strength:g} "
-          f"per SD; seeds {SEED} + r", flush=True)
+          f"outcome {args.rate:.0%} missing, each normal mediator and age {args.rate / 2:.0%}, the exposure "
+          f"{args.rate / 4:.1%}; log-odds {args.strength:g} per SD; seeds {SEED} + r", flush=True)
     if args.complete:
         complete_panels(spec, args)
         return

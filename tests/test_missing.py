@@ -76,6 +76,10 @@ def test_the_report_data_section_shows_the_record(frame, spec):
         rows = panel.missing().attrs["rows"][stage]
         assert re.search(rf"<th>{stage}</th>\s*<td[^>]*>{rows}</td>\s*<td[^>]*>{counts[stage]}</td>", section), stage
     assert "Handled: severity: row dropped (missing=&#x27;drop&#x27;). 3 row(s) dropped in all." in section
+    assert "missing at random" not in section  # nothing was modelled
+    modelled = _missing_section(Panel.from_frame(frame, spec, missing="model"))
+    assert "severity: imputed: a latent value" in modelled and "0 row(s) dropped in all." in modelled
+    assert "assume they are missing at random" in modelled and "sensitivity analysis" in modelled
 
 
 # ----------------------------------------------------------------------------- refused

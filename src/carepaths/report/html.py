@@ -224,9 +224,16 @@ def _missing_section(panel: Any) -> str:
     rows = shown.attrs["rows"]
     shown = shown.copy()
     shown.insert(0, "rows", [rows[str(stage)] for stage in shown.index])
-    return _table(shown, digits=0, caption=(
+    table = _table(shown, digits=0, caption=(
         f"Missing values per column and stage, counted on every row given to the Panel. Handled: {handled}. "
         f"{len(panel.dropped):,} row(s) dropped in all."))
+    if panel.missing_mode != "model":
+        return table
+    return table + _p(
+        "The modelled values assume they are missing at random: whether a value is missing depends only on "
+        "values that were observed. If it may depend on the missing value itself (people who left care "
+        "stop answering about care), compare with a complete-case fit and see the sensitivity analysis "
+        "(docs/data.md, Missing data).")
 
 
 def _p(text: str) -> str:
