@@ -29,14 +29,14 @@ import warnings
 SEED = 20261127
 
 
-def fit_effects(spec, frame, seed):  # noqa: ANN001, ANN201
-    """(effects summary, fit wall seconds, converged, rows) of one analysis."""
+def fit_effects(spec, frame, seed, missing=None):  # noqa: ANN001, ANN201
+    """(effects summary, fit wall seconds, converged, rows) of one analysis (``missing=`` of Panel.from_frame)."""
     import carepaths
 
-    panel = carepaths.Panel.from_frame(frame, spec)
-    t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        panel = carepaths.Panel.from_frame(frame, spec, missing=missing)
+        t0 = time.perf_counter()
         fit = carepaths.MediationModel(spec, panel).fit(draws=1000, tune=1000, chains=2, seed=seed)
         wall = time.perf_counter() - t0
         table = fit.effects().summary()

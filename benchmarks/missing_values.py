@@ -35,27 +35,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
-import warnings
 
 import numpy as np
+from missing_data import fit_effects  # the same fit, run as benchmarks/missing_values.py
 
 SEED = 20261127
 EFFECTS = ("TE", "NIE")
-
-
-def fit_effects(spec, frame, missing, seed):  # noqa: ANN001, ANN201
-    """(effects summary, fit wall seconds, converged, rows) of one analysis."""
-    import carepaths
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        panel = carepaths.Panel.from_frame(frame, spec, missing=missing)
-        t0 = time.perf_counter()
-        fit = carepaths.MediationModel(spec, panel).fit(seed=seed)
-        wall = time.perf_counter() - t0
-        table = fit.effects().summary()
-    return table, wall, fit.converged, panel.n_obs
 
 
 def main() -> None:
@@ -78,7 +63,7 @@ def main() -> None:
         complete_panels(spec, args)
         return
     base = carepaths.simulate(spec, args.persons, 4, seed=SEED, mc_persons=2_000)
-    _, base_wall, base_ok, base_rows = fit_effects(spec, base.data, None, SEED)
+    _, base_wall, base_ok, base_rows = fit_effects(spec, base.data, SEED)
     print(f"complete panel (replicate 0, no missing values): {base_rows} rows, fit {base_wall:.1f} s, "
           f"{'converged' if base_ok else 'NOT CONVERGED'}", flush=True)
     stages = list(spec.stage_levels)
@@ -96,7 +81,7 @@ def main() -> None:
                                               "pattern": "items"})
             truth = sim.effects_table()["true"]
             for analysis in ("drop", "model"):
-                table, wall, ok, rows = fit_effects(spec, sim.data, analysis, SEED + r)
+                table, wall, ok, rows = fit_effects(spec, sim.data, SEED + r, missing=analysis)
                 walls[analysis].append(wall)
                 unconverged[analysis] += not ok
                 for i, stage in enumerate(stages):
@@ -141,7 +126,7 @@ def complete_panels(spec, args) -> None:  # noqa: ANN001
     for r in range(args.replicates):
         sim = carepaths.simulate(spec, args.persons, 4, seed=SEED + r, mc_persons=20_000)
         truth = sim.effects_table()["true"]
-        table, wall, ok, rows = fit_effects(spec, sim.data, None, SEED + r)
+        table, wall, ok, rows = fit_effects(spec, sim.data, SEED + r)
         print(f"complete replicate {r}: {rows} rows, fit {wall:.1f} s, {'converged' if ok else 'NOT CONVERGED'}",
               flush=True)
         for i, stage in enumerate(stages):

@@ -605,9 +605,8 @@ def _abducted_latents(
 ) -> np.ndarray:
     """Each row's latent mediator noise given its observed (or latent) value; where a value
     is missing and was not drawn by the model (NaN), fresh noise from its distribution."""
-    M_obs = M_draws[:, :, 0]
     eta_shape = (len(x_obs), p["c"].shape[-1])
-    latents = np.empty((M_obs.shape[0], M_obs.shape[1], eta_shape[1]))
+    latents = np.empty((M_draws.shape[0], M_draws.shape[1], eta_shape[1]))
     for k, med in enumerate(spec.mediators):
         u_k = rows.u[:, k] if np.ndim(rows.u) else 0.0
         a_k = rows.a_i[:, k] if np.ndim(rows.a_i) else 0.0
@@ -616,9 +615,8 @@ def _abducted_latents(
             person_slope=a_k, x_between=rows.x_between,
             M=M_draws if spec.mediator_edges else None,
         )
-        observed = M_draws[:, k] if M_draws.shape[2] > 1 else M_obs[:, k]
         latents[:, k] = equations.latent_from_observed(
-            med.family, np.broadcast_to(eta, eta_shape), observed, rng, cutpoints=p["cutpoints"][k],
+            med.family, np.broadcast_to(eta, eta_shape), M_draws[:, k], rng, cutpoints=p["cutpoints"][k],
             link=med.link,
         )
         gap = np.isnan(latents[:, k])
