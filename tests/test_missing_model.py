@@ -95,16 +95,6 @@ def test_a_split_exposure_is_not_imputed(spec):
     assert list(panel.dropped.index) == [3, 7]
 
 
-def test_a_missing_binary_mediator_is_refused_with_the_way_out(spec):
-    data = spec.to_dict()
-    data["mediators"][0]["family"] = "bernoulli"
-    binary = carepaths.Spec.from_dict(data)
-    frame = carepaths.simulate(binary, 30, 3, seed=2, mc_persons=50).data
-    frame.loc[[2, 6], "encouragement"] = np.nan
-    with pytest.raises(DataError, match=r"column 'encouragement' \(a bernoulli mediator\) has 2 missing.*rows 2, 6.*missing='drop'"):
-        _model_panel(frame, binary)
-
-
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"missing": "impute"}, r"missing must be one of \['refuse', 'drop', 'model'\], got 'impute'"),
     ({"missing": "model", "dropna": True}, "dropna=True and missing='model' disagree"),

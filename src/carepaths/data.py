@@ -159,14 +159,15 @@ class Panel:
             What to do with missing values (NaN/None) in used columns. ``"refuse"`` (the
             default) raises, naming them. ``"drop"`` drops every row with one and reports
             them with a :class:`~carepaths.exceptions.DroppedRowsWarning` and in
-            :attr:`dropped`. ``"model"`` keeps the rows whose outcome, normal mediators or
-            numeric confounders are missing and models those values under missing at
-            random (the outcome's contributes nothing to the likelihood; a mediator's is a
-            latent value of the model where the row's outcome is observed; a numeric
-            confounder's is imputed by the model); rows with a missing exposure or
-            categorical confounder are dropped and reported, and a missing bernoulli or
-            ordinal mediator is refused. :meth:`missing` records what was done with each
-            column. Identifiers (person, wave, stage, cluster)
+            :attr:`dropped`. ``"model"`` keeps the rows whose outcome, mediators, continuous
+            exposure or numeric confounders are missing and models those values under
+            missing at random (the outcome's contributes nothing to the likelihood; a normal
+            mediator's is a latent value of the model where the row's outcome is observed,
+            a bernoulli or ordinal mediator's is summed out of the row's likelihood, which
+            needs ``structure.person_intercepts = "sampled"``; a continuous exposure's or
+            numeric confounder's is imputed by the model); rows with a missing binary or
+            split exposure or categorical confounder are dropped and reported.
+            :meth:`missing` records what was done with each column. Identifiers (person, wave, stage, cluster)
             must always be present, and infinite values always raise.
 
         Returns
@@ -245,7 +246,8 @@ class Panel:
                 M[:, k] = frame[m.name].to_numpy(float)
             else:  # ordinal: map the declared codes onto 0..K-1
                 lookup = {code: i for i, code in enumerate(m.categories)}
-                M[:, k] = frame[m.name].map(lambda v, lookup=lookup: lookup[int(v)]).to_numpy(float)  # never missing
+                codes = frame[m.name].to_numpy(float)  # NaN stays NaN (missing='model')
+                M[:, k] = [lookup[int(v)] if v == v else np.nan for v in codes]
         y = spec.outcome
         if y.family == "normal":
             Y = standardise(y.name)
@@ -442,8 +444,13 @@ class Panel:
         how = {
             self.spec.outcome.name: "modelled: the row's outcome contributes nothing to the likelihood "
                                     "(missing at random)",
-            **{m: "modelled: a latent value drawn by the model where the row's outcome is observed, "
-                  "else left out of the mediator's likelihood (missing at random)" for m in self.spec.mediator_names},
+            **{m.name: "modelled: a latent value drawn by the model where the row's outcome is observed, "
+                       "else left out of the mediator's likelihood (missing at random)"
+               for m in self.spec.mediators if m.family == "normal"},
+            **{m.name: "modelled: summed over its values in the row's likelihood where the row's outcome is "
+                       "observed (each draw's value drawn from its posterior weights downstream), else left "
+                       "out of the mediator's likelihood (missing at random)"
+               for m in self.spec.mediators if m.family != "normal"},
             **{c: "imputed: a latent value drawn by the model from its stage means and the person's other "
                   "waves, and from the row's mediators and outcome (missing at random)"
                for c in [*imputed_confounders(self.spec), self.spec.exposure.name]},
@@ -461,11 +468,13 @@ class Panel:
         return str(self.dataset.attrs.get("missing", "drop" if len(self.dropped) else "refuse"))
 
     def latent_cells(self) -> tuple[np.ndarray, np.ndarray]:
-        """The missing mediator values the model draws as latent values.
+        """The missing normal mediator values the model draws as latent values.
 
         A normal mediator's missing value in a row whose outcome is observed (it enters
         the outcome's equation there). Where the outcome is missing too, the value enters
-        no likelihood and is left out (under missing at random it carries nothing).
+        no likelihood and is left out (under missing at random it carries nothing). A
+        binary or ordinal mediator's missing values are summed out instead
+        (:func:`carepaths.structural.mixtures.mixture_groups`).
 
         Returns
         -------
@@ -473,7 +482,8 @@ class Panel:
             Row position (on ``obs``) and mediator index of each cell, row by row.
         """
         y_obs, m_obs = self.observed()
-        rows, mediators = np.nonzero(~m_obs & y_obs[:, None])
+        normal = np.array([m.family == "normal" for m in self.spec.mediators])
+        rows, mediators = np.nonzero(~m_obs & y_obs[:, None] & normal[None, :])
         return rows.astype(np.int64), mediators.astype(np.int64)
 
     def latent_confounders(self) -> tuple[np.ndarray, np.ndarray]:
@@ -691,14 +701,14 @@ def _missing_mode(dropna: Any, missing: Any) -> str:
 def modelled_columns(spec: Spec) -> list[str]:
     """The columns whose missing values ``missing="model"`` keeps and models.
 
-    The outcome, the normal mediators, a continuous exposure and the numeric confounders
-    (bernoulli and ordinal mediators would need their values summed out of the outcome's
-    likelihood, a binary exposure or categorical confounder out of every equation, which
-    is not implemented).
+    The outcome, the mediators, a continuous exposure and the numeric confounders (a
+    binary exposure or categorical confounder would have to be summed out of every
+    equation of its row, the normal mediators' integrated densities included, which is
+    not implemented). A bernoulli or ordinal mediator is listed here whatever the spec's
+    person intercepts; :func:`_handle_missing` refuses it where they are integrated out.
     """
     exposure = [spec.exposure.name] if imputed_exposure(spec) else []
-    return [spec.outcome.name, *(m.name for m in spec.mediators if m.family == "normal"), *exposure,
-            *imputed_confounders(spec)]
+    return [spec.outcome.name, *spec.mediator_names, *exposure, *imputed_confounders(spec)]
 
 
 def imputed_exposure(spec: Spec) -> bool:
@@ -730,13 +740,15 @@ def _handle_missing(frame: pd.DataFrame, spec: Spec, mode: str) -> tuple[pd.Data
         )
     if mode == "model":
         for m in spec.mediators:
-            if m.family != "normal" and missing[m.name].any():
+            if m.family != "normal" and missing[m.name].any() and spec.integrates_person_intercepts:
                 raise DataError(
                     f"column {_q(m.name)} (a {m.family} mediator) has {int(missing[m.name].sum())} missing "
-                    f"value(s) ({_rows(frame.index, missing[m.name])}): missing='model' models missing "
-                    "outcomes and normal mediators only (a missing binary or ordinal mediator would have "
-                    "to be summed out of the outcome's likelihood, which carepaths does not do yet). "
-                    "Pass missing='drop' to drop those rows (reported), or impute the column upstream."
+                    f"value(s) ({_rows(frame.index, missing[m.name])}): missing='model' sums a missing binary "
+                    "or ordinal mediator out of its row's likelihood given the person effects, and with "
+                    "structure.person_intercepts = \"integrated\" (the default) the person intercepts are "
+                    "integrated out, so a row has no likelihood of its own. Set structure.person_intercepts = "
+                    "\"sampled\" in the spec, pass missing='drop' to drop those rows (reported), or impute "
+                    "the column upstream."
                 )
         droppable = [col for col in frame.columns if col not in modelled_columns(spec)]
         bad = missing[droppable].any(axis=1)
@@ -983,7 +995,7 @@ def _check_values(frame: pd.DataFrame, spec: Spec) -> None:
         if m.family != "ordinal":
             continue
         values = frame[m.name].to_numpy(dtype=float)
-        bad = ~np.isin(values, np.asarray(m.categories, dtype=float))
+        bad = ~np.isin(values, np.asarray(m.categories, dtype=float)) & ~np.isnan(values)
         if bad.any():
             raise DataError(
                 f"column '{m.name}' is an ordinal mediator with categories "

@@ -19,11 +19,11 @@ With ``pattern="items"`` no row is removed; single values go missing within rows
 (:func:`apply_item_missing`): each numeric confounder but the first (share ``rate / 2``)
 and a continuous exposure (``rate / 4``), under MAR with log-odds ``strength`` per SD of
 the row's first numeric confounder (always observed), under MNAR of its own value; each
-normal mediator's values (share ``rate / 2``, MCAR, or
+mediator's values, of every family (share ``rate / 2``, MCAR, or
 under MAR and MNAR with log-odds ``strength`` per SD of the row's first numeric
 confounder, which is always observed), then the outcome's (share ``rate``): constant under
 MCAR; under MAR with log-odds ``-strength`` per SD of the sum of the row's *observed*
-normal mediators (a missing one counts 0), so that whether a value is missing depends
+standardised mediators (a missing one counts 0), so that whether a value is missing depends
 only on values that are observed, the definition of missing at random; under MNAR with
 log-odds ``-strength`` per SD of the outcome itself. Dropping the rows with a missing
 outcome then selects on the mediators, which biases their paths (a complete-case
@@ -188,16 +188,13 @@ def apply_item_missing(frame: pd.DataFrame, spec: Spec, settings: Mapping[str, A
                  "mnar": strength * z(frame[name].to_numpy(float))}[mechanism]
         share = rate / 4 if name == spec.exposure.name else rate / 2
         out.loc[_chosen(score, share, rng.random(len(frame))), name] = np.nan
-    for m in spec.mediators:
-        if m.family != "normal":
-            continue
+    for m in spec.mediators:  # every family (a binary or ordinal one is summed out by the model)
         score = np.zeros(len(frame)) if mechanism == "mcar" else strength * severity
         out.loc[_chosen(score, rate / 2, rng.random(len(frame))), m.name] = np.nan
     if mechanism == "mcar":
         score = np.zeros(len(frame))
     elif mechanism == "mar":
-        normal = [m.name for m in spec.mediators if m.family == "normal"]
-        observed = np.nan_to_num(np.column_stack([z(out[n].to_numpy(float)) for n in normal]), nan=0.0)
+        observed = np.nan_to_num(np.column_stack([z(out[n].to_numpy(float)) for n in spec.mediator_names]), nan=0.0)
         score = -strength * z(observed.sum(axis=1))
     else:
         score = -strength * z(frame[spec.outcome.name].to_numpy(float))

@@ -1475,6 +1475,15 @@ class Spec:
         return tuple(m.name for m in self.mediators)
 
     @property
+    def integrates_person_intercepts(self) -> bool:
+        """Whether the model integrates the outcome's and the binary and ordinal mediators'
+        person intercepts out (person intercepts with ``structure.person_intercepts =
+        "integrated"``, the default); otherwise each row's likelihood stands on its own
+        given the sampled person effects."""
+        return (self.columns.person is not None and self.structure.person_effects == "intercepts"
+                and self.structure.person_intercepts == "integrated")
+
+    @property
     def confounder_names(self) -> tuple[str, ...]:
         """Confounder names in spec order."""
         return tuple(c.name for c in self.confounders)

@@ -528,7 +528,10 @@ def _original_units(spec: Spec, panel: Any, Y: np.ndarray, M: np.ndarray) -> tup
         if med.family == "normal":
             M[:, k] = panel.scaling[med.name].to_original(M[:, k])
         elif med.family == "ordinal":
-            M[:, k] = np.asarray(med.categories, dtype=float)[M[:, k].astype(int)]
+            codes = M[:, k].copy()
+            seen = ~np.isnan(codes)  # missing values (missing="model") stay NaN
+            M[:, k] = np.nan
+            M[:, k][seen] = np.asarray(med.categories, dtype=float)[codes[seen].astype(int)]
     return Y, M
 
 

@@ -45,11 +45,12 @@ from scipy import special
 from carepaths.counterfactual.worlds import Rows
 from carepaths.data import Panel
 from carepaths.spec import Spec
-from carepaths.structural import equations
+from carepaths.structural import equations, mixtures
 from carepaths.structural.parameters import (
     MISSING_CONFOUNDERS,
     MISSING_EXPOSURE,
     MISSING_MEDIATORS,
+    MISSING_WEIGHTS,
     ParameterSet,
     integrated_mediators,
     split_slopes,
@@ -63,6 +64,9 @@ __all__ = [
 
 POOLED = "pooled"
 POPULATIONS = ("marginal", "conditional", "replicate")
+#: Seed of the uniform numbers that draw the summed-out mediators' values from their
+#: posterior weights (fixed: the same fit gives the same values in every run).
+MIXTURE_SEED = 20261128
 CHUNK_SIZE = 32  # parameter draws evaluated together (arrays of rows x mediators x chunk)
 MAX_WORKERS = 8  # threads of map_chunks (each holds one chunk's arrays)
 # Precision of the inverse link over rows x draws x worlds in effects and comparisons:
@@ -290,6 +294,7 @@ class _Source:
         self.x_col = rows.x[:, None]
         self.x_between = None if rows.x_between is None else rows.x_between[:, None]
         self._person_rows: Any = None  # persons' rows, for the integrated intercepts (on first use)
+        self._uniforms: Any = None  # the summed-out mediators' uniform numbers (on first use)
         self.y_seen = None if rows.y is None else ~np.isnan(np.asarray(rows.y, dtype=float))
         self.missing_m = rows.M is not None and bool(np.isnan(rows.M).any())
         posterior = params.source == "posterior"
@@ -377,7 +382,22 @@ class _Source:
         if self.rows.cells is not None and len(self.rows.cells[0]) and MISSING_MEDIATORS in self.params.person:
             cell_rows, cell_meds = self.rows.cells
             M[cell_rows, cell_meds, :] = self.params.person[MISSING_MEDIATORS][sl].T
+        if MISSING_WEIGHTS in self.params.person:  # summed-out binary / ordinal values: drawn by weight
+            groups, uniforms = self._mixture()
+            mixtures.draw_components(groups, self.params.person[MISSING_WEIGHTS][sl], uniforms[sl], M)
         return M
+
+    def _mixture(self) -> tuple[list[mixtures.MixtureGroup], np.ndarray]:
+        """The summed-out mediators' groups and one uniform number per (draw, row), drawn
+        once for all draws so that every chunking and thread count gives the same values."""
+        if self._uniforms is None:
+            if self.y_seen is None:
+                raise ValueError("drawing the summed-out mediator values needs the observed outcome (RowData.y)")
+            groups = mixtures.mixture_groups(self.spec, self.rows.M, self.y_seen)
+            n_draws = self.params.person[MISSING_WEIGHTS].shape[0]
+            uniforms = np.random.default_rng(MIXTURE_SEED).random((n_draws, sum(len(g.rows) for g in groups)))
+            self._uniforms = (groups, uniforms)
+        return self._uniforms
 
     def _outcome_groups(self) -> tuple[np.ndarray | None, np.ndarray, Any]:
         """Rows with an observed outcome (None: all), the persons they hold, and their PersonRows."""

@@ -1,6 +1,6 @@
 """Missing values in the fitted model (``Panel.from_frame(..., missing="model")``).
 
-Three pieces of :class:`~carepaths.model.build.MediationModel`'s log-density:
+Four pieces of :class:`~carepaths.model.build.MediationModel`'s log-density:
 
 * normal mediators with person intercepts integrated out, when some of their rows cannot
   use the constant sufficient statistics: a missing value drawn as a latent value
@@ -11,6 +11,9 @@ Three pieces of :class:`~carepaths.model.build.MediationModel`'s log-density:
   person's other waves inform a missing wave), ``impute_mean``, ``impute_sigma``,
   ``impute_sd``. The latent values (``X_missing``, ``C_missing``) also enter every
   equation the variable enters, so the row's mediators and outcome inform them too;
+* missing binary and ordinal mediators summed out of their rows' likelihood (a finite
+  mixture per row, :mod:`carepaths.structural.mixtures`), with each component's
+  posterior weight kept (``M_missing_weights``);
 * the checks of what is not modelled (mediator edges with a missing mediator, product
   terms with an imputed variable).
 
@@ -20,7 +23,7 @@ equations (:mod:`carepaths.structural.equations`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -29,10 +32,12 @@ from carepaths.exceptions import SpecError
 from carepaths.model._densities import _compound_symmetric_normal, _data
 from carepaths.spec import Spec
 from carepaths.structural import equations
+from carepaths.structural.mixtures import MixtureGroup
 from carepaths.structural.parameters import MISSING_CONFOUNDERS, MISSING_EXPOSURE, product_terms
 
-__all__ = ["IMPUTATION_PARAMS", "MISSING_CONFOUNDERS", "MISSING_EXPOSURE", "check_missing_supported", "compound_symmetric_rows",
-           "imputation_model", "marginal_mediators"]
+__all__ = ["IMPUTATION_PARAMS", "MISSING_CONFOUNDERS", "MISSING_EXPOSURE", "check_missing_supported",
+           "check_mixture_supported", "compound_symmetric_rows", "discrete_mixture", "imputation_model",
+           "marginal_mediators"]
 #: The imputation model's parameters, by prior name (priors.IMPUTATION_PRIORS).
 IMPUTATION_PARAMS = ("impute_mean", "impute_sigma", "impute_sd")
 
@@ -63,6 +68,69 @@ def check_missing_supported(spec: Spec, *, mediators: bool, confounders: list[st
             "([[moderation]]): an imputed value inside a product term is not modelled yet. Pass missing='drop' to "
             "Panel.from_frame, or remove the moderation."
         )
+
+
+def check_mixture_supported(spec: Spec, quadrature_outcome: bool) -> None:
+    """Refuse a missing binary or ordinal mediator the model cannot sum out of its row.
+
+    The sum runs over one row's likelihood given the person effects; with the person
+    intercepts integrated out (``structure.person_intercepts = "integrated"``, the default)
+    a row's likelihood does not exist apart from the person's other waves.
+    """
+    if quadrature_outcome:
+        raise SpecError(
+            "the panel has missing binary or ordinal mediator values (missing='model'), which the model sums "
+            "out of each row's likelihood given the person effects; with structure.person_intercepts = "
+            "\"integrated\" (the default) the person intercepts are integrated out and a row has no likelihood "
+            "of its own. Set structure.person_intercepts = \"sampled\" in the spec, or pass missing='drop'."
+        )
+
+
+def discrete_mixture(
+    groups: list[MixtureGroup], M: Any, outcome_logp: Callable[[np.ndarray, Any], Any],
+    mediator_logp: Callable[[int, float, np.ndarray], Any],
+) -> tuple[Any, Any]:
+    """The rows' likelihood with their missing binary and ordinal mediators summed out.
+
+    Per row of a group, ``log sum_c exp(sum_k log P(M_k = value_ck) + log p(Y | M = value_c))``
+    over the group's components (:mod:`carepaths.structural.mixtures`); each component's
+    posterior weight is the term's share of the sum.
+
+    Parameters
+    ----------
+    groups : list of MixtureGroup
+    M : tensor or array (obs, mediator)
+        The mediators (latent normal values in place; any value at the summed-out cells).
+    outcome_logp : callable (rows, M rows) -> tensor (rows,)
+        The outcome's log-density at the rows with the given mediators.
+    mediator_logp : callable (mediator, value, rows) -> tensor (rows,)
+        ``log P(M_k = value)`` at the rows.
+
+    Returns
+    -------
+    logp : tensor ()
+    weights : tensor (component,)
+        Every group's (row, component) weights, flat in the groups' order.
+    """
+    import pytensor.tensor as pt
+
+    total: Any = 0.0
+    weights = []
+    M = pt.as_tensor(M)
+    for g in groups:
+        base = M[g.rows]
+        terms = []
+        for values in g.values:
+            filled = pt.set_subtensor(base[:, g.mediators], np.broadcast_to(values, (len(g.rows), len(values))))
+            term = outcome_logp(g.rows, filled)
+            for k, value in zip(g.mediators, values, strict=True):
+                term = term + mediator_logp(int(k), float(value), g.rows)
+            terms.append(term)
+        stacked = pt.stack(terms, axis=1)  # (row, component)
+        norm = pt.logsumexp(stacked, axis=1, keepdims=True)
+        total = total + norm.sum()
+        weights.append(pt.exp(stacked - norm).flatten())
+    return total, pt.concatenate(weights)
 
 
 def compound_symmetric_rows(

@@ -45,6 +45,8 @@ from carepaths.model._missing import (
     MISSING_CONFOUNDERS,
     MISSING_EXPOSURE,
     check_missing_supported,
+    check_mixture_supported,
+    discrete_mixture,
     imputation_model,
     marginal_mediators,
 )
@@ -53,6 +55,7 @@ from carepaths.model.fit import Fit
 from carepaths.model.priors import IMPUTATION_PRIORS, SOURCES_ATTR, Prior, _prior_text, prior_table, resolve_prior_sources
 from carepaths.spec import Spec
 from carepaths.structural import equations
+from carepaths.structural.mixtures import MISSING_WEIGHTS, mixture_groups
 from carepaths.structural.person_integrals import PersonRows
 from carepaths.structural.parameters import (
     ParameterSet,
@@ -132,12 +135,38 @@ def _log_ndtr(z: Any) -> Any:
     )
 
 
-def _probit_bernoulli(name: str, eta: Any, observed: Any) -> Any:
+def _probit_bernoulli(name: str, eta: Any, observed: Any, dims: str | None = "obs") -> Any:
     """An observed bernoulli variable with the probit link (a mediator or the outcome)."""
     import pymc as pm
 
     return pm.CustomDist(name, eta, dist=_bernoulli_probit, logp=_bernoulli_probit_logp, observed=observed,
-                         dims="obs")
+                         dims=dims)
+
+
+def _mediator_logp(med: Any, value: float, eta: Any, cutpoints: Any) -> Any:
+    """log P(M = value | eta) of a bernoulli or ordinal mediator, per row (the spec's link)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if med.family == "bernoulli":
+        z = (2.0 * value - 1.0) * eta
+        return _log_ndtr(z) if med.link == "probit" else -pt.softplus(-z)
+    ordered = pm.OrderedProbit if med.link == "probit" else pm.OrderedLogistic
+    return pm.logp(ordered.dist(eta=eta, cutpoints=cutpoints, compute_p=False), pt.full_like(eta, int(value), dtype="int64"))
+
+
+def _outcome_logp(spec: Spec, y: Any, eta: Any, raw: Mapping[str, Any]) -> Any:
+    """The outcome's log-density per row given its linear predictor (rows without person
+    intercepts integrated out)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    family = spec.outcome.family
+    if family == "bernoulli":
+        return _bernoulli_probit_logp(y, eta) if spec.outcome.link == "probit" else _bernoulli_logit_logp(y, eta)
+    if family == "normal":
+        return pm.logp(pm.Normal.dist(eta, raw["sigma_y"]), y)
+    return pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(eta), alpha=raw["phi"]), y)
 
 
 class MediationModel:
@@ -272,7 +301,20 @@ class MediationModel:
             # placeholders: every use below is masked or replaced by the latent values
             M_obs = np.where(m_obs, M_obs, 0.0)
             C_const = np.where(np.isnan(C_const), 0.0, C_const)
-        y_rows = None if y_obs.all() else np.flatnonzero(y_obs)
+        # rows whose missing binary or ordinal mediators are summed out of the outcome's
+        # likelihood (structural.mixtures): they leave the outcome's likelihood below
+        groups = mixture_groups(spec, ds["M"].values, y_obs) if not m_obs.all() else []
+        if groups:
+            check_mixture_supported(spec, quad_outcome)
+            coords["missing_component"] = np.arange(sum(g.size for g in groups))
+        y_in = y_obs.copy()  # the rows of the outcome's own likelihood
+        for g in groups:
+            y_in[g.rows] = False
+        y_rows = None if y_in.all() else np.flatnonzero(y_in)
+        y_dims = "obs"  # the outcome likelihood's rows: every row, or those of y_rows
+        if y_rows is not None:
+            coords["obs_outcome"] = y_rows
+            y_dims = "obs_outcome"
         if len(cell_rows):
             coords["missing_cell"] = np.arange(len(cell_rows))
         if imputed:
@@ -421,21 +463,24 @@ class MediationModel:
                         "nodes": spec.structure.quadrature_nodes}
             for k, med in enumerate(spec.mediators):
                 probit = med.link == "probit"  # the spec's link: logit (default) or probit
+                seen = None if m_obs[:, k].all() or med.family == "normal" else np.flatnonzero(m_obs[:, k])
+                eta_k, values_k, dims_k = ((eta_m[k], M_obs[:, k], "obs") if seen is None
+                                           else (eta_m[k][seen], M_obs[seen, k], None))
                 if k in quad_mediators:
                     lo, hi = _interval_bounds(med.family, M_obs[:, k], eta_m[k], raw.get(f"cutpoints_{med.name}"))
                     pm.Potential(f"M_{med.name}_integrated", interval_marginal_logp(
                         lo, hi, raw["sd_u"][k], quad["order"], quad["starts"], probit=probit, nodes=quad["nodes"]))
                 elif med.family == "bernoulli" and probit:
-                    _probit_bernoulli(f"M_{med.name}", eta_m[k], M_obs[:, k])
+                    _probit_bernoulli(f"M_{med.name}", eta_k, values_k, dims=dims_k)
                 elif med.family == "bernoulli":
-                    pm.Bernoulli(f"M_{med.name}", logit_p=eta_m[k], observed=M_obs[:, k], dims="obs")
+                    pm.Bernoulli(f"M_{med.name}", logit_p=eta_k, observed=values_k, dims=dims_k)
                 elif med.family == "ordinal":
                     ordered = pm.OrderedProbit if probit else pm.OrderedLogistic
                     # compute_p=False: PyMC would otherwise store every row's category
                     # probabilities in the posterior (rows x categories per draw), and the
                     # convergence checks would compute R-hat and ESS for each of them
-                    ordered(f"M_{med.name}", eta=eta_m[k], cutpoints=raw[f"cutpoints_{med.name}"],
-                            observed=M_obs[:, k].astype(int), dims="obs", compute_p=False)
+                    ordered(f"M_{med.name}", eta=eta_k, cutpoints=raw[f"cutpoints_{med.name}"],
+                            observed=values_k.astype(int), dims=dims_k, compute_p=False)
 
             # outcome --------------------------------------------------------------
             def outcome_rows(values: Any) -> Any:
@@ -462,7 +507,7 @@ class MediationModel:
             eta_y = pt.dot(_data("outcome_design", outcome_rows(design_y)), coefficients_y)
             special_y = special_c.copy()  # rows of the outcome's likelihood holding a latent value
             special_y[cell_rows] = True
-            special_y &= y_obs
+            special_y &= y_in
             if special_y.any():  # their fixed part from the structural equation itself
                 rows = np.flatnonzero(special_y)
                 eta_special = equations.outcome_predictor(
@@ -474,6 +519,27 @@ class MediationModel:
             eta_y = eta_y + v
             if mode == "slopes":
                 eta_y = eta_y + outcome_rows(slope_c * X + (slope_b * M_rows).sum(axis=1))
+            if groups:  # missing binary / ordinal mediators summed out of their rows (model._missing)
+                def outcome_at(rows: np.ndarray, M_values: Any) -> Any:
+                    """The outcome's log-density at rows, with mediators M_values (rows, mediator)."""
+                    v_rows: Any = persons["v"][person_idx[rows]] if mode != "none" else 0.0
+                    if spec.columns.cluster is not None:
+                        v_rows = v_rows + persons["cluster"][ds["cluster_idx"].values[rows]]
+                    eta = equations.outcome_predictor(
+                        params, x=X[rows], M=M_values, C=C[rows], stage_idx=stage_idx[rows],
+                        x_between=ds["X_between"].values[rows] if split else None, person_intercept=v_rows,
+                        person_slope_c=slope_c[rows] if mode == "slopes" else 0.0,
+                        person_slope_b=slope_b[rows] if mode == "slopes" else 0.0,
+                    )
+                    return _outcome_logp(spec, ds["Y"].values[rows], eta, raw)
+
+                logp, weights = discrete_mixture(
+                    groups, M_rows, outcome_at,
+                    lambda k, value, rows: _mediator_logp(spec.mediators[k], value, eta_m[k][rows],
+                                                          raw.get(f"cutpoints_{spec.mediators[k].name}")),
+                )
+                pm.Potential("M_summed_out", logp)
+                pm.Deterministic(MISSING_WEIGHTS, weights, dims="missing_component")
             y_values = outcome_rows(ds["Y"].values)
             if spec.outcome.family == "negative_binomial":
                 y_values = y_values.astype(np.int64)  # float where the panel marks missing counts with NaN
@@ -487,19 +553,19 @@ class MediationModel:
                             "starts": _data("quadrature_starts", rows.starts)}
                 self._integrated_outcome(eta_y, Y, raw, quad, outcome_rows(person_idx), y_values)
             elif family == "bernoulli" and spec.outcome.link == "probit":
-                _probit_bernoulli("Y", eta_y, Y)
+                _probit_bernoulli("Y", eta_y, Y, dims=y_dims)
             elif family == "bernoulli":
                 # PyMC's Bernoulli(logit_p) evaluates a switch of two softplus terms per
                 # row; the same log-density and its derivative in one pass with one exp
                 # per row is cheaper (model._logit, benchmarks/README)
                 pm.CustomDist(
                     "Y", eta_y, dist=_bernoulli_logit, logp=_bernoulli_logit_logp,
-                    observed=Y, dims="obs",
+                    observed=Y, dims=y_dims,
                 )
             elif family == "normal":
-                pm.Normal("Y", mu=eta_y, sigma=raw["sigma_y"], observed=Y, dims="obs")
+                pm.Normal("Y", mu=eta_y, sigma=raw["sigma_y"], observed=Y, dims=y_dims)
             else:
-                pm.NegativeBinomial("Y", mu=pt.exp(eta_y), alpha=raw["phi"], observed=Y, dims="obs")
+                pm.NegativeBinomial("Y", mu=pt.exp(eta_y), alpha=raw["phi"], observed=Y, dims=y_dims)
         return model
 
     def _integrated_outcome(self, eta_y: Any, Y: Any, raw: Mapping[str, Any], quad: Mapping[str, Any],
@@ -649,7 +715,7 @@ class MediationModel:
         # the missing mediators' latent values are data, not parameters (and flat with
         # integrated intercepts): no prior draw of them
         names = [v.name for v in m.free_RVs if v.name not in (MISSING_MEDIATORS, MISSING_CONFOUNDERS, MISSING_EXPOSURE)]
-        names += [v.name for v in m.deterministics]
+        names += [v.name for v in m.deterministics if v.name != MISSING_WEIGHTS]
         with m, warnings.catch_warnings():
             # the Potentials are the normal mediators' likelihood: ignoring them is what a
             # prior draw of the parameters must do

@@ -69,7 +69,8 @@ def _population_vars(posterior: xr.Dataset) -> list[str]:
         for name, var in posterior.data_vars.items()
         # person and cluster effects and the latent values of missing mediators (one per
         # missing cell, like person effects) are not population-level
-        if not ({"person", "cluster", "missing_cell", "missing_confounder", "missing_exposure"} & set(var.dims)) and not name.startswith("z_")
+        if not ({"person", "cluster", "missing_cell", "missing_confounder", "missing_exposure", "missing_component"}
+                & set(var.dims)) and not name.startswith("z_")
         and name != "chol_slope"
     ]
 

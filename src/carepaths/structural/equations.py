@@ -617,7 +617,8 @@ def latent_from_observed(
     eta : array (obs,)
         The predictor at the observed exposure.
     observed : array (obs,)
-        Observed values on the model scale (0/1, ordinal codes).
+        Observed values on the model scale (0/1, ordinal codes); NaN where missing gives
+        NaN there.
     rng : numpy.random.Generator
     cutpoints : array (cut,), optional
         Increasing cutpoints of an ordinal mediator (NaN-padded).
@@ -628,6 +629,10 @@ def latent_from_observed(
     observed = np.asarray(observed).reshape(observed.shape + (1,) * (eta.ndim - np.ndim(observed)))
     if family == "normal":
         return observed - eta
+    gap = np.isnan(observed)
+    if gap.any():  # a missing value: NaN noise (the caller draws it from the mediator's distribution)
+        latent = latent_from_observed(family, eta, np.where(gap, 0.0, observed), rng, cutpoints=cutpoints, link=link)
+        return np.where(gap, np.nan, latent)
     if family == "bernoulli":
         lower = np.where(observed > 0.5, -eta, -np.inf)
         upper = np.where(observed > 0.5, np.inf, -eta)

@@ -83,7 +83,7 @@ def quadrature_intercepts(spec: Spec) -> tuple[bool, tuple[int, ...]]:
     (:mod:`carepaths.structural.person_integrals`). Otherwise none: they are sampled, one
     parameter per person (random-slopes mode samples every person effect).
     """
-    if person_mode(spec) != "intercepts" or spec.structure.person_intercepts != "integrated":
+    if not spec.integrates_person_intercepts:
         return False, ()
     return True, tuple(k for k, m in enumerate(spec.mediators) if m.family != "normal")
 
@@ -411,6 +411,9 @@ MISSING_CONFOUNDERS = "C_missing"
 #: The model variable holding the imputed values of a missing continuous exposure, one per
 #: row of :meth:`carepaths.data.Panel.latent_exposure`.
 MISSING_EXPOSURE = "X_missing"
+#: The model variable holding the posterior weights of the summed-out binary and ordinal
+#: mediator values (:mod:`carepaths.structural.mixtures`).
+MISSING_WEIGHTS = "M_missing_weights"
 
 
 @dataclass(frozen=True)
@@ -500,7 +503,8 @@ class ParameterSet:
             if name in draws:
                 raw[name] = get(name)
         person = _population_person(spec, raw)
-        for name in (MISSING_MEDIATORS, MISSING_CONFOUNDERS, MISSING_EXPOSURE):  # latent values (missing="model")
+        # latent values and the summed-out mediators' weights (missing="model")
+        for name in (MISSING_MEDIATORS, MISSING_CONFOUNDERS, MISSING_EXPOSURE, MISSING_WEIGHTS):
             if name in draws:
                 person[name] = get(name)
         if "z_v" in raw or "z_cluster" in raw:
