@@ -28,7 +28,12 @@ standard error. The truth is the complete cohort's (``sim.effects``, Monte Carlo
 seeds) and prints its errors: what the model itself, without any missing value, gets at
 these seeds (the reference the two analyses should be read against).
 
-Run: ``.venv/bin/python benchmarks/missing_values.py [--persons 1000] [--replicates 8] [--complete]``
+``--binary`` makes encouragement a bernoulli mediator and samples the person intercepts
+(``structure.person_intercepts = "sampled"``, which summing a missing binary mediator out
+of its row needs); its missing values are then summed out
+(:mod:`carepaths.structural.mixtures`).
+
+Run: ``.venv/bin/python benchmarks/missing_values.py [--persons 1000] [--replicates 8] [--complete] [--binary]``
 """
 
 from __future__ import annotations
@@ -54,10 +59,18 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=2.0)
     parser.add_argument("--mechanisms", nargs="+", default=["mar", "mcar"])
     parser.add_argument("--complete", action="store_true", help="fit each replicate's complete panel only")
+    parser.add_argument("--binary", action="store_true",
+                        help="encouragement bernoulli, person intercepts sampled (its missing values summed out)")
     args = parser.parse_args()
     spec = carepaths.load_spec("five_mechanisms")
+    if args.binary:
+        data = spec.to_dict()
+        data["mediators"][0]["family"] = "bernoulli"
+        data["structure"]["person_intercepts"] = "sampled"
+        spec = carepaths.Spec.from_dict(data)
     print(f"# python {platform.python_version()}; {args.persons} persons x 4 waves; {args.replicates} replicates; "
-          f"outcome {args.rate:.0%} missing, each normal mediator and age {args.rate / 2:.0%}, the exposure "
+          f"{'binary encouragement, sampled intercepts; ' if args.binary else ''}"
+          f"outcome {args.rate:.0%} missing, each mediator and age {args.rate / 2:.0%}, the exposure "
           f"{args.rate / 4:.1%}; log-odds {args.strength:g} per SD; seeds {SEED} + r", flush=True)
     if args.complete:
         complete_panels(spec, args)
