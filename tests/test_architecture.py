@@ -16,10 +16,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "carepaths"
 
 #: Bottom to top. A module's layer is that of the longest prefix listed here.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("carepaths.exceptions", "carepaths.intervals", "carepaths.files"),
+    ("carepaths.exceptions", "carepaths.intervals", "carepaths.files", "carepaths.messages"),
     ("carepaths.figures", "carepaths.results"),
     ("carepaths.spec", "carepaths.prior_rules"),
-    ("carepaths.data", "carepaths.missingness"),
+    ("carepaths.data", "carepaths.missingness", "carepaths.timeline"),
     ("carepaths.causal",),
     ("carepaths.structural",),
     ("carepaths.counterfactual", "carepaths.checks"),

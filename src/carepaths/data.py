@@ -49,13 +49,16 @@ import pandas as pd
 import xarray as xr
 
 from carepaths.exceptions import DataError, DroppedRowsWarning
-from carepaths.files import shorten
+from carepaths.messages import MAX_VALUES_SHOWN
+from carepaths.messages import plain as _plain
+from carepaths.messages import quote as _q
+from carepaths.messages import show_rows as _rows
+from carepaths.messages import show_values as _values
+from carepaths.timeline import check_transitions, previous_rows, transition_counts
 from carepaths.spec import Spec, suggest_closest
 
 __all__ = ["Panel", "Scaling", "MAX_EXACT_COUNT", "NEAR_CONSTANT"]
 
-_MAX_ROWS_SHOWN = 5
-_MAX_VALUES_SHOWN = 12
 #: The largest count float64 (the model's arrays) holds exactly: 2**53.
 MAX_EXACT_COUNT = 2**53
 #: A standardised column's SD must exceed this fraction of its largest absolute value;
@@ -78,35 +81,6 @@ class Scaling:
     def to_model(self, value: Any) -> Any:
         """Map an original-units value onto the model scale."""
         return (value - self.loc) / self.scale
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value it holds, so messages read ``1``, not ``np.int64(1)``."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _q(value: Any) -> str:
-    """A name or value as a message shows it: ``repr``, long text cut (:func:`files.shorten`)."""
-    value = _plain(value)
-    if isinstance(value, str):
-        return shorten(value)
-    text = repr(value)
-    return text if len(text) <= 120 else f"{text[:116]} ... ({len(text):,} characters)"
-
-
-def _values(values: Any) -> str:
-    """Distinct values for a message: ``['a', 'b', ... (40 in all)]``."""
-    values = list(values)
-    shown = ", ".join(_q(v) for v in values[:_MAX_VALUES_SHOWN])
-    more = f", ... ({len(values)} in all)" if len(values) > _MAX_VALUES_SHOWN else ""
-    return f"[{shown}{more}]"
-
-
-def _rows(index: pd.Index, mask: np.ndarray | pd.Series) -> str:
-    bad = index[np.asarray(mask, dtype=bool)]
-    shown = ", ".join(_q(v) for v in bad[:_MAX_ROWS_SHOWN])
-    more = f" and {len(bad) - _MAX_ROWS_SHOWN} more" if len(bad) > _MAX_ROWS_SHOWN else ""
-    return f"rows {shown}{more}"
 
 
 class Panel:
@@ -220,7 +194,13 @@ class Panel:
         _check_values(frame, spec)
         _check_design(frame, spec)
         _check_observed(frame, spec)
+        previous = None
+        if spec.time is not None:  # lags need each row's previous wave (carepaths.timeline)
+            previous = previous_rows(frame, spec)
+            check_transitions(frame, spec, previous)
         panel = cls._build(frame, spec, dropped)
+        if previous is not None:
+            panel.dataset["previous_obs"] = ("obs", previous)
         panel.dataset.attrs["missing"] = mode
         _check_finite(panel)
         return panel
@@ -461,6 +441,61 @@ class Panel:
             col: how[col] if col in modelled else dropped_how for col in columns if counts.loc["all", col] > 0
         }
         return counts
+
+    # -- time (spec [time]) --------------------------------------------------------------
+    def previous_wave(self) -> np.ndarray:
+        """Each row's previous wave: its position on ``obs``, -1 at a person's first wave.
+
+        Only for a spec with a ``[time]`` table (waves whole numbers and consecutive within
+        each person, checked by :meth:`from_frame`).
+        """
+        if "previous_obs" not in self.dataset:
+            raise DataError(
+                "this panel has no time structure: its spec has no [time] table. Declare the lags in "
+                "the spec's [time] table (lags = [...]) and rebuild the panel with Panel.from_frame."
+            )
+        return self.dataset["previous_obs"].values
+
+    def lagged(self, name: str) -> np.ndarray:
+        """The previous wave's value of a lagged variable, on the model scale (NaN at first waves).
+
+        Parameters
+        ----------
+        name : str
+            One of the spec's ``time.lags``: the outcome, the exposure, a numeric confounder
+            (model scale, as in ``dataset``) or the stage column (the stage code).
+
+        Returns
+        -------
+        float array (obs,)
+        """
+        spec = self.spec
+        lags = spec.time.lags if spec.time is not None else ()
+        if name not in lags:
+            raise DataError(
+                f"{_q(name)} is not a lag of this panel's spec (time.lags = {_values(lags)}).{suggest_closest(name, lags)} "
+                "Add it to the spec's [time] lags."
+            )
+        ds = self.dataset
+        if name == spec.outcome.name:
+            values = np.asarray(ds["Y"].values, dtype=float)
+        elif name == spec.exposure.name:
+            values = np.asarray(ds["X"].values, dtype=float)
+        elif name == spec.columns.stage:
+            values = ds["stage_idx"].values.astype(float)
+        elif name in spec.confounder_terms:
+            values = ds["C"].sel(confounder=name).values
+        else:
+            raise DataError(
+                f"lag {_q(name)} is a categorical confounder: its previous wave is several indicator terms "
+                f"({_values([t for t in spec.confounder_terms if t.startswith(name + '[')])}); pass one of them."
+            )
+        previous = self.previous_wave()
+        return np.where(previous >= 0, values[np.maximum(previous, 0)], np.nan)
+
+    def transitions(self) -> pd.DataFrame:
+        """Moves between stages from one wave to the next: counts, from stage (rows) to stage (columns)."""
+        return transition_counts(self.dataset["stage_idx"].values, self.previous_wave(), tuple(self.spec.stage_levels))
 
     @property
     def missing_mode(self) -> str:
@@ -819,8 +854,8 @@ def _toml_str(text: str) -> str:
 def _labels_fix(spec: Spec, col: str, labels: list[str]) -> str:
     """How to declare or recode a column of text labels, by its role, as one line."""
     role = _numeric_role(spec, col)
-    shown = ", ".join(_toml_str(v) for v in labels[:_MAX_VALUES_SHOWN])
-    if len(labels) > _MAX_VALUES_SHOWN:
+    shown = ", ".join(_toml_str(v) for v in labels[:MAX_VALUES_SHOWN])
+    if len(labels) > MAX_VALUES_SHOWN:
         shown += f", ... (all {len(labels)} levels)"
     first = labels[0]
     if role == "confounder":

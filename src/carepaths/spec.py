@@ -36,6 +36,8 @@ The TOML layout (``models/five_mechanisms.toml`` is the annotated example)::
                 x a mediator or two mediators; optional
     [[moderation]]    by = a confounder, paths = ["a:<mediator>", "b:<mediator>", "c"]:
                 paths that depend on a pre-exposure variable; optional
+    [time]      lags, time_varying, [time.stage_transition] given, absorbing: what carries
+                over between waves (:class:`Time`); optional
 
 Names are never empty or blank, never differ from another name of the same kind only in
 surrounding whitespace, and stages may not take the labels carepaths uses for its own
@@ -71,6 +73,7 @@ __all__ = [
     "PriorSettings",
     "Spec",
     "Structure",
+    "Time",
     "load_spec",
     "shipped_spec_path",
     "SHIPPED_SPECS",
@@ -956,6 +959,70 @@ class Paradox:
 
 
 @dataclass(frozen=True)
+class Time:
+    """What carries over from one wave to the next: the spec's optional ``[time]`` table.
+
+    ``Spec.time`` is None without it. The table declares the time structure of a panel
+    (issue 18, care trajectories): which previous-wave values are lagged terms, which
+    confounders respond to earlier care and exposure, and the stage-transition model.
+    :class:`~carepaths.data.Panel` builds each row's previous wave from it and checks the
+    waves and stages against it.
+
+    Attributes
+    ----------
+    lags : tuple of str
+        Variables whose previous-wave value is a lagged term: the outcome (continuing in
+        care versus starting it), the exposure, a confounder, or the stage column.
+    time_varying : tuple of str
+        Confounders that depend on earlier care and exposure (time-varying confounders).
+    transition_given : tuple of str or None
+        With a ``[time.stage_transition]`` table, the lagged variables besides the previous
+        stage that the stage at a wave depends on (each also in ``lags``); None without one.
+    absorbing : tuple of str
+        Stages the transition model never leaves (each must occur in the data).
+    """
+
+    lags: tuple[str, ...] = ()
+    time_varying: tuple[str, ...] = ()
+    transition_given: tuple[str, ...] | None = None
+    absorbing: tuple[str, ...] = ()
+
+    KEYS = ("lags", "time_varying", "stage_transition")
+    TRANSITION_KEYS = ("given", "absorbing")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Time:
+        """Read the ``[time]`` table (its names are checked against the rest by :class:`Spec`).
+
+        Raises
+        ------
+        SpecError
+            If a key is unknown or a value is not a list of names.
+        """
+        _check_keys(d, "time", cls.KEYS)
+        given, absorbing = None, ()
+        if "stage_transition" in d:
+            table = d["stage_transition"]
+            _check_keys(table, "time.stage_transition", cls.TRANSITION_KEYS)
+            given = _str_list(table.get("given", []), "time.stage_transition.given")
+            absorbing = _str_list(table.get("absorbing", []), "time.stage_transition.absorbing")
+        return cls(lags=_str_list(d.get("lags", []), "time.lags"),
+                   time_varying=_str_list(d.get("time_varying", []), "time.time_varying"),
+                   transition_given=given, absorbing=absorbing)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table as written (empty lists left out)."""
+        out: dict[str, Any] = {}
+        if self.lags:
+            out["lags"] = list(self.lags)
+        if self.time_varying:
+            out["time_varying"] = list(self.time_varying)
+        if self.transition_given is not None:
+            out["stage_transition"] = {"given": list(self.transition_given), "absorbing": list(self.absorbing)}
+        return out
+
+
+@dataclass(frozen=True)
 class Interaction:
     """A product term in the outcome equation: exposure x mediator, or mediator x mediator.
 
@@ -1091,6 +1158,7 @@ class Spec:
     paradox: Paradox | None = None
     interactions: tuple[Interaction, ...] = ()
     moderation: tuple[Moderation, ...] = ()
+    time: Time | None = None
 
     KEYS = (
         "name",
@@ -1109,6 +1177,7 @@ class Spec:
         "paradox",
         "interactions",
         "moderation",
+        "time",
     )
     GRAPH_KEYS = ("edges",)
 
@@ -1190,11 +1259,13 @@ class Spec:
             paradox=Paradox.from_dict(d["paradox"], stages) if "paradox" in d else None,
             interactions=_tables(d, "interactions", Interaction.from_dict),
             moderation=_tables(d, "moderation", Moderation.from_dict),
+            time=Time.from_dict(d["time"]) if "time" in d else None,
         )
         spec._check_names()
         spec._check_edges()
         spec._check_interactions()
         spec._check_moderation()
+        spec._check_time()
         if "priors" in d:  # names are checked against the model the rest of the spec implies
             spec = replace(spec, priors=PriorSettings.from_dict(d["priors"], spec))
         return spec
@@ -1468,6 +1539,63 @@ class Spec:
         out.append((x, y))
         return tuple(out)
 
+    def _check_time(self) -> None:
+        """The ``[time]`` table against the rest: waves, the names it uses, stages."""
+        t = self.time
+        if t is None:
+            return
+        cols = self.columns
+        if cols.person is None or cols.wave is None:
+            raise SpecError(
+                "spec key 'time' declares what carries over between waves, which needs each "
+                "person's previous wave: set columns.person and columns.wave (the data's person "
+                "id and wave number), or remove the [time] table."
+            )
+        stage = [cols.stage] if cols.stage is not None else []
+        lag_names = (self.outcome.name, self.exposure.name, *stage, *self.confounder_names)
+        for i, name in enumerate(t.lags):
+            if name not in lag_names:
+                raise SpecError(
+                    f"spec key 'time.lags[{i}]' is {_show(name)}, which is not a variable with a "
+                    f"previous-wave value here.{suggest_closest(name, lag_names)} A lag is the outcome, "
+                    f"the exposure, the stage column or a confounder: one of {_show_list(lag_names)}."
+                )
+        for i, name in enumerate(t.time_varying):
+            if name not in self.confounder_names:
+                raise SpecError(
+                    f"spec key 'time.time_varying[{i}]' is {_show(name)}, which is not a confounder."
+                    f"{suggest_closest(name, self.confounder_names)} A time-varying confounder is one of "
+                    f"the spec's confounders that responds to earlier care and exposure: one of "
+                    f"{_show_list(self.confounder_names)}."
+                )
+        if t.transition_given is None:
+            return
+        if not self.stages:
+            raise SpecError(
+                "spec key 'time.stage_transition' models how persons move between stages, but the "
+                "spec has no stages: set columns.stage and stages = [...], or remove the table."
+            )
+        for i, name in enumerate(t.transition_given):
+            if name not in t.lags or name in stage:
+                raise SpecError(
+                    f"spec key 'time.stage_transition.given[{i}]' is {_show(name)}: the stage at a "
+                    "wave depends on the previous stage (always) and on previous-wave values, so each "
+                    f"name here must be a lag other than the stage (time.lags = {_show_list(t.lags)}). "
+                    f"Add it to time.lags, or remove it here."
+                )
+        for i, name in enumerate(t.absorbing):
+            if name not in self.stages:
+                raise SpecError(
+                    f"spec key 'time.stage_transition.absorbing[{i}]' is {_show(name)}, which is not "
+                    f"one of the spec's stages {_show_list(self.stages)}.{suggest_closest(name, self.stages)}"
+                )
+        if set(t.absorbing) == set(self.stages):
+            raise SpecError(
+                "spec key 'time.stage_transition.absorbing' lists every stage: then nobody ever "
+                "changes stage and there is no transition to model. List the stages persons never "
+                "leave (e.g. a terminal state), or none."
+            )
+
     # -- views ----------------------------------------------------------------------
     @property
     def mediator_names(self) -> tuple[str, ...]:
@@ -1623,6 +1751,7 @@ class Spec:
             # written only when declared, so a spec without them keeps its dict and hash
             "interactions": [i.to_dict() for i in self.interactions] or None,
             "moderation": [m.to_dict() for m in self.moderation] or None,
+            "time": self.time.to_dict() if self.time is not None else None,
         }
         return _drop_none(out)
 

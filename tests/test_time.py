@@ -1,0 +1,134 @@
+"""The spec's [time] table and a panel's time structure (issue 18, first part).
+
+The previous wave of each row, the lags built from it, the moves between stages, and the
+refusals: a lag across a gap in the waves, a [time] table without waves, names that are no
+lag, an absorbing stage that is never entered or is left.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import carepaths
+from carepaths import DataError, Panel, SpecError
+
+TIME = {"lags": ["care_use", "stage", "severity"], "time_varying": ["severity"],
+        "stage_transition": {"given": ["care_use"], "absorbing": []}}
+
+
+def _spec(time=None, **changes):
+    data = carepaths.load_spec().to_dict()
+    data["time"] = TIME if time is None else time
+    data.update(changes)
+    return carepaths.Spec.from_dict(data)
+
+
+@pytest.fixture()
+def frame():
+    return carepaths.simulate(carepaths.load_spec(), 20, 4, seed=3, mc_persons=50).data
+
+
+def test_the_time_table_round_trips_and_a_spec_without_it_is_unchanged():
+    spec = _spec()
+    assert spec.time.lags == ("care_use", "stage", "severity")
+    assert spec.time.transition_given == ("care_use",) and spec.time.absorbing == ()
+    assert carepaths.Spec.from_toml(spec.to_toml()) == spec
+    plain = carepaths.load_spec()
+    assert plain.time is None and "time" not in plain.to_dict()
+
+
+@pytest.mark.parametrize(("time", "match"), [
+    ({"lags": ["care_uses"]}, r"'time.lags\[0\]' is 'care_uses'.*Did you mean 'care_use'"),
+    ({"time_varying": ["age "]}, r"time_varying\[0\]|surrounding whitespace"),
+    ({"time_varying": ["support"]}, r"'time.time_varying\[0\]' is 'support', which is not a confounder"),
+    ({"lags": ["stage"], "stage_transition": {"given": ["care_use"]}},
+     r"'time.stage_transition.given\[0\]' is 'care_use'.*Add it to time.lags"),
+    ({"stage_transition": {"absorbing": ["remission"]}}, r"absorbing\[0\]' is 'remission', which is not one of"),
+    ({"stage_transition": {"absorbing": ["crisis", "recovery", "maintenance"]}}, "lists every stage"),
+    ({"lag": ["care_use"]}, r"unknown spec key 'time.lag'.*Did you mean 'lags'"),
+])
+def test_bad_time_tables_are_refused_by_name(time, match):
+    with pytest.raises(SpecError, match=match):
+        _spec(time)
+
+
+def test_a_time_table_needs_persons_and_waves():
+    data = carepaths.load_spec().to_dict()
+    data["time"] = {"lags": ["care_use"]}
+    del data["columns"]["wave"]
+    with pytest.raises(SpecError, match=r"needs each person's previous wave: set columns.person and columns.wave"):
+        carepaths.Spec.from_dict(data)
+
+
+def test_each_row_knows_its_previous_wave_whatever_the_row_order(frame):
+    spec = _spec()
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    panel = Panel.from_frame(shuffled, spec)
+    previous = panel.previous_wave()
+    waves = shuffled["wave"].to_numpy()
+    persons = shuffled["person"].to_numpy()
+    first = previous < 0
+    np.testing.assert_array_equal(waves[first], np.ones(first.sum()))  # every person starts at wave 1
+    has = ~first
+    np.testing.assert_array_equal(persons[previous[has]], persons[has])
+    np.testing.assert_array_equal(waves[previous[has]], waves[has] - 1)
+    # the lags: the previous wave's values on the model scale
+    care = panel.lagged("care_use")
+    assert np.isnan(care[first]).all()
+    np.testing.assert_array_equal(care[has], shuffled["care_use"].to_numpy(float)[previous[has]])
+    severity = panel.lagged("severity")
+    expected = panel.scaling["severity"].to_model(shuffled["severity"].to_numpy(float))[previous[has]]
+    np.testing.assert_allclose(severity[has], expected, rtol=1e-12)
+    with pytest.raises(DataError, match=r"'support' is not a lag of this panel's spec"):
+        panel.lagged("support")
+
+
+def test_the_transitions_count_every_move_between_consecutive_waves(frame):
+    panel = Panel.from_frame(frame, _spec())
+    table = panel.transitions()
+    assert list(table.index) == ["crisis", "recovery", "maintenance"] == list(table.columns)
+    assert int(table.to_numpy().sum()) == len(frame) - frame["person"].nunique()
+    by_hand = pd.crosstab(frame.groupby("person")["stage"].shift(1).dropna(),
+                          frame.loc[frame["wave"] > 1, "stage"])
+    for a in table.index:
+        for b in table.columns:
+            assert table.loc[a, b] == by_hand.get(b, {}).get(a, 0)
+
+
+def test_a_gap_in_a_persons_waves_is_refused_with_the_ways_out(frame):
+    gone = frame.index[(frame["person"] == frame["person"].iloc[0]) & (frame["wave"] == 2)]
+    with pytest.raises(DataError, match=r"column 'wave': person .* has waves \[1, 3, 4\], with waves missing in "
+                                        r"between .* previous-wave value of the wave after a gap is unknown"
+                                        r".*Split the person's record at the gap"):
+        Panel.from_frame(frame.drop(index=gone), _spec())
+    # without a [time] table the same panel is fine: no lag is needed
+    Panel.from_frame(frame.drop(index=gone), carepaths.load_spec())
+
+
+def test_fractional_waves_are_refused(frame):
+    frame["wave"] = frame["wave"].astype(float)
+    frame.loc[3, "wave"] = 2.5
+    with pytest.raises(DataError, match=r"column 'wave' has wave numbers that are not whole numbers \(\[2.5\], rows 3\)"):
+        Panel.from_frame(frame, _spec())
+
+
+def test_an_absorbing_stage_must_occur_and_never_be_left(frame):
+    absorbing = {**TIME, "stage_transition": {"given": ["care_use"], "absorbing": ["maintenance"]}}
+    spec = _spec(absorbing)
+    with pytest.raises(DataError, match=r"stage 'maintenance' is declared absorbing .* but person\(s\) .* leave it"):
+        Panel.from_frame(frame, spec)
+    # maintenance only at first waves: never entered from another stage
+    never = frame.copy()
+    never.loc[(never["stage"] == "maintenance") & (never["wave"] > 1), "stage"] = "recovery"
+    assert (never["stage"] == "maintenance").sum() >= 2
+    with pytest.raises(DataError, match=r"stage 'maintenance' is declared absorbing .* but no transition into it "
+                                        r"occurs in column 'stage'"):
+        Panel.from_frame(never, spec)
+
+
+def test_a_panel_without_time_has_no_previous_wave(frame):
+    panel = Panel.from_frame(frame, carepaths.load_spec())
+    with pytest.raises(DataError, match=r"no time structure: its spec has no \[time\] table"):
+        panel.previous_wave()
