@@ -132,3 +132,38 @@ def test_a_panel_without_time_has_no_previous_wave(frame):
     panel = Panel.from_frame(frame, carepaths.load_spec())
     with pytest.raises(DataError, match=r"no time structure: its spec has no \[time\] table"):
         panel.previous_wave()
+
+
+def test_the_lags_enter_every_equation_as_centred_confounder_terms(frame):
+    """lag(name) is the previous wave's model-scale value (0 at a first wave), first_wave the
+    indicator of a first wave, each centred by its mean; the stage's lag is no term."""
+    spec = _spec({"lags": ["care_use", "stage", "severity", "prior_care"]})
+    assert spec.lag_terms == ("lag(care_use)", "lag(severity)", "lag(prior_care)[yes]", "first_wave")
+    assert spec.confounder_terms[-4:] == spec.lag_terms
+    panel = Panel.from_frame(frame, spec)
+    C = panel.dataset["C"]
+    previous = panel.previous_wave()
+    first = previous < 0
+    care = np.where(first, 0.0, frame["care_use"].to_numpy(float)[np.maximum(previous, 0)])
+    np.testing.assert_allclose(C.sel(confounder="lag(care_use)").values, care - care.mean(), atol=1e-12)
+    yes = np.where(first, 0.0, (frame["prior_care"] == "yes").to_numpy(float)[np.maximum(previous, 0)])
+    np.testing.assert_allclose(C.sel(confounder="lag(prior_care)[yes]").values, yes - yes.mean(), atol=1e-12)
+    severity = C.sel(confounder="severity").values
+    lagged = np.where(first, 0.0, severity[np.maximum(previous, 0)])
+    np.testing.assert_allclose(C.sel(confounder="lag(severity)").values, lagged - lagged.mean(), atol=1e-12)
+    np.testing.assert_allclose(C.sel(confounder="first_wave").values, first - first.mean(), atol=1e-12)
+    assert panel.scaling["lag(care_use)"].loc == pytest.approx(care.mean())
+
+
+def test_a_lag_term_may_not_take_a_confounders_name(frame):
+    data = carepaths.load_spec().to_dict()
+    data["confounders"].append({"name": "first_wave", "kind": "numeric"})
+    data["time"] = {"lags": ["care_use"]}
+    with pytest.raises(SpecError, match=r"lag term\(s\) \['first_wave'\], which a confounder of the spec is already called"):
+        carepaths.Spec.from_dict(data)
+
+
+def test_a_lagged_variable_with_missing_values_is_refused(frame):
+    frame.loc[5, "severity"] = np.nan
+    with pytest.raises(DataError, match=r"column 'severity' is lagged .* 1 missing value\(s\) \(rows 5\)"):
+        Panel.from_frame(frame, _spec(), missing="model")

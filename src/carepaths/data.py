@@ -55,7 +55,7 @@ from carepaths.messages import quote as _q
 from carepaths.messages import show_rows as _rows
 from carepaths.messages import show_values as _values
 from carepaths.timeline import check_transitions, previous_rows, transition_counts
-from carepaths.spec import Spec, suggest_closest
+from carepaths.spec import FIRST_WAVE, Spec, suggest_closest
 
 __all__ = ["Panel", "Scaling", "MAX_EXACT_COUNT", "NEAR_CONSTANT"]
 
@@ -198,7 +198,8 @@ class Panel:
         if spec.time is not None:  # lags need each row's previous wave (carepaths.timeline)
             previous = previous_rows(frame, spec)
             check_transitions(frame, spec, previous)
-        panel = cls._build(frame, spec, dropped)
+            _check_lags_observed(frame, spec)
+        panel = cls._build(frame, spec, dropped, previous)
         if previous is not None:
             panel.dataset["previous_obs"] = ("obs", previous)
         panel.dataset.attrs["missing"] = mode
@@ -206,7 +207,8 @@ class Panel:
         return panel
 
     @classmethod
-    def _build(cls, frame: pd.DataFrame, spec: Spec, dropped: pd.DataFrame) -> Panel:
+    def _build(cls, frame: pd.DataFrame, spec: Spec, dropped: pd.DataFrame,
+               previous: np.ndarray | None = None) -> Panel:
         scaling: dict[str, Scaling] = {}
 
         def standardise(col: str) -> np.ndarray:
@@ -238,9 +240,11 @@ class Panel:
         else:
             Y = frame[y.name].to_numpy(float).astype(np.int64)
         c_cols: list[np.ndarray] = []
+        model_values = {spec.outcome.name: np.asarray(Y, dtype=float), x.name: X}  # the lags' sources
         for c in spec.confounders:
             if c.kind == "numeric":
-                c_cols.append(standardise(c.name))
+                model_values[c.name] = standardise(c.name)
+                c_cols.append(model_values[c.name])
             else:  # treatment coding, then centred so intercepts refer to the average row
                 for level in c.levels:
                     if level != c.reference:
@@ -248,6 +252,17 @@ class Panel:
                         term = f"{c.name}[{level}]"
                         scaling[term] = Scaling(loc=float(indicator.mean()), scale=1.0)
                         c_cols.append(indicator - scaling[term].loc)
+        if previous is not None and spec.lag_terms:  # the [time] lag terms, centred like the indicators
+            first = previous < 0
+            for term in spec.lag_terms:
+                if term == FIRST_WAVE:
+                    raw = first.astype(float)
+                else:
+                    name, _, level = term[len("lag("):].partition(")")
+                    source = (frame[name] == level[1:-1]).to_numpy(float) if level else model_values[name]
+                    raw = np.where(first, 0.0, source[np.maximum(previous, 0)])
+                scaling[term] = Scaling(loc=float(raw.mean()), scale=1.0)
+                c_cols.append(raw - scaling[term].loc)
         C = np.column_stack(c_cols) if c_cols else np.empty((len(frame), 0))
 
         cols = spec.columns
@@ -805,6 +820,19 @@ def _handle_missing(frame: pd.DataFrame, spec: Spec, mode: str) -> tuple[pd.Data
         stacklevel=3,
     )
     return kept, dropped
+
+
+def _check_lags_observed(frame: pd.DataFrame, spec: Spec) -> None:
+    """A lagged variable's missing value would be a missing term of the next wave: refused."""
+    for name in spec.time.lags if spec.time is not None else ():
+        gaps = frame[name].isna().to_numpy()
+        if gaps.any():
+            raise DataError(
+                f"column {_q(name)} is lagged (spec key 'time.lags') and has {int(gaps.sum())} missing value(s) "
+                f"({_rows(frame.index, gaps)}): its value is a term of the person's next wave, and a missing "
+                "lag is not modelled yet. Pass missing='drop' only if those are the persons' last waves "
+                "(dropping another wave leaves a gap), remove it from time.lags, or impute it upstream."
+            )
 
 
 def _check_observed(frame: pd.DataFrame, spec: Spec) -> None:

@@ -84,6 +84,8 @@ __all__ = [
 ]
 
 MEDIATOR_FAMILIES = ("normal", "bernoulli", "ordinal")
+#: The lag terms' indicator of a person's first wave (:attr:`Spec.lag_terms`).
+FIRST_WAVE = "first_wave"
 OUTCOME_FAMILIES = ("normal", "bernoulli", "negative_binomial")
 #: The links a bernoulli or ordinal mediator and a bernoulli outcome may take (``link``;
 #: logit by default). The other families have one link each: identity (normal) and log
@@ -1560,6 +1562,12 @@ class Spec:
                     f"previous-wave value here.{suggest_closest(name, lag_names)} A lag is the outcome, "
                     f"the exposure, the stage column or a confounder: one of {_show_list(lag_names)}."
                 )
+        clash = sorted(set(self.lag_terms) & {t for c in self.confounders for t in c.terms})
+        if clash:
+            raise SpecError(
+                f"spec key 'time.lags' makes the lag term(s) {_show_list(clash)}, which a confounder of the "
+                "spec is already called: rename that confounder (in the data too)."
+            )
         for i, name in enumerate(t.time_varying):
             if name not in self.confounder_names:
                 raise SpecError(
@@ -1618,8 +1626,29 @@ class Spec:
 
     @property
     def confounder_terms(self) -> tuple[str, ...]:
-        """Design-matrix column names of the confounders (categoricals expanded)."""
-        return tuple(t for c in self.confounders for t in c.terms)
+        """Design-matrix column names of the confounders (categoricals expanded), then the
+        lag terms of a ``[time]`` table (:attr:`lag_terms`)."""
+        return tuple(t for c in self.confounders for t in c.terms) + self.lag_terms
+
+    @property
+    def lag_terms(self) -> tuple[str, ...]:
+        """The lag terms every equation of a wave gets from ``[time]``: ``lag(<name>)`` per
+        lag other than the stage column (a categorical confounder's per level,
+        ``lag(<name>)[<level>]``), then ``first_wave``, the indicator of a person's first
+        wave (whose lags are set to 0: no history). Empty without lags."""
+        if self.time is None:
+            return ()
+        terms: list[str] = []
+        by_name = {c.name: c for c in self.confounders}
+        for name in self.time.lags:
+            if name == self.columns.stage:
+                continue  # the previous stage enters the stage-transition model only
+            conf = by_name.get(name)
+            if conf is not None and conf.kind == "categorical":
+                terms += [f"lag({name})[{lvl}]" for lvl in conf.levels if lvl != conf.reference]
+            else:
+                terms.append(f"lag({name})")
+        return (*terms, FIRST_WAVE) if terms else ()
 
     @property
     def variable_names(self) -> tuple[str, ...]:
