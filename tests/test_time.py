@@ -167,3 +167,28 @@ def test_a_lagged_variable_with_missing_values_is_refused(frame):
     frame.loc[5, "severity"] = np.nan
     with pytest.raises(DataError, match=r"column 'severity' is lagged .* 1 missing value\(s\) \(rows 5\)"):
         Panel.from_frame(frame, _spec(), missing="model")
+
+
+def test_the_simulator_says_it_does_not_generate_the_time_structure_yet():
+    with pytest.raises(carepaths.SimulationError, match=r"does not generate its time structure yet.*"
+                                                       r"Simulate with the spec without \[time\]"):
+        carepaths.simulate(_spec(), 20, 3, seed=1, mc_persons=50)
+
+
+def test_the_cli_validates_a_time_spec_and_refuses_to_simulate_it(tmp_path, frame):
+    import subprocess
+    import sys
+
+    spec_path = tmp_path / "time.toml"
+    spec_path.write_text(_spec().to_toml())
+    data = tmp_path / "panel.csv"
+    frame.to_csv(data, index=False)
+    ok = subprocess.run([sys.executable, "-m", "carepaths", "validate", str(spec_path), str(data)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "Lags (spec [time]): care_use, stage, severity; first waves: 20 of 80 rows." in ok.stdout
+    assert "Moves between stages from one wave to the next:" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "carepaths", "simulate", str(spec_path), str(tmp_path / "sim.csv"),
+                          "--persons", "20"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not generate its time structure yet" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -209,6 +209,11 @@ def _validate(args: argparse.Namespace) -> int:
         _say(args, f"Missing values per column and stage ({handled}):\n{missing.to_string()}")
     else:
         _say(args, "Missing values: none in the columns the spec uses.")
+    if spec.time is not None:
+        _say(args, f"Lags (spec [time]): {', '.join(spec.time.lags)}; first waves: "
+                   f"{int((panel.previous_wave() < 0).sum())} of {panel.n_obs} rows.")
+        if spec.columns.stage is not None:
+            _say(args, f"Moves between stages from one wave to the next:\n{panel.transitions().to_string()}")
     return EXIT_OK
 
 

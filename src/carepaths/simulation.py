@@ -754,6 +754,13 @@ def simulate(
             f"the spec has no person column, so each row is a different unit: use n_waves=1 "
             f"(got {n_waves}) and set n_persons to the number of rows."
         )
+    if spec.time is not None:
+        raise SimulationError(
+            "the spec has a [time] table, and the simulator does not generate its time structure yet (lagged "
+            "terms, stage transitions that respond to care: the longitudinal scenario of issue 18). Simulate "
+            "with the spec without [time] (its waves are consecutive) and validate the data with this spec: "
+            "Panel.from_frame(simulate(spec_without_time, ...).data, spec)."
+        )
     settings = attrition_settings(spec, missing) if missing is not None else None
     params_ds = _merge_params(spec, params)
     truth = ParameterSet.from_truth(spec, {k: params_ds[k].values for k in parameter_dims(spec)})
