@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("carepaths.structural",),
     ("carepaths.counterfactual", "carepaths.checks"),
     ("carepaths.model",),
-    ("carepaths.simulation",),
+    ("carepaths.simulation", "carepaths.longitudinal"),
     ("carepaths.studies",),
     ("carepaths.integrations",),
     ("carepaths.report",),

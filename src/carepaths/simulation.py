@@ -43,15 +43,16 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from carepaths.counterfactual import worlds
+from carepaths.counterfactual import trajectories, worlds
 from carepaths.counterfactual.interventions import intervention_means, model_transform, validate
 from carepaths.counterfactual.population import POOLED, Chunk, RowData, map_chunks
 from carepaths.data import Panel
 from carepaths.exceptions import SimulationError, suggest_closest
+from carepaths.longitudinal import TIME_PARAMS, check_longitudinal, default_lag_paths, default_time_params, time_arrays
 from carepaths.missingness import apply_attrition, apply_item_missing, attrition_settings
 from carepaths.results import flatten_variables, stack_variables
 from carepaths.spec import Spec
-from carepaths.structural import equations
+from carepaths.structural import equations, time_equations
 from carepaths.structural.parameters import (
     ParameterSet,
     parameter_coords,
@@ -216,8 +217,18 @@ def default_params(spec: Spec) -> xr.Dataset:
         "stage_initial": ("stage", initial),
         "stage_transition": (("stage", "stage_next"), transition),
     })
+    if spec.time is not None:  # the longitudinal scenario's equations over time (carepaths.longitudinal)
+        gamma_m, delta = default_lag_paths(spec, data["gamma_m"][1], data["delta"][1])
+        data["gamma_m"], data["delta"] = (data["gamma_m"][0], gamma_m), (data["delta"][0], delta)
+        gamma_x = data["gamma_x"][1].copy()
+        gamma_x[[terms.index(t) for t in spec.lag_terms]] = 0.0
+        data["gamma_x"] = ("confounder", gamma_x)
+        data.update(default_time_params(spec))
     coords = parameter_coords(spec)
     coords["stage_next"] = list(stages)
+    if spec.time is not None:
+        coords.update(given=list(spec.time.transition_given or ()), time_varying=list(spec.time.time_varying),
+                      lag_term=list(spec.lag_terms))
     used = {d for dims_ in (v[0] if isinstance(v[0], tuple) else (v[0],) for v in data.values()) for d in dims_}
     return xr.Dataset(data, coords={k: v for k, v in coords.items() if k in used})
 
@@ -307,8 +318,7 @@ def _draw_population(
     C = np.column_stack(cols) if cols else np.zeros((n, 0))
 
     # exposure
-    eta_x = p["alpha_x"][stage_idx] + C @ p["gamma_x"]
-    eta_x = eta_x + float(p["sd_x_person"]) * rng.standard_normal(n_persons)[person]
+    eta_x = time_equations.exposure_mean(p, stage_idx, C, float(p["sd_x_person"]) * rng.standard_normal(n_persons)[person])
     if spec.exposure.kind == "continuous":
         x = eta_x + float(p["sigma_x"]) * rng.standard_normal(n)
     else:
@@ -382,7 +392,10 @@ def _true_effects(
     :func:`carepaths.counterfactual.worlds.world_means` evaluates the worlds: the same
     code as :meth:`carepaths.Fit.effects` on every posterior draw.
     """
-    pop = _draw_population(spec, sim_params, n_persons, n_waves, rng, person_effects=False)
+    if spec.time is not None:  # the rows of the natural course over waves (their lag terms as drawn)
+        pop, _ = _draw_longitudinal(spec, truth.sample(0), sim_params, n_persons, n_waves, rng)
+    else:
+        pop = _draw_population(spec, sim_params, n_persons, n_waves, rng, person_effects=False)
     x0, x1 = _contrast_values(spec, pop)
 
     def per_row(chunk: Chunk) -> dict[str, np.ndarray]:
@@ -686,10 +699,58 @@ class Simulation:
         """The simulated data validated into a :class:`~carepaths.data.Panel`."""
         return Panel.from_frame(self.data, self.spec)
 
+    def trajectory_truth(self, interventions: Any, *, mc_persons: int = 20_000) -> xr.Dataset:
+        """The true care trajectories under sustained interventions (a spec with ``[time]``).
+
+        New persons (``mc_persons``) are simulated forward through the panel's waves on the
+        true parameters (:func:`carepaths.counterfactual.trajectories.forward`), under the
+        natural course and each intervention, with the same random numbers; a ``shift`` in
+        SDs counts in the natural course's SD of its target over person-waves.
+
+        Parameters
+        ----------
+        interventions : Intervention or list
+            Each an :class:`~carepaths.counterfactual.interventions.Intervention` (or a
+            list of them, applied together), on the exposure or a mediator, optionally
+            ``from_wave`` and in some ``stages`` (a dynamic intervention: it acts in the
+            waves a person is in those stages).
+        mc_persons : int
+            Persons simulated; the Monte Carlo standard errors shrink as 1/sqrt of it.
+
+        Returns
+        -------
+        xarray.Dataset
+            :func:`~carepaths.counterfactual.trajectories.summarise`: care use, care use
+            by stage, continuation and cumulative waves in care by world and wave, with the
+            differences from the natural course and their Monte Carlo standard errors.
+        """
+        from carepaths.counterfactual.interventions import validate_over_waves
+
+        spec = self.spec
+        if spec.time is None:
+            raise SimulationError(
+                "trajectory_truth needs a spec with a [time] table (the longitudinal scenario): add one, "
+                "e.g. [time] lags = [\"care_use\"], and simulate again."
+            )
+        entries = validate_over_waves(spec, interventions)
+        truth = self.truth
+        p = truth.sample(0)
+        values = _simulator_values(self.params, truth)
+        n_waves = int(self.data[spec.columns.wave].max())
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(5)[4])
+        inputs, _ = _longitudinal_inputs(spec, values, mc_persons, n_waves, rng)
+        tp = time_arrays(spec, values)
+        natural = trajectories.forward(spec, p, tp, **inputs)
+        sd = {spec.exposure.name: float(natural.x.std(ddof=1)),
+              **{m: float(natural.M[..., k].std(ddof=1)) for k, m in enumerate(spec.mediator_names)}}
+        worlds_ = {label: trajectories.forward(spec, p, tp, **inputs, interventions=parts, sd=sd)
+                   for label, parts in entries}
+        return trajectories.summarise(spec, natural, worlds_)
+
 
 def _simulator_values(params: xr.Dataset, truth: ParameterSet) -> dict[str, Any]:
     """The simulator's own parameters and the person-effect SDs, as plain arrays."""
-    values = {name: params[name].values for name in SIMULATOR_ONLY}
+    values = {name: params[name].values for name in (*SIMULATOR_ONLY, *TIME_PARAMS) if name in params}
     values.update({name: value[0] for name, value in truth.person.items()})
     return values
 
@@ -754,13 +815,7 @@ def simulate(
             f"the spec has no person column, so each row is a different unit: use n_waves=1 "
             f"(got {n_waves}) and set n_persons to the number of rows."
         )
-    if spec.time is not None:
-        raise SimulationError(
-            "the spec has a [time] table, and the simulator does not generate its time structure yet (lagged "
-            "terms, stage transitions that respond to care: the longitudinal scenario of issue 18). Simulate "
-            "with the spec without [time] (its waves are consecutive) and validate the data with this spec: "
-            "Panel.from_frame(simulate(spec_without_time, ...).data, spec)."
-        )
+    check_longitudinal(spec)
     settings = attrition_settings(spec, missing) if missing is not None else None
     params_ds = _merge_params(spec, params)
     truth = ParameterSet.from_truth(spec, {k: params_ds[k].values for k in parameter_dims(spec)})
@@ -768,30 +823,15 @@ def simulate(
     root = np.random.SeedSequence(seed)
     data_seed, truth_seed, outcome_seed = root.spawn(3)
     rng = np.random.default_rng(data_seed)
-    pop = _draw_population(spec, _simulator_values(params_ds, truth), n_persons, n_waves, rng, person_effects=True)
-    r = pop.effects
-    assert r is not None
-    latents = _latents(spec, p, _uniforms(rng, (len(pop.x), len(spec.mediators))))
-    M = equations.mediators_from_latents(
-        p, families=[m.family for m in spec.mediators], order=_mediator_order(spec), x=pop.x, C=r.C,
-        stage_idx=r.stage_idx, latents=latents, person_intercepts=r.u, person_slopes=r.a_i,
-        x_between=r.x_between,
-    )
-    eta_y = equations.outcome_predictor(
-        p, x=pop.x, M=M, C=r.C, stage_idx=r.stage_idx, person_intercept=r.v, person_slope_c=r.c_i,
-        person_slope_b=r.b_i, x_between=r.x_between,
-    )
-    y = equations.draw_outcome(
-        spec.outcome.family,
-        eta_y,
-        np.random.default_rng(outcome_seed),
-        sigma=float(p["sigma_y"]),
-        phi=float(p["phi"]),
-        link=spec.outcome.link,
-    )
+    sim_values = _simulator_values(params_ds, truth)
+    if spec.time is not None:  # wave by wave, with lags and stage transitions (carepaths.longitudinal)
+        pop, course = _draw_longitudinal(spec, p, sim_values, n_persons, n_waves, rng)
+        M, y = _rows_of(course.M), _rows_of(course.y)
+    else:
+        pop = _draw_population(spec, sim_values, n_persons, n_waves, rng, person_effects=True)
+        M, y = _draw_mediators_outcome(spec, p, pop, rng, np.random.default_rng(outcome_seed))
     frame = _to_frame(spec, pop, M, y)
-    effects = _true_effects(spec, truth, _simulator_values(params_ds, truth), mc_persons, n_waves,
-                            np.random.default_rng(truth_seed))
+    effects = _true_effects(spec, truth, sim_values, mc_persons, n_waves, np.random.default_rng(truth_seed))
     if settings is None:
         return Simulation(data=frame, params=params_ds, effects=effects, spec=spec, seed=seed)
     # a fourth stream (spawn keys are by position: the first three, and so every panel
@@ -804,6 +844,73 @@ def simulate(
     observed, record = apply_attrition(frame, spec, settings, np.random.default_rng(attrition_seed))
     return Simulation(data=observed, params=params_ds, effects=effects, spec=spec, seed=seed,
                       complete_data=frame, attrition=record, missing=settings)
+
+
+def _draw_mediators_outcome(spec: Spec, p: Mapping[str, Any], pop: _Population, rng: np.random.Generator,
+                            outcome_rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The mediators and the outcome of a per-wave population (every row at once)."""
+    r = pop.effects
+    assert r is not None
+    latents = _latents(spec, p, _uniforms(rng, (len(pop.x), len(spec.mediators))))
+    M = equations.mediators_from_latents(
+        p, families=[m.family for m in spec.mediators], order=_mediator_order(spec), x=pop.x, C=r.C,
+        stage_idx=r.stage_idx, latents=latents, person_intercepts=r.u, person_slopes=r.a_i,
+        x_between=r.x_between,
+    )
+    eta_y = equations.outcome_predictor(
+        p, x=pop.x, M=M, C=r.C, stage_idx=r.stage_idx, person_intercept=r.v, person_slope_c=r.c_i,
+        person_slope_b=r.b_i, x_between=r.x_between,
+    )
+    y = equations.draw_outcome(spec.outcome.family, eta_y, outcome_rng, sigma=float(p["sigma_y"]),
+                               phi=float(p["phi"]), link=spec.outcome.link)
+    return M, y
+
+
+def _rows_of(values: np.ndarray) -> np.ndarray:
+    """A course's (wave, person, ...) array as rows, person by person (the frame's order)."""
+    return np.swapaxes(values, 0, 1).reshape(-1, *values.shape[2:])
+
+
+def _longitudinal_inputs(spec: Spec, sim_values: Mapping[str, Any], n_persons: int, n_waves: int,
+                         rng: np.random.Generator) -> tuple[dict[str, Any], _Population]:
+    """What :func:`trajectories.forward` takes for new persons: first stages, the exogenous
+    confounders of every wave, person effects and the random numbers (and the per-wave draw
+    they come from, for the confounders' original units)."""
+    base_terms = [t for c in spec.confounders for t in c.terms]
+    J0 = len(base_terms)
+    exogenous = {**sim_values, "gamma_x": np.asarray(sim_values["gamma_x"])[:J0]}
+    base = _draw_population(spec, exogenous, n_persons, n_waves, rng, person_effects=True)
+    assert base.effects is not None
+    first = np.arange(n_persons) * n_waves  # each person's first row
+    C = np.zeros((n_waves, n_persons, len(spec.confounder_terms)))
+    C[:, :, :J0] = np.swapaxes(base.C.reshape(n_persons, n_waves, J0), 0, 1)
+    inputs = {
+        "stage0": base.stage_idx[first], "C_exogenous": C, "u": base.effects.u[first], "v": base.effects.v[first],
+        "w": float(sim_values["sd_x_person"]) * rng.standard_normal(n_persons),
+        "noise": trajectories.draw_noise(spec, rng, n_waves, n_persons),
+    }
+    return inputs, base
+
+
+def _draw_longitudinal(spec: Spec, p: Mapping[str, Any], sim_values: Mapping[str, Any], n_persons: int,
+                       n_waves: int, rng: np.random.Generator) -> tuple[_Population, trajectories.Course]:
+    """The longitudinal scenario's natural course, and its rows as a population."""
+    inputs, base = _longitudinal_inputs(spec, sim_values, n_persons, n_waves, rng)
+    course = trajectories.forward(spec, p, time_arrays(spec, sim_values), **inputs)
+    C = _rows_of(course.C)
+    terms = list(spec.confounder_terms)
+    values = dict(base.confounder_values)
+    for name in spec.time.time_varying:  # their new values in original units
+        j = terms.index(name)
+        values[name] = sim_values["confounder_loc"][j] + sim_values["confounder_scale"][j] * C[:, j]
+    person = np.repeat(np.arange(n_persons), n_waves)
+    stage_idx = _rows_of(course.stage)
+    x = _rows_of(course.x)
+    effects = worlds.Rows(C=C, stage_idx=stage_idx, u=inputs["u"][person], a_i=np.zeros((len(x), len(spec.mediators))),
+                          b_i=np.zeros((len(x), len(spec.mediators))), c_i=np.zeros(len(x)), v=inputs["v"][person],
+                          x_between=None)
+    pop = _Population(person, np.tile(np.arange(n_waves), n_persons), stage_idx, C, values, x, x, None, None, effects)
+    return pop, course
 
 
 def _to_frame(spec: Spec, pop: _Population, M: np.ndarray, y: np.ndarray) -> pd.DataFrame:

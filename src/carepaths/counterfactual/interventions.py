@@ -40,7 +40,7 @@ from carepaths.exceptions import CarepathsError
 from carepaths.spec import Spec, suggest_closest
 
 __all__ = [
-    "Intervention", "validate", "model_transform", "worked_examples", "intervention_means", "RESERVED_NAMES",
+    "Intervention", "validate", "validate_over_waves", "model_transform", "worked_examples", "intervention_means", "RESERVED_NAMES",
     "SHIFT_UNITS",
 ]
 
@@ -85,6 +85,10 @@ class Intervention:
     units : {"sd", "original"}
         What ``shift`` counts in (default ``"sd"``); ``set`` is always in original units
         and ``scale`` is a factor, so they take the default only.
+    from_wave : int, optional
+        Act from this wave on (1 is the first), sustained: for care trajectories over
+        waves (:mod:`carepaths.counterfactual.trajectories`); the per-wave comparison
+        (:func:`compare`) refuses it.
 
     Raises
     ------
@@ -110,6 +114,7 @@ class Intervention:
     scale: float | None = None
     stages: tuple[str, ...] | None = None
     units: str = "sd"
+    from_wave: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -154,6 +159,11 @@ class Intervention:
                 f"intervention {self.name!r}: units= says what shift= counts in; set= is always in "
                 "the target's original units and scale= is a factor. Leave units out."
             )
+        if self.from_wave is not None and (isinstance(self.from_wave, bool) or not isinstance(self.from_wave, int | np.integer)
+                                           or self.from_wave < 1):
+            raise CarepathsError(
+                f"intervention {self.name!r}: from_wave must be a wave number (1 is the first), got {self.from_wave!r}."
+            )
         if self.stages is not None:
             stages = (self.stages,) if isinstance(self.stages, str) else self.stages
             if not isinstance(stages, Sequence) or not all(isinstance(s, str) for s in stages):
@@ -187,6 +197,8 @@ class Intervention:
             what = f"{self.target} x {self.scale:g}"
         else:
             what = f"{self.target} := {self.set}"
+        if self.from_wave is not None:
+            what += f" from wave {self.from_wave}"
         if self.stages:
             return what + f" in {', '.join(self.stages)}"
         return what + (" in every stage" if staged else "")
@@ -224,6 +236,11 @@ def validate(spec: Spec, interventions: Sequence[Any]) -> list[tuple[str, tuple[
             "[Intervention('care coordination', 'attitudes', shift=0.5)]."
         )
     entries = [_label(e) for e in interventions]
+    return _check_entries(spec, entries, over_waves=False)
+
+
+def _check_entries(spec: Spec, entries: list[tuple[str, tuple[Intervention, ...]]], *,
+                   over_waves: bool) -> list[tuple[str, tuple[Intervention, ...]]]:
     names = [name for name, _ in entries]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -234,11 +251,49 @@ def validate(spec: Spec, interventions: Sequence[Any]) -> list[tuple[str, tuple[
         if len(set(seen)) != len(seen):
             raise CarepathsError(f"combination {label!r} acts twice on one target ({', '.join(seen)}); merge them.")
         for iv in parts:
-            _check_one(spec, iv, targets)
+            _check_one(spec, iv, targets, over_waves=over_waves)
     return entries
 
 
-def _check_one(spec: Spec, iv: Intervention, targets: Sequence[str]) -> None:
+def validate_over_waves(spec: Spec, interventions: Sequence[Any]) -> list[tuple[str, tuple[Intervention, ...]]]:
+    """Check interventions sustained over waves (care trajectories) against a spec.
+
+    As :func:`validate`, with ``from_wave`` allowed, and a target without a time index
+    (a confounder that is not time-varying, or a name the spec does not have) refused
+    as such.
+    """
+    if isinstance(interventions, Intervention):
+        interventions = [interventions]
+    if not isinstance(interventions, Sequence) or isinstance(interventions, str) or len(interventions) == 0:
+        raise CarepathsError(
+            "trajectories need a non-empty list of interventions, e.g. "
+            "[Intervention('more support', 'support', shift=1.0, from_wave=2)]."
+        )
+    entries = [_label(e) for e in interventions]
+    varying = spec.time.time_varying if spec.time is not None else ()
+    for _, parts in entries:
+        for iv in parts:
+            if iv.target in spec.confounder_names and iv.target not in varying:
+                raise CarepathsError(
+                    f"intervention {iv.name!r}: {iv.target!r} has no time index (a confounder that is not in the "
+                    "spec's time.time_varying): nothing about it changes from wave to wave, so there is nothing to "
+                    "intervene on over waves. Intervene on the exposure or a mediator."
+                )
+            if iv.target in varying:
+                raise CarepathsError(
+                    f"intervention {iv.name!r}: intervening on the time-varying confounder {iv.target!r} is not "
+                    "supported yet; intervene on the exposure or a mediator."
+                )
+    return _check_entries(spec, entries, over_waves=True)
+
+
+def _check_one(spec: Spec, iv: Intervention, targets: Sequence[str], *, over_waves: bool = False) -> None:
+    if iv.from_wave is not None and not over_waves:
+        raise CarepathsError(
+            f"intervention {iv.name!r}: from_wave={iv.from_wave} sustains it over waves, for care trajectories "
+            "(carepaths.counterfactual.trajectories); this per-wave comparison acts at every wave. Leave "
+            "from_wave out here."
+        )
     if iv.target not in targets:
         raise CarepathsError(
             f"intervention {iv.name!r}: unknown target {iv.target!r}.{suggest_closest(iv.target, targets)} "
