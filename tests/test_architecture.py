@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "carepaths"
 
 #: Bottom to top. A module's layer is that of the longest prefix listed here.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("carepaths.exceptions", "carepaths.intervals", "carepaths.files", "carepaths.messages"),
+    ("carepaths.exceptions", "carepaths.intervals", "carepaths.files", "carepaths._messages"),
     ("carepaths.figures", "carepaths.results"),
     ("carepaths.spec", "carepaths.prior_rules"),
     ("carepaths.data", "carepaths.missingness", "carepaths.timeline"),

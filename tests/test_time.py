@@ -169,13 +169,7 @@ def test_a_lagged_variable_with_missing_values_is_refused(frame):
         Panel.from_frame(frame, _spec(), missing="model")
 
 
-def test_the_simulator_says_it_does_not_generate_the_time_structure_yet():
-    with pytest.raises(carepaths.SimulationError, match=r"does not generate its time structure yet.*"
-                                                       r"Simulate with the spec without \[time\]"):
-        carepaths.simulate(_spec(), 20, 3, seed=1, mc_persons=50)
-
-
-def test_the_cli_validates_a_time_spec_and_refuses_to_simulate_it(tmp_path, frame):
+def test_the_cli_simulates_and_validates_a_time_spec(tmp_path, frame):
     import subprocess
     import sys
 
@@ -188,7 +182,9 @@ def test_the_cli_validates_a_time_spec_and_refuses_to_simulate_it(tmp_path, fram
     assert ok.returncode == 0, ok.stderr
     assert "Lags (spec [time]): care_use, stage, severity; first waves: 20 of 80 rows." in ok.stdout
     assert "Moves between stages from one wave to the next:" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "carepaths", "simulate", str(spec_path), str(tmp_path / "sim.csv"),
+    sim = subprocess.run([sys.executable, "-m", "carepaths", "simulate", str(spec_path), str(tmp_path / "sim.csv"),
                           "--persons", "20"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "does not generate its time structure yet" in bad.stderr
-    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert sim.returncode == 0, sim.stderr
+    again = subprocess.run([sys.executable, "-m", "carepaths", "validate", str(spec_path), str(tmp_path / "sim.csv")],
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr

@@ -49,11 +49,11 @@ import pandas as pd
 import xarray as xr
 
 from carepaths.exceptions import DataError, DroppedRowsWarning
-from carepaths.messages import MAX_VALUES_SHOWN
-from carepaths.messages import plain as _plain
-from carepaths.messages import quote as _q
-from carepaths.messages import show_rows as _rows
-from carepaths.messages import show_values as _values
+from carepaths._messages import MAX_VALUES_SHOWN
+from carepaths._messages import plain as _plain
+from carepaths._messages import quote as _q
+from carepaths._messages import show_rows as _rows
+from carepaths._messages import show_values as _values
 from carepaths.timeline import check_transitions, previous_rows, transition_counts
 from carepaths.spec import FIRST_WAVE, Spec, suggest_closest
 

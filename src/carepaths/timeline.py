@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from carepaths.exceptions import DataError
-from carepaths.messages import quote, show_rows, show_values
+from carepaths._messages import quote, show_rows, show_values
 from carepaths.spec import Spec
 
 __all__ = ["check_transitions", "previous_rows", "transition_counts"]

@@ -235,7 +235,8 @@ def summarise(spec: Spec, natural: Course, worlds: Mapping[str, Course]) -> xr.D
     """The estimands by wave of each world, and their differences from the natural course.
 
     Per world and wave: ``care_use`` (the outcome's mean), ``care_use_by_stage`` (among
-    the persons in each stage at that wave), ``continuation`` (the share in care at t
+    the persons in each stage at that wave), ``stage_share`` (the share of persons in
+    each stage), ``continuation`` (the share in care at t
     among those in care at t-1; from the second wave; a binary outcome's only) and
     ``cumulative`` (mean waves in care up to t). Differences from the natural course
     (``*_diff``) come with person-level Monte Carlo standard errors (``*_diff_se``; the
@@ -254,15 +255,18 @@ def summarise(spec: Spec, natural: Course, worlds: Mapping[str, Course]) -> xr.D
     care = np.stack([c.y for c in courses])  # (world, wave, person)
     cum = np.cumsum(care, axis=1)
     by_stage = np.full((len(courses), T, S), np.nan)
+    shares = np.zeros((len(courses), T, S))
     for w, c in enumerate(courses):
         for s in range(S):
             inside = c.stage == s
             counts = inside.sum(axis=1)
+            shares[w, :, s] = counts / n
             by_stage[w, :, s] = np.where(counts > 0, (c.y * inside).sum(axis=1) / np.maximum(counts, 1), np.nan)
     data: dict[str, Any] = {
         "care_use": (("world", "wave"), care.mean(axis=2)),
         "cumulative": (("world", "wave"), cum.mean(axis=2)),
         "care_use_by_stage": (("world", "wave", "stage"), by_stage),
+        "stage_share": (("world", "wave", "stage"), shares),
     }
     for name, values in (("care_use", care), ("cumulative", cum)):
         diff = values - values[:1]

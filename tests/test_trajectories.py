@@ -1,0 +1,153 @@
+"""Care trajectories over waves: the longitudinal scenario and its forward engine (issue 18).
+
+The engine (:mod:`carepaths.counterfactual.trajectories`) is checked against an
+independent code path, the per-wave g-computation of the static truth
+(:mod:`carepaths.counterfactual.worlds`), where the two estimands coincide (no feedback
+from care to later waves); against the panel it generates; and for its common random
+numbers. Then the feedback the scenario exists for, and the refusals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import carepaths
+from carepaths import CarepathsError, Panel
+from carepaths.counterfactual.interventions import Intervention
+
+TIME = {"lags": ["care_use", "stage", "severity"], "time_varying": ["severity"],
+        "stage_transition": {"given": ["care_use"]}}
+
+
+def _spec(time=None):
+    data = carepaths.load_spec().to_dict()
+    data["time"] = TIME if time is None else time
+    return carepaths.Spec.from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return carepaths.simulate(_spec(), 2000, 5, seed=11, mc_persons=2000)
+
+
+def test_the_natural_course_reproduces_the_panels_care_use_by_wave(sim):
+    """The truth's natural course (20,000 new persons) against the simulated panel (2,000).
+
+    Same equations, different persons: per wave within 4 binomial SEs of the panel's
+    share (SE about 0.011 at 2,000 persons).
+    """
+    truth = sim.trajectory_truth(Intervention("none", "support", shift=0.0))
+    natural = truth["care_use"].sel(world="natural course").values
+    observed = sim.data.groupby("wave")["care_use"].mean().to_numpy()
+    se = np.sqrt(observed * (1 - observed) / 2000)
+    assert np.all(np.abs(natural - observed) < 4 * se), (natural, observed)
+    # the moves between stages respond to care, and the panel validates with the spec
+    panel = Panel.from_frame(sim.data, sim.spec)
+    assert panel.transitions().to_numpy().sum() == 2000 * 4
+
+
+def test_a_world_that_changes_nothing_is_the_natural_course_exactly(sim):
+    truth = sim.trajectory_truth([Intervention("zero shift", "support", shift=0.0),
+                                  Intervention("later", "discouragement", shift=-0.5, from_wave=9)])
+    for name in ("care_use_diff", "cumulative_diff", "continuation_diff"):
+        values = truth[name].sel(world=["zero shift", "later"]).values
+        assert np.all(values[~np.isnan(values)] == 0.0)
+
+
+def test_without_feedback_the_sustained_effect_is_the_static_total_effect():
+    """Two code paths, one estimand: with no lag effect anywhere and stages that ignore
+    care, +1 SD of support at every wave changes each wave's care use by the per-wave
+    total effect, so the trajectory's effect averaged over waves equals the static truth's
+    pooled TE (``worlds.world_means`` on new persons at the natural course's rows).
+
+    Tolerance: 4 combined Monte Carlo SEs (about 0.002 each at 20,000 persons).
+    """
+    spec = _spec({"lags": ["care_use"]})
+    defaults = carepaths.simulation.default_params(spec)
+    terms = list(spec.confounder_terms)
+    lag = [terms.index(t) for t in spec.lag_terms]
+    delta, gamma_m, gamma_x = (defaults[n].values.copy() for n in ("delta", "gamma_m", "gamma_x"))
+    delta[lag], gamma_m[:, lag], gamma_x[lag] = 0.0, 0.0, 0.0
+    sim = carepaths.simulate(spec, 200, 4, {"delta": delta, "gamma_m": gamma_m, "gamma_x": gamma_x}, seed=4,
+                             mc_persons=20_000)
+    truth = sim.trajectory_truth(Intervention("+1 SD", "support", shift=1.0))
+    diff = truth["care_use_diff"].sel(world="+1 SD").values
+    se = truth["care_use_diff_se"].sel(world="+1 SD").values
+    static = sim.effects["TE"].sel(stage="pooled").item()
+    static_se = sim.effects["TE_mc_se"].sel(stage="pooled").item()
+    assert abs(diff.mean() - static) < 4 * np.hypot(np.sqrt((se**2).mean() / len(se)) * 2, static_se), (diff, static)
+    # each wave: the per-stage static TEs weighted by that wave's stage mix (the stages
+    # ignore care here, and the confounders' law is the same at every wave)
+    shares = truth["stage_share"].sel(world="natural course").values  # (wave, stage)
+    per_stage = sim.effects["TE"].sel(stage=list(spec.stage_levels)).values
+    per_stage_se = sim.effects["TE_mc_se"].sel(stage=list(spec.stage_levels)).values
+    expected = shares @ per_stage
+    tolerance = 4 * np.sqrt(se**2 + (shares**2) @ per_stage_se**2)
+    assert np.all(np.abs(diff - expected) < tolerance), (diff, expected, tolerance)
+
+
+def test_care_that_persists_carries_a_sustained_effect_to_later_waves(sim):
+    """With care use persisting (delta[lag(care_use)] = 1) and moving persons out of crisis,
+    support from wave 2 changes care use at wave 5 beyond what wave 5's own exposure does:
+    switching it on only at wave 5 gives another wave-5 effect than sustaining it from
+    wave 2 (100,000 persons; the difference more than 4 Monte Carlo SEs, combined
+    conservatively as if the two worlds were independent, from 0)."""
+    truth = sim.trajectory_truth([Intervention("from wave 2", "support", shift=1.0, from_wave=2),
+                                  Intervention("wave 5 only", "support", shift=1.0, from_wave=5)], mc_persons=100_000)
+    at5 = truth.sel(wave=5)
+    sustained, late = (at5["care_use_diff"].sel(world=w).item() for w in ("from wave 2", "wave 5 only"))
+    se = np.hypot(*(at5["care_use_diff_se"].sel(world=w).item() for w in ("from wave 2", "wave 5 only")))
+    assert abs(sustained - late) > 4 * se, (sustained, late, se)
+    assert truth["care_use_diff"].sel(world="wave 5 only", wave=[1, 2, 3, 4]).values.tolist() == [0.0] * 4
+
+
+def test_a_dynamic_intervention_acts_only_in_its_stage(sim):
+    truth = sim.trajectory_truth(Intervention("recovery only", "discouragement", shift=-0.5, stages=["recovery"]))
+    by_stage = truth["care_use_by_stage"]
+    # at the first wave (stages not yet affected by any intervention) care use changes in
+    # recovery only
+    first = by_stage.sel(wave=1)
+    delta = (first.sel(world="recovery only") - first.sel(world="natural course")).to_pandas()
+    assert delta["crisis"] == 0.0 and delta["maintenance"] == 0.0 and delta["recovery"] != 0.0
+
+
+def test_an_absorbing_stage_is_never_left_in_the_simulated_panel():
+    spec = _spec({**TIME, "stage_transition": {"given": ["care_use"], "absorbing": ["maintenance"]}})
+    sim = carepaths.simulate(spec, 300, 5, seed=2, mc_persons=500)
+    panel = Panel.from_frame(sim.data, spec)  # refuses a person leaving an absorbing stage
+    assert panel.transitions().loc["maintenance", ["crisis", "recovery"]].sum() == 0
+    assert panel.transitions().loc[["crisis", "recovery"], "maintenance"].sum() > 0
+
+
+@pytest.mark.parametrize(("intervention", "match"), [
+    (Intervention("older", "age", shift=1.0), r"'age' has no time index"),
+    (Intervention("less severe", "severity", shift=-1.0), r"time-varying confounder 'severity' is not supported yet"),
+    (Intervention("typo", "suport", shift=1.0), r"unknown target 'suport'.*Did you mean 'support'"),
+])
+def test_bad_trajectory_interventions_are_refused(sim, intervention, match):
+    with pytest.raises(CarepathsError, match=match):
+        sim.trajectory_truth(intervention)
+
+
+def test_from_wave_is_refused_by_the_per_wave_comparison_and_checked():
+    from carepaths.counterfactual.interventions import validate
+
+    with pytest.raises(CarepathsError, match=r"from_wave=2 sustains it over waves.*Leave from_wave out here"):
+        validate(carepaths.load_spec(), [Intervention("later", "support", shift=1.0, from_wave=2)])
+    with pytest.raises(CarepathsError, match=r"from_wave must be a wave number \(1 is the first\), got 0"):
+        Intervention("bad", "support", shift=1.0, from_wave=0)
+    assert Intervention("x", "support", shift=1.0, from_wave=2).describe() == "support + 1 SD from wave 2 in every stage"
+
+
+def test_trajectory_truth_needs_a_time_spec():
+    plain = carepaths.simulate(carepaths.load_spec(), 20, 3, seed=1, mc_persons=50)
+    with pytest.raises(carepaths.SimulationError, match=r"needs a spec with a \[time\] table"):
+        plain.trajectory_truth(Intervention("x", "support", shift=1.0))
+
+
+def test_the_longitudinal_scenario_refuses_what_it_does_not_simulate():
+    data = _spec().to_dict()
+    data["structure"]["person_effects"] = "slopes"
+    with pytest.raises(carepaths.SimulationError, match=r'does not simulate person_effects = "slopes" yet'):
+        carepaths.simulate(carepaths.Spec.from_dict(data), 20, 3, seed=1, mc_persons=50)
