@@ -22,7 +22,7 @@ needs the fitted models over time, which are not built yet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +31,12 @@ import xarray as xr
 from scipy import special, stats
 
 from carepaths.counterfactual.interventions import Intervention, model_transform
+from carepaths.data import Panel
 from carepaths.spec import FIRST_WAVE, Spec
 from carepaths.structural import equations, time_equations
+from carepaths.structural.parameters import ParameterSet
 
-__all__ = ["Course", "Noise", "forward", "summarise", "draw_noise"]
+__all__ = ["Course", "Noise", "Trajectories", "draw_noise", "forward", "posterior_trajectories", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def forward(
     spec: Spec, p: Mapping[str, Any], tp: Mapping[str, Any], *, stage0: np.ndarray, C_exogenous: np.ndarray,
     u: np.ndarray, v: np.ndarray, w: np.ndarray, noise: Noise,
     interventions: Sequence[Intervention] = (), sd: Mapping[str, float] | None = None,
+    lag_loc: np.ndarray | None = None,
 ) -> Course:
     """Simulate every person through the waves under the natural course or interventions.
 
@@ -160,6 +163,10 @@ def forward(
     sd : mapping of str to float, optional
         The SD a ``shift`` counts in, per target (the natural course's SD over
         person-waves); needed with shifts in SD units.
+    lag_loc : array (lag term,), optional
+        What a fitted panel subtracts from each lag term (it centres them,
+        ``panel.scaling[term].loc``); 0 for the simulator's uncentred terms. The
+        transition's ``given`` values are never centred.
 
     Returns
     -------
@@ -181,10 +188,12 @@ def forward(
             stage = np.asarray(stage0, dtype=np.int64)
         else:
             stage = time_equations.next_stage(tp, course["stage"][t - 1], _given(spec, t, course, terms),
-                                              noise.stage[t])
+                                              noise.stage[t])  # given: uncentred previous values
         course["stage"][t] = stage
         C = course["C"][t]
         lags = _lag_terms(spec, t, course, terms)
+        if lag_loc is not None:
+            lags = lags - lag_loc
         if lag_cols:
             C[:, lag_cols] = lags
         for i, col in enumerate(varying):
@@ -290,3 +299,127 @@ def summarise(spec: Spec, natural: Course, worlds: Mapping[str, Course]) -> xr.D
     ds = xr.Dataset(data, coords={"world": names, "wave": np.arange(1, T + 1), "stage": list(spec.stage_levels)})
     ds.attrs["persons"] = int(n)
     return ds
+
+
+# ----------------------------------------------------------------------------- on posterior draws
+def _person_waves(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+    """Each person's rows in wave order (person, wave since entry), the last carried forward."""
+    person = panel.dataset["person_idx"].values
+    wave = np.asarray(panel.dataset["wave"].values, dtype=float)
+    order = np.lexsort((wave, person))
+    counts = np.bincount(person, minlength=panel.n_persons)
+    T = int(counts.max())
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.minimum(np.arange(T)[None, :], counts[:, None] - 1)
+    return order[starts[:, None] + position], counts
+
+
+class Trajectories:
+    """Care trajectories on posterior draws: the estimands of :func:`summarise` per draw.
+
+    Attributes
+    ----------
+    draws : xarray.Dataset
+        :func:`summarise`'s variables with a leading dim ``sample`` (posterior draws).
+    converged : bool
+        Whether both posteriors (per-wave model and models over waves) converged.
+    """
+
+    def __init__(self, draws: xr.Dataset, converged: bool):
+        self.draws = draws
+        self.converged = converged
+
+    def summary(self, variables: Sequence[str] = ("care_use", "care_use_diff", "continuation_diff",
+                                                   "cumulative_diff")) -> Any:
+        """Posterior mean, SD and 90% interval per variable, world and wave.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(variable, world, wave)``; columns ``mean``, ``sd``, ``lower``,
+            ``upper`` and ``warning`` (``NOT CONVERGED`` when a posterior did not).
+        """
+        import warnings
+
+        import pandas as pd
+
+        frames = []
+        with warnings.catch_warnings():  # the first wave's continuation is NaN in every draw
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            return self._summary(variables, frames, pd)
+
+    def _summary(self, variables: Sequence[str], frames: list[Any], pd: Any) -> Any:
+        for name in variables:
+            if name not in self.draws:
+                continue
+            values = self.draws[name]
+            table = pd.DataFrame({
+                "mean": values.mean("sample").to_series(), "sd": values.std("sample", ddof=1).to_series(),
+                "lower": values.quantile(0.05, "sample").drop_vars("quantile").to_series(),
+                "upper": values.quantile(0.95, "sample").drop_vars("quantile").to_series(),
+            })
+            table.index = pd.MultiIndex.from_tuples([(name, *i) for i in table.index],
+                                                    names=["variable", "world", "wave"])
+            frames.append(table)
+        out = pd.concat(frames)
+        out["warning"] = "" if self.converged else "NOT CONVERGED"
+        return out
+
+    def __repr__(self) -> str:
+        worlds = list(self.draws["world"].values)
+        flag = "" if self.converged else " -- NOT CONVERGED: numbers unreliable"
+        return (f"<Trajectories {len(worlds) - 1} intervention(s) over {self.draws.sizes['wave']} waves, "
+                f"{self.draws.sizes['sample']} draws{flag}>")
+
+
+def posterior_trajectories(
+    spec: Spec, panel: Panel, params: ParameterSet, time_sample: Callable[[int], Mapping[str, Any]],
+    entries: Sequence[tuple[str, Sequence[Intervention]]], *, samples: np.ndarray, seed: int, converged: bool,
+) -> Trajectories:
+    """The g-formula on posterior draws: every panel person simulated forward from their first
+    wave's stage and confounders, per draw, under the natural course and each intervention.
+
+    New person effects are drawn per draw from the population SDs (the persons of the
+    population the panel samples), the exogenous confounders are each person's observed
+    ones wave by wave (the last carried forward past a person's last wave), and a shift in
+    SDs counts in the observed SD of its target (1 on the model scale).
+
+    Parameters
+    ----------
+    spec, panel : Spec, Panel
+    params : ParameterSet
+        The per-wave model's posterior.
+    time_sample : callable
+        ``i -> arrays`` of the models over waves at sample ``i`` (the two posteriors are
+        fitted apart and paired by index).
+    entries : sequence of (label, interventions)
+    samples : int array
+        Which posterior samples to use.
+    seed : int
+    converged : bool
+
+    Returns
+    -------
+    Trajectories
+    """
+    rows, _ = _person_waves(panel)  # (person, wave)
+    C = np.swapaxes(panel.dataset["C"].values[rows], 0, 1)  # (wave, person, term)
+    stage0 = panel.dataset["stage_idx"].values[rows[:, 0]]
+    lag_loc = np.array([panel.scaling[t].loc for t in spec.lag_terms])
+    sd = {spec.exposure.name: 1.0, **{m.name: 1.0 for m in spec.mediators}}
+    n, K = len(stage0), len(spec.mediators)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in samples:
+        p = params.sample(int(i))
+        tp = time_sample(int(i))
+        u = rng.standard_normal((n, K)) * params.person["sd_u"][int(i)] if "sd_u" in params.person else np.zeros((n, K))
+        v = rng.standard_normal(n) * params.person["sd_v"][int(i)] if "sd_v" in params.person else np.zeros(n)
+        w = rng.standard_normal(n) * float(tp["sd_x_person"])
+        noise = draw_noise(spec, rng, C.shape[0], n)
+        kwargs = {"stage0": stage0, "C_exogenous": C, "u": u, "v": v, "w": w, "noise": noise, "lag_loc": lag_loc}
+        natural = forward(spec, p, tp, **kwargs)
+        worlds = {label: forward(spec, p, tp, **kwargs, interventions=parts, sd=sd) for label, parts in entries}
+        out.append(summarise(spec, natural, worlds))
+    draws = xr.concat(out, dim="sample").assign_coords(sample=np.asarray(samples))
+    return Trajectories(draws, converged)

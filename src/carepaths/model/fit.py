@@ -523,6 +523,56 @@ class Fit:
             warning=self.convergence_message(),
         )
 
+    def trajectories(
+        self, interventions: Any, *, time_fit: Any = None, draws: int = 200, seed: int = 0,
+    ) -> Any:
+        """Care trajectories over waves under sustained or dynamic interventions (the g-formula).
+
+        The parametric g-formula on posterior draws (spec ``[time]``): every panel person
+        is simulated forward from their first wave's stage and confounders through the
+        waves, under the natural course and each intervention, with the per-wave
+        equations of this fit and the models over waves (stage transitions, time-varying
+        confounders, the exposure's natural course; :mod:`carepaths.model.time_model`).
+
+        Parameters
+        ----------
+        interventions : Intervention or list
+            On the exposure or a mediator, optionally ``from_wave`` and in some ``stages``
+            (dynamic: in the waves a person is in them).
+        time_fit : TimeFit, optional
+            The models over waves (:func:`carepaths.model.time_model.fit_time_model`);
+            fitted here with ``seed`` when not given.
+        draws : int
+            Posterior samples used (evenly spaced).
+        seed : int
+
+        Returns
+        -------
+        Trajectories
+            ``.summary()`` (care use, its differences from the natural course, continuation
+            and cumulative waves in care, by world and wave) and ``.draws``.
+        """
+        from carepaths.counterfactual.interventions import validate_over_waves
+        from carepaths.counterfactual.trajectories import posterior_trajectories
+        from carepaths.model.time_model import fit_time_model
+
+        if self.spec.time is None:
+            raise CarepathsError(
+                "trajectories need a spec with a [time] table (lags, time-varying confounders, a stage-transition "
+                "model): add one (docs/trajectories.md), validate the panel with it and fit again."
+            )
+        entries = validate_over_waves(self.spec, interventions)
+        if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 2:
+            raise CarepathsError(f"draws must be an integer of at least 2 (posterior samples used), got {draws!r}.")
+        check_seed(seed)
+        if time_fit is None:
+            time_fit = fit_time_model(self.spec, self.panel, seed=seed)
+        params = self.parameters()
+        n = min(params.chains * params.draws, time_fit.n_samples)
+        samples = np.unique(np.linspace(0, n - 1, min(int(draws), n)).round().astype(int))
+        return posterior_trajectories(self.spec, self.panel, params, time_fit.sample, entries, samples=samples,
+                                      seed=seed, converged=self.converged and time_fit.converged)
+
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
         """Write the fit to a netCDF file (no pickle), atomically.
