@@ -359,7 +359,8 @@ def parse_intervention(text: str) -> Any:
     """An :class:`~carepaths.counterfactual.interventions.Intervention` from ``NAME:TARGET:KEY=VALUE[:...]``.
 
     Keys: ``set``, ``shift``, ``scale`` (exactly one), ``units`` (``sd``, the default, or
-    ``original``: what a shift counts in) and ``stages`` (comma-separated).
+    ``original``: what a shift counts in), ``stages`` (comma-separated) and ``from_wave``
+    (trajectories: act from that wave on).
     Example: ``family:discouragement:shift=-0.5:stages=recovery,maintenance``;
     ``coaching:job_seek:shift=1:units=original`` (one point more on its own scale).
 
@@ -371,7 +372,7 @@ def parse_intervention(text: str) -> Any:
     from carepaths.counterfactual.interventions import Intervention
 
     usage = (
-        "write an intervention as NAME:TARGET:KEY=VALUE[:units=sd|original][:stages=S1,S2], with KEY "
+        "write an intervention as NAME:TARGET:KEY=VALUE[:units=sd|original][:stages=S1,S2][:from_wave=W], with KEY "
         "one of set, shift, scale; e.g. family:discouragement:shift=-0.5:stages=recovery,maintenance"
     )
     parts = text.split(":")
@@ -381,12 +382,17 @@ def parse_intervention(text: str) -> Any:
     kwargs: dict[str, Any] = {}
     for option in options:
         key, eq, value = option.partition("=")
-        if not eq or key not in ("set", "shift", "scale", "units", "stages") or key in kwargs:
+        if not eq or key not in ("set", "shift", "scale", "units", "stages", "from_wave") or key in kwargs:
             raise CarepathsError(f"cannot read {option!r} in intervention {text!r}: {usage}.")
         if key == "stages":
             kwargs[key] = tuple(s.strip() for s in value.split(",") if s.strip())
         elif key == "units":
             kwargs[key] = value.strip()
+        elif key == "from_wave":
+            try:
+                kwargs[key] = int(value)
+            except ValueError:
+                raise CarepathsError(f"intervention {text!r}: from_wave must be a wave number, got {value!r}.") from None
         elif key in ("shift", "scale"):
             try:
                 kwargs[key] = float(value)
@@ -440,6 +446,25 @@ def _compare(args: argparse.Namespace) -> int:
     _say(args, _table_text(summary.drop(columns=[c for c in ("warning",) if c in summary])))
     _write_csv(args, summary, args.out)
     return _converged_code(args, fit.converged)
+
+
+def _trajectories(args: argparse.Namespace) -> int:
+    _check_csv_out(args.out)
+    fit = _load_fit(args.fit)
+    if not args.intervention:
+        raise CarepathsError(
+            "nothing to follow over waves: give one or more --intervention NAME:TARGET:KEY=VALUE[:from_wave=W]"
+            "[:stages=S1,S2]."
+        )
+    entries = [parse_intervention(text) for text in args.intervention]
+    with _timed(args, f"Following {len(entries)} intervention(s) over the waves on {args.draws} posterior draws "
+                      "(the models over waves are fitted first)"):
+        result = fit.trajectories(entries, draws=args.draws, seed=args.seed)
+    summary = result.summary()
+    _say(args, f"{result!r}\nlower, upper: 90% interval; care_use: share in care; *_diff: difference from the natural course")
+    _say(args, _table_text(summary.drop(columns=["warning"])))
+    _write_csv(args, summary, args.out)
+    return _converged_code(args, result.converged)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -656,6 +681,18 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
     cmp_.add_argument("--out", help="write the table to this CSV")
     cmp_.set_defaults(run=_compare)
+
+    trj = command("trajectories", "care use over waves under sustained or dynamic interventions (g-formula)")
+    trj.add_argument("fit", help="a fit written by `carepaths fit` (.nc) of a spec with a [time] table")
+    trj.add_argument(
+        "--intervention", action="append", metavar="NAME:TARGET:KEY=VALUE[:from_wave=W][:stages=S1,S2]",
+        help="an intervention on the exposure or a mediator, from wave W on, in the waves a person is in the "
+             "stages; repeat for more",
+    )
+    trj.add_argument("--draws", type=_count(2), default=200, help="posterior draws used")
+    trj.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (and the models over waves')")
+    trj.add_argument("--out", help="write the table to this CSV")
+    trj.set_defaults(run=_trajectories)
 
     chk = command("check", "posterior predictive checks by stage, and LOO")
     chk.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
