@@ -253,3 +253,15 @@ def test_the_cli_follows_interventions_over_waves(fitted, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "carepaths", "trajectories", str(path), "--intervention",
                           "older:age:shift=1"], capture_output=True, text=True)
     assert bad.returncode == 2 and "'age' has no time index" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_g_formula_gives_the_same_numbers_whatever_the_number_of_workers(fitted):
+    from carepaths.counterfactual.trajectories import posterior_trajectories
+
+    sim, fit, time_fit, result, truth = fitted
+    entries = [("more support", (Intervention("more support", "support", shift=1.0, from_wave=2),))]
+    runs = [posterior_trajectories(fit.spec, fit.panel, fit.parameters(), time_fit.sample, entries,
+                                   samples=np.arange(0, 40, 4), seed=5, converged=True, workers=workers)
+            for workers in (1, 2)]
+    for name in ("care_use", "care_use_diff", "cumulative_diff"):
+        np.testing.assert_array_equal(runs[0].draws[name].values, runs[1].draws[name].values)

@@ -23,6 +23,7 @@ needs the fitted models over time, which are not built yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +32,14 @@ import xarray as xr
 from scipy import special, stats
 
 from carepaths.counterfactual.interventions import Intervention, model_transform
+from carepaths.counterfactual.population import default_workers
 from carepaths.data import Panel
 from carepaths.spec import FIRST_WAVE, Spec
 from carepaths.structural import equations, time_equations
 from carepaths.structural.parameters import ParameterSet
 
-__all__ = ["Course", "Noise", "Trajectories", "draw_noise", "forward", "posterior_trajectories", "summarise"]
+__all__ = ["Course", "Noise", "Trajectories", "draw_noise", "forward", "mediator_latents", "posterior_trajectories",
+           "summarise"]
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def forward(
     spec: Spec, p: Mapping[str, Any], tp: Mapping[str, Any], *, stage0: np.ndarray, C_exogenous: np.ndarray,
     u: np.ndarray, v: np.ndarray, w: np.ndarray, noise: Noise,
     interventions: Sequence[Intervention] = (), sd: Mapping[str, float] | None = None,
-    lag_loc: np.ndarray | None = None,
+    lag_loc: np.ndarray | None = None, latents: np.ndarray | None = None,
 ) -> Course:
     """Simulate every person through the waves under the natural course or interventions.
 
@@ -167,6 +170,9 @@ def forward(
         What a fitted panel subtracts from each lag term (it centres them,
         ``panel.scaling[term].loc``); 0 for the simulator's uncentred terms. The
         transition's ``given`` values are never centred.
+    latents : array (wave, person, mediator), optional
+        The mediators' latent noise from ``noise.mediators`` (:func:`mediator_latents`),
+        when the caller shares it between worlds; computed here otherwise.
 
     Returns
     -------
@@ -182,7 +188,8 @@ def forward(
     order = [list(spec.mediator_names).index(m) for m in spec.mediator_order]
     course = {"stage": np.zeros((T, n), dtype=np.int64), "C": np.array(C_exogenous, dtype=float, copy=True),
               "x": np.zeros((T, n)), "M": np.zeros((T, n, K)), "y": np.zeros((T, n))}
-    latents_sigma = np.asarray(p["sigma_m"], dtype=float)
+    if latents is None:
+        latents = mediator_latents(spec, p, noise)
     for t in range(T):
         if t == 0:
             stage = np.asarray(stage0, dtype=np.int64)
@@ -203,18 +210,22 @@ def forward(
         x = time_equations.exposure_mean(tp, stage, C, w) + float(tp["sigma_x"]) * noise.exposure[t]
         x = _intervene(spec, spec.exposure.name, x, t, stage, interventions, sd)
         course["x"][t] = x
-        latents = np.column_stack([
-            equations.latent_from_uniform(m.family, noise.mediators[t][:, k], sigma=latents_sigma[k], link=m.link)
-            for k, m in enumerate(spec.mediators)])
         overrides = {k: (lambda values, name=name: _intervene(spec, name, values, t, stage, interventions, sd))
                      for k, name in enumerate(spec.mediator_names)
                      if any(iv.target == name for iv in interventions)}
         M = equations.mediators_from_latents(p, families=families, order=order, x=x, C=C, stage_idx=stage,
-                                             latents=latents, person_intercepts=u, overrides=overrides)
+                                             latents=latents[t], person_intercepts=u, overrides=overrides)
         course["M"][t] = M
         eta = equations.outcome_predictor(p, x=x, M=M, C=C, stage_idx=stage, person_intercept=v)
         course["y"][t] = _outcome_from_uniform(spec, p, eta, noise.outcome[t])
     return Course(**course)
+
+
+def mediator_latents(spec: Spec, p: Mapping[str, Any], noise: Noise) -> np.ndarray:
+    """The mediators' latent noise of every wave (wave, person, mediator) from the uniforms."""
+    sigma = np.asarray(p["sigma_m"], dtype=float)
+    return np.stack([equations.latent_from_uniform(m.family, noise.mediators[..., k], sigma=sigma[k], link=m.link)
+                     for k, m in enumerate(spec.mediators)], axis=-1)
 
 
 def _outcome_from_uniform(spec: Spec, p: Mapping[str, Any], eta: np.ndarray, uniform: np.ndarray) -> np.ndarray:
@@ -375,6 +386,7 @@ class Trajectories:
 def posterior_trajectories(
     spec: Spec, panel: Panel, params: ParameterSet, time_sample: Callable[[int], Mapping[str, Any]],
     entries: Sequence[tuple[str, Sequence[Intervention]]], *, samples: np.ndarray, seed: int, converged: bool,
+    workers: int | None = None,
 ) -> Trajectories:
     """The g-formula on posterior draws: every panel person simulated forward from their first
     wave's stage and confounders, per draw, under the natural course and each intervention.
@@ -396,7 +408,11 @@ def posterior_trajectories(
     samples : int array
         Which posterior samples to use.
     seed : int
+        Each draw's random numbers come from ``(seed, sample index)``: the same numbers
+        whatever the number of workers.
     converged : bool
+    workers : int, optional
+        Threads evaluating draws side by side (default: the CPUs this process may use).
 
     Returns
     -------
@@ -408,18 +424,28 @@ def posterior_trajectories(
     lag_loc = np.array([panel.scaling[t].loc for t in spec.lag_terms])
     sd = {spec.exposure.name: 1.0, **{m.name: 1.0 for m in spec.mediators}}
     n, K = len(stage0), len(spec.mediators)
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in samples:
-        p = params.sample(int(i))
-        tp = time_sample(int(i))
-        u = rng.standard_normal((n, K)) * params.person["sd_u"][int(i)] if "sd_u" in params.person else np.zeros((n, K))
-        v = rng.standard_normal(n) * params.person["sd_v"][int(i)] if "sd_v" in params.person else np.zeros(n)
+
+    def one(i: int) -> xr.Dataset:
+        rng = np.random.default_rng([seed, i])  # each draw its own stream: any number of workers, same numbers
+        p = params.sample(i)
+        tp = time_sample(i)
+        u = rng.standard_normal((n, K)) * params.person["sd_u"][i] if "sd_u" in params.person else np.zeros((n, K))
+        v = rng.standard_normal(n) * params.person["sd_v"][i] if "sd_v" in params.person else np.zeros(n)
         w = rng.standard_normal(n) * float(tp["sd_x_person"])
         noise = draw_noise(spec, rng, C.shape[0], n)
-        kwargs = {"stage0": stage0, "C_exogenous": C, "u": u, "v": v, "w": w, "noise": noise, "lag_loc": lag_loc}
+        kwargs = {"stage0": stage0, "C_exogenous": C, "u": u, "v": v, "w": w, "noise": noise, "lag_loc": lag_loc,
+                  "latents": mediator_latents(spec, p, noise)}
         natural = forward(spec, p, tp, **kwargs)
         worlds = {label: forward(spec, p, tp, **kwargs, interventions=parts, sd=sd) for label, parts in entries}
-        out.append(summarise(spec, natural, worlds))
+        return summarise(spec, natural, worlds)
+
+    indices = [int(i) for i in samples]
+    if workers is None:
+        workers = default_workers()
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            out = list(pool.map(one, indices))
+    else:
+        out = [one(i) for i in indices]
     draws = xr.concat(out, dim="sample").assign_coords(sample=np.asarray(samples))
     return Trajectories(draws, converged)
