@@ -164,12 +164,20 @@ def fit_time_model(spec: Spec, panel: Panel, *, draws: int = 1000, tune: int = 1
     -------
     TimeFit
     """
+    import logging
+
     import pymc as pm
 
     model = time_model(spec, panel)
-    with model:
-        tree = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed, progressbar=False,
-                         compute_convergence_checks=False, nuts_sampler="pymc")
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # PyMC's "Initializing NUTS" lines: not news to a user
+    try:
+        with model:
+            tree = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed, progressbar=False,
+                             compute_convergence_checks=False, nuts_sampler="pymc")
+    finally:
+        logger.setLevel(level)
     fit = TimeFit(tree["posterior"].to_dataset())
     if not fit.converged:
         import warnings
