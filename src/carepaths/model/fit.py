@@ -552,6 +552,7 @@ class Fit:
             ``.summary()`` (care use, its differences from the natural course, continuation
             and cumulative waves in care, by world and wave) and ``.draws``.
         """
+        from carepaths.causal.waves import check_sequential_exchangeability
         from carepaths.counterfactual.interventions import validate_over_waves
         from carepaths.counterfactual.trajectories import posterior_trajectories
         from carepaths.model.time_model import fit_time_model
@@ -561,6 +562,7 @@ class Fit:
                 "trajectories need a spec with a [time] table (lags, time-varying confounders, a stage-transition "
                 "model): add one (docs/trajectories.md), validate the panel with it and fit again."
             )
+        check_sequential_exchangeability(self.spec)
         entries = validate_over_waves(self.spec, interventions)
         if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 2:
             raise CarepathsError(f"draws must be an integer of at least 2 (posterior samples used), got {draws!r}.")
