@@ -294,3 +294,26 @@ def test_an_unmeasured_common_cause_of_time_indexed_variables_is_refused(fitted)
     with pytest.raises(IdentificationError, match=r"sequential exchangeability.*unmeasured_confounding support - care_use"):
         check_sequential_exchangeability(spec)
     check_sequential_exchangeability(_spec())  # the scenario's own spec: nothing declared
+
+
+def test_the_report_has_a_trajectories_section_for_a_time_spec(fitted, tmp_path):
+    import warnings
+
+    from carepaths.figures import trajectories_data
+    from carepaths.report.html import TRAJECTORIES_SECTION, build_report, report_sections
+
+    sim, fit, time_fit, result, truth = fitted
+    assert TRAJECTORIES_SECTION in report_sections(fit.spec)
+    assert TRAJECTORIES_SECTION not in report_sections(carepaths.load_spec())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", carepaths.ConvergenceWarning)
+        report = build_report(fit=fit, out=tmp_path / "report", effects=fit.effects(), trajectories=result)
+    text = report.path.read_text(encoding="utf-8")
+    assert f"<h2>{TRAJECTORIES_SECTION}</h2>" in text and "sequential exchangeability" in text
+    assert report.files["trajectories"].is_file()
+    # the figure's data twin: the posterior mean and the package interval of care use
+    data = trajectories_data(draws=result.draws, converged=result.converged)
+    row = data.loc[("support from wave 2", 3)]
+    draws = result.draws["care_use"].sel(world="support from wave 2", wave=3).values
+    assert row["estimate"] == pytest.approx(draws.mean()) and row["lower"] < row["estimate"] < row["upper"]
+    assert data.attrs["interval"] == "95% equal-tailed interval"

@@ -461,7 +461,8 @@ def _trajectories(args: argparse.Namespace) -> int:
                       "(the models over waves are fitted first)"):
         result = fit.trajectories(entries, draws=args.draws, seed=args.seed)
     summary = result.summary()
-    _say(args, f"{result!r}\nlower, upper: 90% interval; care_use: share in care; *_diff: difference from the natural course")
+    _say(args, f"{result!r}\nlower, upper: {summary.attrs['interval']}; care_use: share in care; *_diff: difference "
+               "from the natural course")
     _say(args, _table_text(summary.drop(columns=["warning"])))
     _write_csv(args, summary, args.out)
     return _converged_code(args, result.converged)
@@ -539,10 +540,16 @@ def _report(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         sensitivity = fit.sensitivity(mediator="all", seed=args.seed)
         seconds["sensitivity"] = time.perf_counter() - t0
+    trajectories = None
+    if entries is not None and fit.spec.time is not None:
+        with _timed(args, f"Following {len(entries)} interventions over the waves (g-formula)"):
+            t0 = time.perf_counter()
+            trajectories = fit.trajectories(entries, seed=args.seed)
+            seconds["trajectories"] = time.perf_counter() - t0
     with _timed(args, "Writing the report"):
         report = build_report(
             fit=fit, out=out, effects=effects, checks=checks, comparison=comparison, sensitivity=sensitivity,
-            data_note=f"Fit read from {args.fit}.", seconds=seconds,
+            trajectories=trajectories, data_note=f"Fit read from {args.fit}.", seconds=seconds,
         )
     _say(args, f"Report: {report.path} (open it in a browser); tables beside it.")
     return _converged_code(args, fit.converged)

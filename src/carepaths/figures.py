@@ -985,3 +985,66 @@ def plot_sensitivity(
                "first includes 0")
     fig.suptitle(title or default, fontsize=9)
     return fig
+
+
+# ----------------------------------------------------------------------------- trajectories
+def trajectories_data(*, draws: xr.Dataset, converged: bool = True) -> pd.DataFrame:
+    """The numbers :func:`plot_trajectories` draws: care use by world and wave.
+
+    Parameters
+    ----------
+    draws : xarray.Dataset
+        ``Trajectories.draws`` (:meth:`carepaths.Fit.trajectories`): ``care_use``
+        (sample, world, wave), the natural course first.
+    converged : bool
+        Whether the posteriors behind them converged; unconverged curves are marked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(world, wave)``; columns ``estimate`` (posterior mean), ``lower``,
+        ``upper`` (the package interval). ``attrs``: ``interval``, ``converged``.
+    """
+    if not isinstance(draws, xr.Dataset) or "care_use" not in draws or "sample" not in draws["care_use"].dims:
+        raise CarepathsError("trajectories_data needs Trajectories.draws: care_use over (sample, world, wave).")
+    values = draws["care_use"]
+    data = pd.DataFrame({
+        "estimate": values.mean("sample").to_series(),
+        "lower": values.quantile((1 - INTERVAL_PROB) / 2, "sample").drop_vars("quantile").to_series(),
+        "upper": values.quantile((1 + INTERVAL_PROB) / 2, "sample").drop_vars("quantile").to_series(),
+    })
+    data.attrs.update(interval=interval_label(), converged=bool(converged))
+    return data
+
+
+def plot_trajectories(*, draws: xr.Dataset, converged: bool = True) -> Any:
+    """Care use by wave, one line per world (the natural course dashed), with interval bands.
+
+    Parameters
+    ----------
+    draws, converged
+        As in :func:`trajectories_data`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    data = trajectories_data(draws=draws, converged=converged)
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    for i, (world, rows) in enumerate(data.groupby(level="world", sort=False)):
+        waves = rows.index.get_level_values("wave")
+        style = {"linestyle": "--", "color": "0.3"} if i == 0 else {}
+        line, = ax.plot(waves, rows["estimate"], marker="o", label=str(world), **style)
+        ax.fill_between(waves, rows["lower"], rows["upper"], alpha=0.15, color=line.get_color())
+    ax.set_xlabel("wave")
+    ax.set_ylabel("care use (share in care)")
+    ax.set_xticks(sorted(set(data.index.get_level_values("wave"))))
+    title = f"Care use by wave under each intervention\nlines: posterior means; bands: {interval_label()}"
+    if not data.attrs["converged"]:
+        title = "NOT CONVERGED: numbers unreliable\n" + title
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -34,6 +34,7 @@ from scipy import special, stats
 from carepaths.counterfactual.interventions import Intervention, model_transform
 from carepaths.counterfactual.population import default_workers
 from carepaths.data import Panel
+from carepaths.intervals import INTERVAL_PROB, interval_label
 from carepaths.spec import FIRST_WAVE, Spec
 from carepaths.structural import equations, time_equations
 from carepaths.structural.parameters import ParameterSet
@@ -342,13 +343,14 @@ class Trajectories:
 
     def summary(self, variables: Sequence[str] = ("care_use", "care_use_diff", "continuation_diff",
                                                    "cumulative_diff")) -> Any:
-        """Posterior mean, SD and 90% interval per variable, world and wave.
+        """Posterior mean, SD and the package interval per variable, world and wave.
 
         Returns
         -------
         pandas.DataFrame
             Index ``(variable, world, wave)``; columns ``mean``, ``sd``, ``lower``,
-            ``upper`` and ``warning`` (``NOT CONVERGED`` when a posterior did not).
+            ``upper`` (the package interval, :mod:`carepaths.intervals`) and ``warning``
+            (``NOT CONVERGED`` when a posterior did not); ``attrs["interval"]`` names it.
         """
         import warnings
 
@@ -366,15 +368,23 @@ class Trajectories:
             values = self.draws[name]
             table = pd.DataFrame({
                 "mean": values.mean("sample").to_series(), "sd": values.std("sample", ddof=1).to_series(),
-                "lower": values.quantile(0.05, "sample").drop_vars("quantile").to_series(),
-                "upper": values.quantile(0.95, "sample").drop_vars("quantile").to_series(),
+                "lower": values.quantile((1 - INTERVAL_PROB) / 2, "sample").drop_vars("quantile").to_series(),
+                "upper": values.quantile((1 + INTERVAL_PROB) / 2, "sample").drop_vars("quantile").to_series(),
             })
             table.index = pd.MultiIndex.from_tuples([(name, *i) for i in table.index],
                                                     names=["variable", "world", "wave"])
             frames.append(table)
         out = pd.concat(frames)
         out["warning"] = "" if self.converged else "NOT CONVERGED"
+        out.attrs["interval"] = interval_label()
         return out
+
+    def plot(self) -> Any:
+        """Care use by wave under the natural course and each intervention, with intervals
+        (:func:`carepaths.figures.plot_trajectories`)."""
+        from carepaths.figures import plot_trajectories
+
+        return plot_trajectories(draws=self.draws, converged=self.converged)
 
     def __repr__(self) -> str:
         worlds = list(self.draws["world"].values)

@@ -92,8 +92,11 @@ SECTIONS = (
     "Sensitivity to unmeasured confounding",
     "Predictive checks",
     "Intervention comparison",
+    "Care trajectories over waves",
     "Files",
 )
+#: Only in the report of a spec with a ``[time]`` table.
+TRAJECTORIES_SECTION = "Care trajectories over waves"
 
 EFFECTS_SECTION, PARADOX_SECTION, SENSITIVITY_SECTION = SECTIONS[3], SECTIONS[4], SECTIONS[5]
 
@@ -101,14 +104,16 @@ EFFECTS_SECTION, PARADOX_SECTION, SENSITIVITY_SECTION = SECTIONS[3], SECTIONS[4]
 def report_sections(spec: Spec) -> tuple[str, ...]:
     """The ``<h2>`` titles of a report for ``spec``, in order.
 
-    :data:`SECTIONS` for a spec with stages and a paradox; without stages the effects
-    section is ``Effect decomposition``, and without a ``[paradox]`` table there is no
-    paradox section.
+    :data:`SECTIONS` for a spec with stages, a paradox and a ``[time]`` table; without
+    stages the effects section is ``Effect decomposition``, without a ``[paradox]`` table
+    there is no paradox section, and without ``[time]`` no trajectories section.
     """
     staged = len(spec.stage_levels) > 1
     out = []
     for title in SECTIONS:
         if title == PARADOX_SECTION and spec_paradox(spec) is None:
+            continue
+        if title == TRAJECTORIES_SECTION and spec.time is None:
             continue
         out.append("Effect decomposition" if title == EFFECTS_SECTION and not staged else title)
     return tuple(out)
@@ -312,6 +317,7 @@ def build_report(
     checks: Checks | None = None,
     comparison: Comparison | None = None,
     sensitivity: Sensitivity | None = None,
+    trajectories: Any = None,
     truth: pd.DataFrame | None = None,
     title: str | None = None,
     data_note: str = "",
@@ -335,6 +341,9 @@ def build_report(
         ``fit.compare([...])``; without it the comparison section says how to add it.
     sensitivity : Sensitivity, optional
         ``fit.sensitivity(...)``; without it the sensitivity section says how to add it.
+    trajectories : Trajectories, optional
+        ``fit.trajectories([...])`` (a spec with ``[time]``); without it the trajectories
+        section says how to add it.
     truth : pandas.DataFrame, optional
         Known true effects (``Simulation.effects_table()``) shown beside the estimates
         and in the forest plot.
@@ -548,6 +557,32 @@ def build_report(
                           f"Difference from the status quo{by_stage}; {ilabel}."))
         parts.append(_table(csum, caption=f"lower, upper: {ilabel}.", n_draws=comparison.n_samples))
         seconds["comparison figure"] = time.perf_counter() - t0
+
+    # -- care trajectories over waves (a spec with [time])
+    if spec.time is not None:
+        parts.append(f"<h2>{TRAJECTORIES_SECTION}</h2>")
+        if trajectories is None:
+            parts.append(_p("Not computed. Run fit.trajectories([...]) and pass it to "
+                            "build_report(trajectories=...)."))
+        else:
+            say("Care trajectories figure and table ...")
+            t0 = time.perf_counter()
+            tsum = trajectories.summary()
+            write_with(out / "trajectories.csv", tsum.to_csv)
+            files["trajectories"] = out / "trajectories.csv"
+            parts.append(_p(
+                "The g-formula on posterior draws: every person simulated forward through the waves under the "
+                "natural course and each intervention (sustained from its wave, or dynamic: only in the waves a "
+                "person is in its stages), with stages, time-varying confounders and exposure responding to "
+                "earlier care. It assumes sequential exchangeability: given the measured past, nothing "
+                "unmeasured drives both an intervened variable and what comes after it."
+            ))
+            parts.append(_img(trajectories.plot(), "care use by wave under each intervention",
+                              f"Care use by wave; bands: {tsum.attrs['interval']}."))
+            diff = tsum.loc["care_use_diff"].drop(columns=["warning"])
+            parts.append(_table(diff, caption=f"Difference in care use from the natural course by wave; lower, "
+                                              f"upper: {tsum.attrs['interval']}."))
+            seconds["trajectories figure"] = time.perf_counter() - t0
 
     # -- files
     write_text(out / "spec.toml", spec.to_toml())
