@@ -88,7 +88,7 @@ def test_without_feedback_the_sustained_effect_is_the_static_total_effect():
 
 
 def test_care_that_persists_carries_a_sustained_effect_to_later_waves(sim):
-    """With care use persisting (delta[lag(care_use)] = 1) and moving persons out of crisis,
+    """With care use persisting (delta[lag(care_use)] = 2) and moving persons out of crisis,
     support from wave 2 changes care use at wave 5 beyond what wave 5's own exposure does:
     switching it on only at wave 5 gives another wave-5 effect than sustaining it from
     wave 2 (100,000 persons; the difference more than 4 Monte Carlo SEs, combined

@@ -5,7 +5,7 @@ the per-wave simulator; from the second wave on the stage follows the transition
 which responds to the previous wave's care use (care in crisis moves persons towards
 recovery), the time-varying confounders follow their own model (care lowers the next
 wave's severity), and the exposure, the mediators and care use follow their equations
-with the lag terms (care use persists: ``delta[lag(care_use)]``). The exposure responds
+with the lag terms (care use persists: ``delta[lag(care_use)]`` 2.0). The exposure responds
 to severity, which responds to earlier care: time-varying confounding affected by
 earlier care, the case the g-formula exists for.
 
@@ -87,14 +87,17 @@ def default_time_params(spec: Spec) -> dict[str, tuple[tuple[str, ...], np.ndarr
 
 
 def default_lag_paths(spec: Spec, gamma_m: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The per-wave equations' coefficients of the lag terms: care use persists
-    (``delta[lag(<outcome>)]`` 1.0), the first wave shifts nothing, other lags 0.1 / 0.2."""
+    """The per-wave equations' coefficients of the lag terms: care use persists strongly
+    (``delta[lag(<outcome>)]`` 2.0 on the log-odds scale: the previous wave's care use is
+    the strongest predictor of care use), the first wave shifts nothing, other lags 0.1
+    (mediators) and 0.2 (outcome). Strong persistence makes an intervention's effect
+    accumulate over waves: the case in which a static per-wave analysis misses it."""
     terms = list(spec.confounder_terms)
     gamma_m, delta = gamma_m.copy(), delta.copy()
     for term in spec.lag_terms:
         j = terms.index(term)
         gamma_m[:, j] = 0.0 if term == FIRST_WAVE else 0.1
-        delta[j] = {FIRST_WAVE: 0.0, f"lag({spec.outcome.name})": 1.0}.get(term, 0.2)
+        delta[j] = {FIRST_WAVE: 0.0, f"lag({spec.outcome.name})": 2.0}.get(term, 0.2)
     return gamma_m, delta
 
 
