@@ -269,8 +269,16 @@ def summarise(spec: Spec, natural: Course, worlds: Mapping[str, Course]) -> xr.D
         Dims ``world`` (``"natural course"`` first), ``wave`` (1, 2, ...) and ``stage``.
     """
     names = ["natural course", *worlds]
-    courses = [natural, *worlds.values()]
     T, n = natural.y.shape
+    data = _estimands(spec, [natural, *worlds.values()])
+    ds = xr.Dataset(data, coords={"world": names, "wave": np.arange(1, T + 1), "stage": list(spec.stage_levels)})
+    ds.attrs["persons"] = int(n)
+    return ds
+
+
+def _estimands(spec: Spec, courses: Sequence[Course]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    """:func:`summarise`'s variables as ``(dims, array)``, the natural course first."""
+    T, n = courses[0].y.shape
     S = len(spec.stage_levels)
     binary = spec.outcome.family == "bernoulli"
     care = np.stack([c.y for c in courses])  # (world, wave, person)
@@ -308,9 +316,7 @@ def summarise(spec: Spec, natural: Course, worlds: Mapping[str, Course]) -> xr.D
         cont_se[:, 1:] = np.sqrt((diff**2).sum(axis=2) * n / max(n - 1, 1))
         data.update(continuation=(("world", "wave"), cont), continuation_diff=(("world", "wave"), cont_diff),
                     continuation_diff_se=(("world", "wave"), cont_se))
-    ds = xr.Dataset(data, coords={"world": names, "wave": np.arange(1, T + 1), "stage": list(spec.stage_levels)})
-    ds.attrs["persons"] = int(n)
-    return ds
+    return data
 
 
 # ----------------------------------------------------------------------------- on posterior draws
@@ -446,8 +452,8 @@ def posterior_trajectories(
         kwargs = {"stage0": stage0, "C_exogenous": C, "u": u, "v": v, "w": w, "noise": noise, "lag_loc": lag_loc,
                   "latents": mediator_latents(spec, p, noise)}
         natural = forward(spec, p, tp, **kwargs)
-        worlds = {label: forward(spec, p, tp, **kwargs, interventions=parts, sd=sd) for label, parts in entries}
-        return summarise(spec, natural, worlds)
+        return _estimands(spec, [natural, *(forward(spec, p, tp, **kwargs, interventions=parts, sd=sd)
+                                            for _, parts in entries)])
 
     indices = [int(i) for i in samples]
     if workers is None:
@@ -457,5 +463,10 @@ def posterior_trajectories(
             out = list(pool.map(one, indices))
     else:
         out = [one(i) for i in indices]
-    draws = xr.concat(out, dim="sample").assign_coords(sample=np.asarray(samples))
+    # one Dataset for all draws (building one per draw cost more than the simulation)
+    data = {name: (("sample", *dims), np.stack([o[name][1] for o in out])) for name, (dims, _) in out[0].items()}
+    coords = {"sample": np.asarray(samples), "world": ["natural course", *(label for label, _ in entries)],
+              "wave": np.arange(1, C.shape[0] + 1), "stage": list(spec.stage_levels)}
+    draws = xr.Dataset(data, coords=coords)
+    draws.attrs["persons"] = int(n)
     return Trajectories(draws, converged)
