@@ -124,11 +124,10 @@ def _lag_terms(spec: Spec, t: int, course: dict[str, np.ndarray], terms: list[st
     return out
 
 
-def _given(spec: Spec, t: int, course: dict[str, np.ndarray], terms: list[str]) -> np.ndarray:
-    """The previous wave's values the stage transition depends on (person, given)."""
-    time = spec.time
-    names = time.transition_given or ()
-    lags = _lag_terms(spec, t, course, terms)
+def _given(spec: Spec, lags: np.ndarray) -> np.ndarray:
+    """The previous wave's values the stage transition depends on (person, given), from the
+    wave's uncentred lag terms."""
+    names = spec.time.transition_given or ()
     return np.column_stack([lags[:, list(spec.lag_terms).index(f"lag({name})")] for name in names]) if names \
         else np.zeros((lags.shape[0], 0))
 
@@ -192,14 +191,13 @@ def forward(
     if latents is None:
         latents = mediator_latents(spec, p, noise)
     for t in range(T):
+        lags = _lag_terms(spec, t, course, terms)  # uncentred: the transition's given values
         if t == 0:
             stage = np.asarray(stage0, dtype=np.int64)
         else:
-            stage = time_equations.next_stage(tp, course["stage"][t - 1], _given(spec, t, course, terms),
-                                              noise.stage[t])  # given: uncentred previous values
+            stage = time_equations.next_stage(tp, course["stage"][t - 1], _given(spec, lags), noise.stage[t])
         course["stage"][t] = stage
         C = course["C"][t]
-        lags = _lag_terms(spec, t, course, terms)
         if lag_loc is not None:
             lags = lags - lag_loc
         if lag_cols:

@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 __all__ = ["exposure_mean", "next_stage", "time_varying_value"]
 
@@ -46,10 +45,14 @@ def next_stage(p: Mapping[str, Any], previous: np.ndarray, given: np.ndarray, un
     -------
     int array (person,)
     """
-    logits = np.asarray(p["transition_log"])[previous] + given @ np.asarray(p["transition_given"])
-    prob = special.softmax(logits, axis=1)
-    cumulative = np.cumsum(prob, axis=1)
-    return np.minimum((cumulative < uniform[:, None] * cumulative[:, -1:]).sum(axis=1), prob.shape[1] - 1)
+    logits = np.asarray(p["transition_log"])[previous]
+    if given.shape[1]:
+        logits = logits + given @ np.asarray(p["transition_given"])
+    # unnormalised probabilities (exp(-inf) = 0 for a move out of an absorbing stage); the
+    # cumulative sum is compared with the uniform scaled by the total
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(weights, axis=1)
+    return np.minimum((cumulative < uniform[:, None] * cumulative[:, -1:]).sum(axis=1), weights.shape[1] - 1)
 
 
 def time_varying_value(p: Mapping[str, Any], v: int, previous: np.ndarray, stage: np.ndarray, lags: np.ndarray,
