@@ -6,8 +6,8 @@ draw simulating every person through the 6 waves in 6 worlds (the natural course
 5 interventions) and summarising them (care use, by stage, continuation, cumulative).
 The draws are the truth repeated (the cost does not depend on the values).
 
-Timed in the same run: the per-draw loop (one thread, ``workers=1``: the baseline) and the
-package's default (draws evaluated side by side on the CPUs this process may use,
+Timed in the same run: the per-draw loop (one process, ``workers=1``: the baseline) and the
+package's default (chunks of draws in worker processes, one per CPU this process may use,
 ``workers=None``), with identical numbers (checked).
 
 Run: ``.venv/bin/python benchmarks/trajectories_speed.py [--persons 2000] [--waves 6] [--draws 2000]``
@@ -56,7 +56,7 @@ def main() -> None:
           f"{len(entries)} interventions; {default_workers()} workers by default", flush=True)
     timings = {}
     results = {}
-    for label, workers in (("per-draw loop (1 thread)", 1), ("default (workers=None)", None)):
+    for label, workers in (("per-draw loop (1 process)", 1), ("default (workers=None)", None)):
         t0 = time.perf_counter()
         results[label] = posterior_trajectories(spec, panel, params, lambda i: tp, entries, samples=samples, seed=1,
                                                 converged=True, workers=workers)

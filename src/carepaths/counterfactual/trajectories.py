@@ -22,8 +22,9 @@ needs the fitted models over time, which are not built yet.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -330,6 +331,25 @@ def _person_waves(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
     return order[starts[:, None] + position], counts
 
 
+def _draws(task: tuple[Any, list[tuple[int, Any, Any, Any]]]) -> list[dict[str, Any]]:
+    """The estimands of a chunk of posterior draws (a worker's share of :func:`posterior_trajectories`)."""
+    (spec, stage0, C, lag_loc, sd, entries, seed), items = task
+    n, K = len(stage0), len(spec.mediators)
+    out = []
+    for i, p, person, tp in items:
+        rng = np.random.default_rng([seed, i])  # each draw its own stream: any number of workers, same numbers
+        u = rng.standard_normal((n, K)) * person["sd_u"] if "sd_u" in person else np.zeros((n, K))
+        v = rng.standard_normal(n) * person["sd_v"] if "sd_v" in person else np.zeros(n)
+        w = rng.standard_normal(n) * float(tp["sd_x_person"])
+        noise = draw_noise(spec, rng, C.shape[0], n)
+        kwargs = {"stage0": stage0, "C_exogenous": C, "u": u, "v": v, "w": w, "noise": noise, "lag_loc": lag_loc,
+                  "latents": mediator_latents(spec, p, noise)}
+        natural = forward(spec, p, tp, **kwargs)
+        out.append(_estimands(spec, [natural, *(forward(spec, p, tp, **kwargs, interventions=parts, sd=sd)
+                                                for _, parts in entries)]))
+    return out
+
+
 class Trajectories:
     """Care trajectories on posterior draws: the estimands of :func:`summarise` per draw.
 
@@ -426,7 +446,8 @@ def posterior_trajectories(
         whatever the number of workers.
     converged : bool
     workers : int, optional
-        Threads evaluating draws side by side (default: the CPUs this process may use).
+        Processes evaluating chunks of draws side by side (default: the CPUs this process
+        may use; 1 runs them here, one after the other).
 
     Returns
     -------
@@ -437,30 +458,22 @@ def posterior_trajectories(
     stage0 = panel.dataset["stage_idx"].values[rows[:, 0]]
     lag_loc = np.array([panel.scaling[t].loc for t in spec.lag_terms])
     sd = {spec.exposure.name: 1.0, **{m.name: 1.0 for m in spec.mediators}}
-    n, K = len(stage0), len(spec.mediators)
-
-    def one(i: int) -> xr.Dataset:
-        rng = np.random.default_rng([seed, i])  # each draw its own stream: any number of workers, same numbers
-        p = params.sample(i)
-        tp = time_sample(i)
-        u = rng.standard_normal((n, K)) * params.person["sd_u"][i] if "sd_u" in params.person else np.zeros((n, K))
-        v = rng.standard_normal(n) * params.person["sd_v"][i] if "sd_v" in params.person else np.zeros(n)
-        w = rng.standard_normal(n) * float(tp["sd_x_person"])
-        noise = draw_noise(spec, rng, C.shape[0], n)
-        kwargs = {"stage0": stage0, "C_exogenous": C, "u": u, "v": v, "w": w, "noise": noise, "lag_loc": lag_loc,
-                  "latents": mediator_latents(spec, p, noise)}
-        natural = forward(spec, p, tp, **kwargs)
-        return _estimands(spec, [natural, *(forward(spec, p, tp, **kwargs, interventions=parts, sd=sd)
-                                            for _, parts in entries)])
-
+    n = len(stage0)
     indices = [int(i) for i in samples]
     if workers is None:
         workers = default_workers()
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            out = list(pool.map(one, indices))
+    common = (spec, stage0, C, lag_loc, sd, tuple(entries), seed)
+    # each chunk carries its own draws' parameter arrays, so a worker process gets only those
+    chunks = [c for c in np.array_split(np.asarray(indices), max(1, min(workers, len(indices)))) if len(c)]
+    tasks = [(common, [(int(i), params.sample(int(i)), {k: params.person[k][int(i)] for k in ("sd_u", "sd_v")
+                                                          if k in params.person}, time_sample(int(i))) for i in chunk])
+             for chunk in chunks]
+    if len(tasks) > 1:
+        # processes, not threads: the simulation is many small NumPy calls that hold the GIL
+        with ProcessPoolExecutor(max_workers=len(tasks), mp_context=multiprocessing.get_context("forkserver")) as pool:
+            out = [item for part in pool.map(_draws, tasks) for item in part]
     else:
-        out = [one(i) for i in indices]
+        out = _draws(tasks[0])
     # one Dataset for all draws (building one per draw cost more than the simulation)
     data = {name: (("sample", *dims), np.stack([o[name][1] for o in out])) for name, (dims, _) in out[0].items()}
     coords = {"sample": np.asarray(samples), "world": ["natural course", *(label for label, _ in entries)],
