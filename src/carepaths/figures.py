@@ -77,6 +77,8 @@ __all__ = [
     "comparison_data",
     "plot_sensitivity",
     "sensitivity_data",
+    "plot_trajectories",
+    "trajectories_data",
 ]
 
 
