@@ -92,10 +92,9 @@ SECTIONS = (
     "Sensitivity to unmeasured confounding",
     "Predictive checks",
     "Intervention comparison",
-    "Care trajectories over waves",
     "Files",
 )
-#: Only in the report of a spec with a ``[time]`` table.
+#: Only in the report of a spec with a ``[time]`` table, before ``Files``.
 TRAJECTORIES_SECTION = "Care trajectories over waves"
 
 EFFECTS_SECTION, PARADOX_SECTION, SENSITIVITY_SECTION = SECTIONS[3], SECTIONS[4], SECTIONS[5]
@@ -104,17 +103,18 @@ EFFECTS_SECTION, PARADOX_SECTION, SENSITIVITY_SECTION = SECTIONS[3], SECTIONS[4]
 def report_sections(spec: Spec) -> tuple[str, ...]:
     """The ``<h2>`` titles of a report for ``spec``, in order.
 
-    :data:`SECTIONS` for a spec with stages, a paradox and a ``[time]`` table; without
-    stages the effects section is ``Effect decomposition``, without a ``[paradox]`` table
-    there is no paradox section, and without ``[time]`` no trajectories section.
+    :data:`SECTIONS` for a spec with stages and a paradox; without stages the effects
+    section is ``Effect decomposition``, without a ``[paradox]`` table there is no paradox
+    section, and with a ``[time]`` table :data:`TRAJECTORIES_SECTION` comes before
+    ``Files``.
     """
     staged = len(spec.stage_levels) > 1
     out = []
     for title in SECTIONS:
         if title == PARADOX_SECTION and spec_paradox(spec) is None:
             continue
-        if title == TRAJECTORIES_SECTION and spec.time is None:
-            continue
+        if title == "Files" and spec.time is not None:
+            out.append(TRAJECTORIES_SECTION)
         out.append("Effect decomposition" if title == EFFECTS_SECTION and not staged else title)
     return tuple(out)
 
