@@ -228,15 +228,17 @@ def validate(spec: Spec, interventions: Sequence[Any]) -> list[tuple[str, tuple[
         ordinal variable's support, a shift or scale of a binary or ordinal variable,
         two entries with the same name, or a combination acting twice on one target.
     """
+    entries = _entries(interventions, "compare", "Intervention('care coordination', 'attitudes', shift=0.5)")
+    return _check_entries(spec, entries, over_waves=False)
+
+
+def _entries(interventions: Any, who: str, example: str) -> list[tuple[str, tuple[Intervention, ...]]]:
+    """(label, components) per entry of a non-empty list of interventions (one is a list of one)."""
     if isinstance(interventions, Intervention):
         interventions = [interventions]
     if not isinstance(interventions, Sequence) or isinstance(interventions, str) or len(interventions) == 0:
-        raise CarepathsError(
-            "compare needs a non-empty list of interventions, e.g. "
-            "[Intervention('care coordination', 'attitudes', shift=0.5)]."
-        )
-    entries = [_label(e) for e in interventions]
-    return _check_entries(spec, entries, over_waves=False)
+        raise CarepathsError(f"{who} needs a non-empty list of interventions, e.g. [{example}].")
+    return [_label(e) for e in interventions]
 
 
 def _check_entries(spec: Spec, entries: list[tuple[str, tuple[Intervention, ...]]], *,
@@ -262,14 +264,7 @@ def validate_over_waves(spec: Spec, interventions: Sequence[Any]) -> list[tuple[
     (a confounder that is not time-varying, or a name the spec does not have) refused
     as such.
     """
-    if isinstance(interventions, Intervention):
-        interventions = [interventions]
-    if not isinstance(interventions, Sequence) or isinstance(interventions, str) or len(interventions) == 0:
-        raise CarepathsError(
-            "trajectories need a non-empty list of interventions, e.g. "
-            "[Intervention('more support', 'support', shift=1.0, from_wave=2)]."
-        )
-    entries = [_label(e) for e in interventions]
+    entries = _entries(interventions, "trajectories", "Intervention('more support', 'support', shift=1.0, from_wave=2)")
     varying = spec.time.time_varying if spec.time is not None else ()
     for _, parts in entries:
         for iv in parts:
