@@ -41,3 +41,17 @@ def mock_fit(spec: Spec, n_persons: int = 40, draws: int = 60, seed: int = 3, pa
         draws_ds[name] = draws_ds[name].copy(data=np.sort(draws_ds[name].values, axis=-1))
     post["posterior"] = xr.DataTree(draws_ds)
     return Fit(post, spec, m.panel, m.priors, warn=False)
+
+
+def logp_of(model, term, point):  # noqa: ANN001, ANN201
+    """A model term's value at a point (its random variables replaced by their values, else
+    compiling the term draws them)."""
+    term = model.replace_rvs_by_values([term])[0]
+    fn = model.compile_fn(term, inputs=model.value_vars, on_unused_input="ignore")
+    return float(fn(point))
+
+
+def potential(model, name):  # noqa: ANN001, ANN201
+    """The model's Potential called ``name``."""
+    return next(p for p in model.potentials if p.name == name)
+

@@ -18,6 +18,8 @@ from scipy import special
 import carepaths
 from carepaths import DataError, Panel
 from carepaths.model.build import MediationModel
+from helpers import logp_of as _logp_of
+from helpers import potential as _potential
 from carepaths.structural import mixtures
 
 
@@ -32,14 +34,6 @@ def _spec(*, sampled: bool = True, ordinal: bool = False):
     return carepaths.Spec.from_dict(data)
 
 
-def _logp_of(model, term, point):
-    term = model.replace_rvs_by_values([term])[0]
-    fn = model.compile_fn(term, inputs=model.value_vars, on_unused_input="ignore")
-    return float(fn(point))
-
-
-def _potential(model, name):
-    return next(p for p in model.potentials if p.name == name)
 
 
 # ----------------------------------------------------------------------------- the Panel

@@ -19,6 +19,8 @@ from scipy import special, stats
 import carepaths
 from carepaths import DataError, Panel, SpecError
 from carepaths.model.build import MediationModel
+from helpers import logp_of as _logp_of
+from helpers import potential as _potential
 
 
 @pytest.fixture(scope="module")
@@ -138,15 +140,6 @@ def test_an_imputed_confounder_that_moderates_a_path_is_refused(spec):
 
 
 # ----------------------------------------------------------------------------- the likelihood
-def _logp_of(model, term, point):
-    # the term's random variables replaced by their values (else compiling draws them)
-    term = model.replace_rvs_by_values([term])[0]
-    fn = model.compile_fn(term, inputs=model.value_vars, on_unused_input="ignore")
-    return float(fn(point))
-
-
-def _potential(model, name):
-    return next(p for p in model.potentials if p.name == name)
 
 
 def test_a_missing_outcome_leaves_the_outcome_likelihood(frame, spec):
