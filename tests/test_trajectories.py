@@ -317,3 +317,21 @@ def test_the_report_has_a_trajectories_section_for_a_time_spec(fitted, tmp_path)
     draws = result.draws["care_use"].sel(world="support from wave 2", wave=3).values
     assert row["estimate"] == pytest.approx(draws.mean()) and row["lower"] < row["estimate"] < row["upper"]
     assert data.attrs["interval"] == "95% equal-tailed interval"
+
+
+def test_trajectories_refuse_a_categorical_lag_and_run_with_only_the_stage_lagged():
+    """A categorical confounder's lag is refused before anything is fitted; a spec whose only
+    lag is the stage has no lag terms, and the forward simulation still runs."""
+    from types import SimpleNamespace
+
+    from carepaths.model.fit import Fit
+
+    spec = _spec({"lags": ["care_use", "prior_care"]})
+    with pytest.raises(CarepathsError, match=r"categorical confounder yet \(prior_care in time.lags"):
+        Fit.trajectories(SimpleNamespace(spec=spec), [Intervention("x", "support", shift=1.0)])
+    stage_only = _spec({"lags": ["stage"], "stage_transition": {"given": []}})
+    assert stage_only.lag_terms == ()
+    sim = carepaths.simulate(stage_only, 50, 3, seed=1, mc_persons=200)
+    truth = sim.trajectory_truth(Intervention("x", "support", shift=1.0), mc_persons=500)
+    assert np.isfinite(truth["care_use_diff"].values).all()
+

@@ -109,7 +109,8 @@ def _lag_terms(spec: Spec, t: int, course: dict[str, np.ndarray], terms: list[st
     n = course["x"].shape[1]
     out = np.zeros((n, len(spec.lag_terms)))
     if t == 0:
-        out[:, -1] = 1.0  # first_wave
+        if out.shape[1]:
+            out[:, -1] = 1.0  # first_wave (the last lag term whenever there are any)
         return out
     for j, term in enumerate(spec.lag_terms):
         if term == FIRST_WAVE:

@@ -562,6 +562,13 @@ class Fit:
                 "trajectories need a spec with a [time] table (lags, time-varying confounders, a stage-transition "
                 "model): add one (docs/trajectories.md), validate the panel with it and fit again."
             )
+        categorical = [c.name for c in self.spec.confounders if c.kind == "categorical" and c.name in self.spec.time.lags]
+        if categorical:
+            raise CarepathsError(
+                f"trajectories do not follow the lag of a categorical confounder yet ({', '.join(categorical)} in "
+                "time.lags; the panel centres its indicators, which the forward simulation does not undo): remove "
+                "it from time.lags to run the g-formula."
+            )
         check_sequential_exchangeability(self.spec)
         entries = validate_over_waves(self.spec, interventions)
         if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 2:
