@@ -41,7 +41,7 @@ def main() -> None:
     """Fit every replicate both ways and print the table."""
     import carepaths
     from carepaths import Intervention, MediationModel, Panel
-    from carepaths.intervals import INTERVAL_PROB
+    from carepaths.intervals import interval_bounds
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1000)
@@ -84,7 +84,7 @@ def main() -> None:
             z["g-formula"][r, j] = (g["mean"] - truth[j]) / g["sd"]
             covered["g-formula"][r, j] = g["lower"] <= truth[j] <= g["upper"]
             draws = (te.values * shares.loc[wave].to_numpy()).sum(axis=-1).ravel()
-            lo, hi = np.quantile(draws, [(1 - INTERVAL_PROB) / 2, (1 + INTERVAL_PROB) / 2])
+            lo, hi = interval_bounds(draws)
             z["static"][r, j] = (draws.mean() - truth[j]) / draws.std(ddof=1)
             covered["static"][r, j] = lo <= truth[j] <= hi
         print(f"replicate {r}: g-formula (fit + models over waves + trajectories) {t1 - t0:.1f} s, static fit "

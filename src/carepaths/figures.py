@@ -50,7 +50,7 @@ import pandas as pd
 import xarray as xr
 
 from carepaths.exceptions import CarepathsError, suggest_closest
-from carepaths.intervals import INTERVAL_PROB, arviz_interval, interval_label
+from carepaths.intervals import INTERVAL_PROB, arviz_interval, interval_bounds, interval_label
 from carepaths.results import (
     NOT_CONVERGED,
     flatten_variables,
@@ -990,31 +990,39 @@ def plot_sensitivity(
 
 
 # ----------------------------------------------------------------------------- trajectories
-def trajectories_data(*, draws: xr.Dataset, converged: bool = True) -> pd.DataFrame:
-    """The numbers :func:`plot_trajectories` draws: care use by world and wave.
+def trajectories_data(*, draws: xr.Dataset, converged: bool = True, variable: str = "care_use") -> pd.DataFrame:
+    """The numbers :func:`plot_trajectories` draws: an estimand by world and wave.
 
     Parameters
     ----------
     draws : xarray.Dataset
-        ``Trajectories.draws`` (:meth:`carepaths.Fit.trajectories`): ``care_use``
+        ``Trajectories.draws`` (:meth:`carepaths.Fit.trajectories`): the estimands over
         (sample, world, wave), the natural course first.
     converged : bool
         Whether the posteriors behind them converged; unconverged curves are marked.
+    variable : str
+        Which estimand (default ``care_use``, what the figure draws).
 
     Returns
     -------
     pandas.DataFrame
-        Index ``(world, wave)``; columns ``estimate`` (posterior mean), ``lower``,
-        ``upper`` (the package interval). ``attrs``: ``interval``, ``converged``.
+        Index ``(world, wave)``; columns ``estimate`` (posterior mean), ``sd``, ``lower``,
+        ``upper`` (the package interval; NaN where the estimand is undefined, e.g. the
+        first wave's continuation). ``attrs``: ``interval``, ``converged``.
     """
-    if not isinstance(draws, xr.Dataset) or "care_use" not in draws or "sample" not in draws["care_use"].dims:
-        raise CarepathsError("trajectories_data needs Trajectories.draws: care_use over (sample, world, wave).")
-    values = draws["care_use"]
+    if (not isinstance(draws, xr.Dataset) or variable not in draws
+            or tuple(draws[variable].dims[:3]) != ("sample", "world", "wave")):
+        raise CarepathsError(f"trajectories_data needs Trajectories.draws: {variable} over (sample, world, wave).")
+    values = draws[variable].transpose("sample", ...)
+    with warnings.catch_warnings():  # the first wave's continuation is NaN in every draw
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        lower, upper = interval_bounds(values.values, axis=0)
+    index = values.isel(sample=0, drop=True).to_series().index
     data = pd.DataFrame({
-        "estimate": values.mean("sample").to_series(),
-        "lower": values.quantile((1 - INTERVAL_PROB) / 2, "sample").drop_vars("quantile").to_series(),
-        "upper": values.quantile((1 + INTERVAL_PROB) / 2, "sample").drop_vars("quantile").to_series(),
-    })
+        "estimate": values.mean("sample").to_series().to_numpy(),
+        "sd": values.std("sample", ddof=1).to_series().to_numpy(),
+        "lower": np.ravel(lower), "upper": np.ravel(upper),
+    }, index=index)
     data.attrs.update(interval=interval_label(), converged=bool(converged))
     return data
 

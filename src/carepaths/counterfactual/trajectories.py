@@ -35,7 +35,7 @@ from scipy import special, stats
 from carepaths.counterfactual.interventions import Intervention, model_transform
 from carepaths.counterfactual.population import default_workers
 from carepaths.data import Panel
-from carepaths.intervals import INTERVAL_PROB, interval_label
+from carepaths.intervals import interval_label
 from carepaths.spec import FIRST_WAVE, Spec
 from carepaths.structural import equations, time_equations
 from carepaths.structural.parameters import ParameterSet
@@ -377,25 +377,16 @@ class Trajectories:
             ``upper`` (the package interval, :mod:`carepaths.intervals`) and ``warning``
             (``NOT CONVERGED`` when a posterior did not); ``attrs["interval"]`` names it.
         """
-        import warnings
-
         import pandas as pd
 
-        frames = []
-        with warnings.catch_warnings():  # the first wave's continuation is NaN in every draw
-            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-            return self._summary(variables, frames, pd)
+        from carepaths.figures import trajectories_data
 
-    def _summary(self, variables: Sequence[str], frames: list[Any], pd: Any) -> Any:
+        frames = []
         for name in variables:
             if name not in self.draws:
                 continue
-            values = self.draws[name]
-            table = pd.DataFrame({
-                "mean": values.mean("sample").to_series(), "sd": values.std("sample", ddof=1).to_series(),
-                "lower": values.quantile((1 - INTERVAL_PROB) / 2, "sample").drop_vars("quantile").to_series(),
-                "upper": values.quantile((1 + INTERVAL_PROB) / 2, "sample").drop_vars("quantile").to_series(),
-            })
+            table = trajectories_data(draws=self.draws, converged=self.converged, variable=name)
+            table = table.rename(columns={"estimate": "mean"})
             table.index = pd.MultiIndex.from_tuples([(name, *i) for i in table.index],
                                                     names=["variable", "world", "wave"])
             frames.append(table)

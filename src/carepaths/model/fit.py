@@ -193,6 +193,7 @@ class Fit:
         self.panel = panel
         self.priors = dict(priors)
         self._params: ParameterSet | None = None
+        self._time_fits: dict[int, Any] = {}  # the models over waves, by seed (Fit.trajectories)
         self._checks = self._convergence_checks()
         if warn and not self.converged:
             warnings.warn(self.convergence_message(), ConvergenceWarning, stacklevel=3)
@@ -541,7 +542,7 @@ class Fit:
             (dynamic: in the waves a person is in them).
         time_fit : TimeFit, optional
             The models over waves (:func:`carepaths.model.time_model.fit_time_model`);
-            fitted here with ``seed`` when not given.
+            fitted here with ``seed`` when not given, once per seed (kept on the fit).
         draws : int
             Posterior samples used (evenly spaced).
         seed : int
@@ -574,8 +575,10 @@ class Fit:
         if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 2:
             raise CarepathsError(f"draws must be an integer of at least 2 (posterior samples used), got {draws!r}.")
         check_seed(seed)
-        if time_fit is None:
-            time_fit = fit_time_model(self.spec, self.panel, seed=seed)
+        if time_fit is None:  # fitted once per seed and kept: a second call samples nothing again
+            if seed not in self._time_fits:
+                self._time_fits[seed] = fit_time_model(self.spec, self.panel, seed=seed)
+            time_fit = self._time_fits[seed]
         params = self.parameters()
         n = min(params.chains * params.draws, time_fit.n_samples)
         samples = np.unique(np.linspace(0, n - 1, min(int(draws), n)).round().astype(int))
