@@ -153,6 +153,36 @@ def test_the_longitudinal_scenario_refuses_what_it_does_not_simulate():
         carepaths.simulate(carepaths.Spec.from_dict(data), 20, 3, seed=1, mc_persons=50)
 
 
+def test_the_decomposition_by_mechanism_adds_up_and_a_path_free_mechanism_carries_nothing():
+    """The true decomposition over waves (mediational g-formula): by definition
+    overall = IDE + IIE and interdependence = IIE - sum of IIE[m], per wave; before
+    ``from_wave`` nothing acts, so every effect is 0 at wave 1 but the swaps' Monte Carlo
+    noise; a mechanism whose outcome path b is 0 in every stage (and no mediator edges)
+    changes no care use, so its IIE is 0 exactly at every wave (the worlds share their
+    random numbers); the others carry the indirect effect (beyond 4 MC SEs at wave 4)."""
+    from carepaths.simulation import default_params
+
+    spec = _spec()
+    b = default_params(spec)["b"].values.copy()
+    k = list(spec.mediator_names).index("discouragement")
+    b[k] = 0.0
+    sim = carepaths.simulate(spec, 200, 4, {"b": b}, seed=3, mc_persons=10_000)
+    truth = sim.trajectory_truth(Intervention("support from wave 2", "support", shift=1.0, from_wave=2),
+                                 decompose=True)
+    eff = truth["mechanism_effect"].sel(world="support from wave 2")
+    se = truth["mechanism_effect_se"].sel(world="support from wave 2")
+    get = lambda name: eff.sel(effect=name).values  # noqa: E731
+    np.testing.assert_allclose(get("overall"), get("IDE") + get("IIE"), atol=1e-12)
+    single = sum(get(f"IIE[{m}]") for m in spec.mediator_names)
+    np.testing.assert_allclose(get("interdependence"), get("IIE") - single, atol=1e-12)
+    assert np.all(get("IIE[discouragement]") == 0.0)
+    assert get("overall")[0] == 0.0 and get("IDE")[0] == 0.0 and get("IIE")[0] == 0.0
+    assert abs(get("IIE")[3]) > 4 * se.sel(effect="IIE").values[3]
+    assert np.all(np.isnan(truth["mechanism_effect"].sel(world="natural course").values))
+    with pytest.raises(CarepathsError, match="acts on the mediator"):
+        sim.trajectory_truth(Intervention("x", "discouragement", shift=-0.5), decompose=True)
+
+
 # ----------------------------------------------------------------------------- the g-formula on a fit
 @pytest.fixture(scope="module")
 def fitted():
@@ -223,6 +253,43 @@ def test_the_models_over_waves_recover_their_true_parameters(fitted):
     # the panel standardises severity by its sample SD, which the AR(1) coefficient ignores
     assert abs(rho.mean() - 0.7) <= 3 * rho.std()
     assert time_fit.converged and repr(result).startswith("<Trajectories 2 intervention(s) over 4 waves, 150 draws")
+
+
+def test_the_g_formula_decomposes_a_sustained_effect_by_mechanism_as_the_truth_does(fitted):
+    """Interventional effects over waves on posterior draws against the truth (50,000
+    persons): every effect at waves 2-4 within 3 posterior SDs plus 3 of the truth's
+    Monte Carlo SEs (each posterior draw carries its own Monte Carlo error of the
+    permutations at 400 persons, inside the posterior SD)."""
+    sim, fit, time_fit, result, truth = fitted
+    support = Intervention("support from wave 2", "support", shift=1.0, from_wave=2)
+    decomposed = fit.trajectories(support, time_fit=time_fit, draws=100, seed=1, decompose=True)
+    true = sim.trajectory_truth(support, mc_persons=50_000, decompose=True)
+    table = decomposed.mechanisms().loc["support from wave 2"]
+    for (wave, effect), row in table.iterrows():
+        if wave == 1:
+            continue
+        target = true["mechanism_effect"].sel(world="support from wave 2", wave=wave, effect=effect).item()
+        mc = true["mechanism_effect_se"].sel(world="support from wave 2", wave=wave, effect=effect).item()
+        assert abs(row["mean"] - target) <= 3 * row["sd"] + 3 * mc, (wave, effect, row, target)
+    summary = decomposed.summary()
+    assert ("mechanism_effect[IIE[discouragement]]", "support from wave 2", 4) in summary.index
+    with pytest.raises(CarepathsError, match="acts on the mediator"):
+        fit.trajectories(Intervention("x", "discouragement", shift=-0.5), time_fit=time_fit, draws=4, decompose=True)
+    with pytest.raises(CarepathsError, match="no decomposition by mechanism here"):
+        result.mechanisms()
+
+
+def test_trajectories_follow_more_waves_than_the_panel_and_refuse_a_late_start(fitted):
+    sim, fit, time_fit, result, truth = fitted
+    longer = fit.trajectories(Intervention("later", "support", shift=1.0, from_wave=6), waves=6, time_fit=time_fit,
+                              draws=6, seed=1)
+    diff = longer.draws["care_use_diff"].sel(world="later")
+    assert longer.draws.sizes["wave"] == 6 and np.all(diff.sel(wave=[1, 2, 3, 4, 5]).values == 0.0)
+    assert np.any(diff.sel(wave=6).values != 0.0)
+    with pytest.raises(CarepathsError, match="after the last wave followed"):
+        fit.trajectories(Intervention("later", "support", shift=1.0, from_wave=5), time_fit=time_fit, draws=4)
+    with pytest.raises(CarepathsError, match="waves must be a positive integer"):
+        fit.trajectories(Intervention("x", "support", shift=1.0), waves=0, time_fit=time_fit, draws=4)
 
 
 def test_trajectories_need_a_time_spec():

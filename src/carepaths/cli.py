@@ -459,7 +459,8 @@ def _trajectories(args: argparse.Namespace) -> int:
     entries = [parse_intervention(text) for text in args.intervention]
     with _timed(args, f"Following {len(entries)} intervention(s) over the waves on {args.draws} posterior draws "
                       "(the models over waves are fitted first)"):
-        result = fit.trajectories(entries, draws=args.draws, seed=args.seed)
+        result = fit.trajectories(entries, waves=args.waves, decompose=args.decompose, draws=args.draws,
+                                  seed=args.seed)
     summary = result.summary()
     _say(args, f"{result!r}\nlower, upper: {summary.attrs['interval']}; care_use: share in care; *_diff: difference "
                "from the natural course")
@@ -696,6 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="an intervention on the exposure or a mediator, from wave W on, in the waves a person is in the "
              "stages; repeat for more",
     )
+    trj.add_argument("--waves", type=_count(1), help="waves to follow each person through (default: the panel's)")
+    trj.add_argument("--decompose", action="store_true",
+                     help="also split each intervention's effect by mechanism (interventions on the exposure)")
     trj.add_argument("--draws", type=_count(2), default=200, help="posterior draws used")
     trj.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (and the models over waves')")
     trj.add_argument("--out", help="write the table to this CSV")

@@ -699,7 +699,7 @@ class Simulation:
         """The simulated data validated into a :class:`~carepaths.data.Panel`."""
         return Panel.from_frame(self.data, self.spec)
 
-    def trajectory_truth(self, interventions: Any, *, mc_persons: int = 20_000) -> xr.Dataset:
+    def trajectory_truth(self, interventions: Any, *, mc_persons: int = 20_000, decompose: bool = False) -> xr.Dataset:
         """The true care trajectories under sustained interventions (a spec with ``[time]``).
 
         New persons (``mc_persons``) are simulated forward through the panel's waves on the
@@ -716,15 +716,21 @@ class Simulation:
             waves a person is in those stages).
         mc_persons : int
             Persons simulated; the Monte Carlo standard errors shrink as 1/sqrt of it.
+        decompose : bool
+            Also the true decomposition of each intervention's effect by mechanism
+            (:mod:`carepaths.counterfactual.mechanisms_over_waves`; interventions on the
+            exposure only).
 
         Returns
         -------
         xarray.Dataset
             :func:`~carepaths.counterfactual.trajectories.summarise`: care use, care use
             by stage, continuation and cumulative waves in care by world and wave, with the
-            differences from the natural course and their Monte Carlo standard errors.
+            differences from the natural course and their Monte Carlo standard errors
+            (and ``mechanism_effect``, ``mechanism_effect_se`` with ``decompose``).
         """
         from carepaths.counterfactual.interventions import validate_over_waves
+        from carepaths.counterfactual.mechanisms_over_waves import check_decomposable, mechanism_effects
 
         spec = self.spec
         if spec.time is None:
@@ -733,6 +739,8 @@ class Simulation:
                 "e.g. [time] lags = [\"care_use\"], and simulate again."
             )
         entries = validate_over_waves(spec, interventions)
+        if decompose:
+            check_decomposable(spec, entries)
         truth = self.truth
         p = truth.sample(0)
         values = _simulator_values(self.params, truth)
@@ -745,7 +753,13 @@ class Simulation:
               **{m: float(natural.M[..., k].std(ddof=1)) for k, m in enumerate(spec.mediator_names)}}
         worlds_ = {label: trajectories.forward(spec, p, tp, **inputs, interventions=parts, sd=sd)
                    for label, parts in entries}
-        return trajectories.summarise(spec, natural, worlds_)
+        mechanisms = None
+        if decompose:
+            def run(parts: Any, fixed: Any) -> Any:
+                return trajectories.forward(spec, p, tp, **inputs, interventions=parts, sd=sd, fixed=fixed)
+            mechanisms = mechanism_effects(spec, run, natural, [(parts, worlds_[label]) for label, parts in entries],
+                                           np.random.default_rng(np.random.SeedSequence(self.seed).spawn(6)[5]))
+        return trajectories.summarise(spec, natural, worlds_, mechanisms)
 
 
 def _simulator_values(params: xr.Dataset, truth: ParameterSet) -> dict[str, Any]:

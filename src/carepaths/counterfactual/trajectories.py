@@ -15,9 +15,12 @@ natural course exactly. :func:`summarise` turns a course into the estimands by w
 care use, care use by the stage persons are in, continuation (in care at t given in care
 at t-1) and cumulative waves in care.
 
-Today the simulator runs it on the true parameters (the longitudinal scenario and its
-truth, :func:`carepaths.simulate` with a ``[time]`` spec). Running it on posterior draws
-needs the fitted models over time, which are not built yet.
+The simulator runs it on the true parameters (the longitudinal scenario and its truth,
+:func:`carepaths.simulate` with a ``[time]`` spec); :func:`posterior_trajectories` runs it
+on posterior draws (the per-wave fit paired with the models over waves of
+:mod:`carepaths.model.time_model`), so truth and estimate come from the same code. The
+decomposition by mechanism over waves runs it with the mediators set
+(:mod:`carepaths.counterfactual.mechanisms_over_waves`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import xarray as xr
 from scipy import special, stats
 
 from carepaths.counterfactual.interventions import Intervention, model_transform
+from carepaths.counterfactual.mechanisms_over_waves import effect_names, mechanism_effects
 from carepaths.counterfactual.population import default_workers
 from carepaths.data import Panel
 from carepaths.intervals import interval_label
@@ -139,6 +143,7 @@ def forward(
     u: np.ndarray, v: np.ndarray, w: np.ndarray, noise: Noise,
     interventions: Sequence[Intervention] = (), sd: Mapping[str, float] | None = None,
     lag_loc: np.ndarray | None = None, latents: np.ndarray | None = None,
+    fixed: Mapping[int, np.ndarray] | None = None,
 ) -> Course:
     """Simulate every person through the waves under the natural course or interventions.
 
@@ -175,6 +180,10 @@ def forward(
     latents : array (wave, person, mediator), optional
         The mediators' latent noise from ``noise.mediators`` (:func:`mediator_latents`),
         when the caller shares it between worlds; computed here otherwise.
+    fixed : mapping of int to array (wave, person), optional
+        Mediators set at every wave (``fixed[k][t]`` for mediator ``k``), as the
+        decomposition by mechanism sets them to random draws of a mediator history
+        (:mod:`carepaths.counterfactual.mechanisms_over_waves`).
 
     Returns
     -------
@@ -214,6 +223,8 @@ def forward(
         overrides = {k: (lambda values, name=name: _intervene(spec, name, values, t, stage, interventions, sd))
                      for k, name in enumerate(spec.mediator_names)
                      if any(iv.target == name for iv in interventions)}
+        for k, values in (fixed or {}).items():
+            overrides[k] = lambda _, values=values[t]: values
         M = equations.mediators_from_latents(p, families=families, order=order, x=x, C=C, stage_idx=stage,
                                              latents=latents[t], person_intercepts=u, overrides=overrides)
         course["M"][t] = M
@@ -252,7 +263,8 @@ def _intervene(spec: Spec, target: str, values: np.ndarray, t: int, stage: np.nd
     return values
 
 
-def summarise(spec: Spec, natural: Course, worlds: Mapping[str, Course]) -> xr.Dataset:
+def summarise(spec: Spec, natural: Course, worlds: Mapping[str, Course],
+              mechanisms: tuple[np.ndarray, np.ndarray] | None = None) -> xr.Dataset:
     """The estimands by wave of each world, and their differences from the natural course.
 
     Per world and wave: ``care_use`` (the outcome's mean), ``care_use_by_stage`` (among
@@ -261,17 +273,25 @@ def summarise(spec: Spec, natural: Course, worlds: Mapping[str, Course]) -> xr.D
     among those in care at t-1; from the second wave; a binary outcome's only) and
     ``cumulative`` (mean waves in care up to t). Differences from the natural course
     (``*_diff``) come with person-level Monte Carlo standard errors (``*_diff_se``; the
-    worlds share their random numbers, so the differences are paired).
+    worlds share their random numbers, so the differences are paired). With
+    ``mechanisms`` (:func:`~carepaths.counterfactual.mechanisms_over_waves.mechanism_effects`),
+    also ``mechanism_effect`` and ``mechanism_effect_se`` by world, wave and ``effect``.
 
     Returns
     -------
     xarray.Dataset
-        Dims ``world`` (``"natural course"`` first), ``wave`` (1, 2, ...) and ``stage``.
+        Dims ``world`` (``"natural course"`` first), ``wave`` (1, 2, ...) and ``stage``
+        (and ``effect``).
     """
     names = ["natural course", *worlds]
     T, n = natural.y.shape
     data = _estimands(spec, [natural, *worlds.values()])
-    ds = xr.Dataset(data, coords={"world": names, "wave": np.arange(1, T + 1), "stage": list(spec.stage_levels)})
+    coords = {"world": names, "wave": np.arange(1, T + 1), "stage": list(spec.stage_levels)}
+    if mechanisms is not None:
+        data["mechanism_effect"] = (("world", "wave", "effect"), mechanisms[0])
+        data["mechanism_effect_se"] = (("world", "wave", "effect"), mechanisms[1])
+        coords["effect"] = effect_names(spec)
+    ds = xr.Dataset(data, coords=coords)
     ds.attrs["persons"] = int(n)
     return ds
 
@@ -320,13 +340,14 @@ def _estimands(spec: Spec, courses: Sequence[Course]) -> dict[str, tuple[tuple[s
 
 
 # ----------------------------------------------------------------------------- on posterior draws
-def _person_waves(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
-    """Each person's rows in wave order (person, wave since entry), the last carried forward."""
+def _person_waves(panel: Panel, n_waves: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each person's rows in wave order (person, wave since entry), the last carried forward,
+    over ``n_waves`` waves (default: the most any person has)."""
     person = panel.dataset["person_idx"].values
     wave = np.asarray(panel.dataset["wave"].values, dtype=float)
     order = np.lexsort((wave, person))
     counts = np.bincount(person, minlength=panel.n_persons)
-    T = int(counts.max())
+    T = int(counts.max()) if n_waves is None else int(n_waves)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     position = np.minimum(np.arange(T)[None, :], counts[:, None] - 1)
     return order[starts[:, None] + position], counts
@@ -334,7 +355,7 @@ def _person_waves(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
 
 def _draws(task: tuple[Any, list[tuple[int, Any, Any, Any]]]) -> list[dict[str, Any]]:
     """The estimands of a chunk of posterior draws (a worker's share of :func:`posterior_trajectories`)."""
-    (spec, stage0, C, lag_loc, sd, entries, seed), items = task
+    (spec, stage0, C, lag_loc, sd, entries, seed, decompose), items = task
     n, K = len(stage0), len(spec.mediators)
     out = []
     for i, p, person, tp in items:
@@ -346,8 +367,15 @@ def _draws(task: tuple[Any, list[tuple[int, Any, Any, Any]]]) -> list[dict[str, 
         kwargs = {"stage0": stage0, "C_exogenous": C, "u": u, "v": v, "w": w, "noise": noise, "lag_loc": lag_loc,
                   "latents": mediator_latents(spec, p, noise)}
         natural = forward(spec, p, tp, **kwargs)
-        out.append(_estimands(spec, [natural, *(forward(spec, p, tp, **kwargs, interventions=parts, sd=sd)
-                                                for _, parts in entries)]))
+        worlds = [forward(spec, p, tp, **kwargs, interventions=parts, sd=sd) for _, parts in entries]
+        estimands = _estimands(spec, [natural, *worlds])
+        if decompose:  # after the draw's other random numbers: the estimands above do not change with it
+            def run(parts, fixed, p=p, tp=tp, kwargs=kwargs):
+                return forward(spec, p, tp, **kwargs, interventions=parts, sd=sd, fixed=fixed)
+            effects, _ = mechanism_effects(spec, run, natural, [(parts, world) for (_, parts), world in
+                                                                 zip(entries, worlds, strict=True)], rng)
+            estimands["mechanism_effect"] = (("world", "wave", "effect"), effects)
+        out.append(estimands)
     return out
 
 
@@ -376,6 +404,8 @@ class Trajectories:
             Index ``(variable, world, wave)``; columns ``mean``, ``sd``, ``lower``,
             ``upper`` (the package interval, :mod:`carepaths.intervals`) and ``warning``
             (``NOT CONVERGED`` when a posterior did not); ``attrs["interval"]`` names it.
+            With a decomposition by mechanism (``decompose=True``), also one variable
+            ``mechanism_effect[<effect>]`` per effect of :meth:`mechanisms`.
         """
         import pandas as pd
 
@@ -390,10 +420,42 @@ class Trajectories:
             table.index = pd.MultiIndex.from_tuples([(name, *i) for i in table.index],
                                                     names=["variable", "world", "wave"])
             frames.append(table)
+        if "mechanism_effect" in self.draws:
+            table = self.mechanisms().drop(columns="warning")
+            for effect in self.draws["effect"].values:
+                part = table.xs(effect, level="effect")
+                part.index = pd.MultiIndex.from_tuples([(f"mechanism_effect[{effect}]", *i) for i in part.index],
+                                                       names=["variable", "world", "wave"])
+                frames.append(part)
         out = pd.concat(frames)
         out["warning"] = "" if self.converged else "NOT CONVERGED"
         out.attrs["interval"] = interval_label()
         return out
+
+    def mechanisms(self) -> Any:
+        """The decomposition of each intervention's effect on care use by mechanism, by wave.
+
+        Needs ``fit.trajectories(..., decompose=True)``; the effects are those of
+        :mod:`carepaths.counterfactual.mechanisms_over_waves` (``overall = IDE + IIE``,
+        ``IIE[m]`` per mechanism, ``interdependence``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(world, wave, effect)``; columns ``mean``, ``sd``, ``lower``, ``upper``
+            and ``warning`` (``NOT CONVERGED`` when a posterior did not).
+        """
+        from carepaths.exceptions import CarepathsError
+        from carepaths.figures import trajectories_data
+
+        if "mechanism_effect" not in self.draws:
+            raise CarepathsError("no decomposition by mechanism here: call fit.trajectories(..., decompose=True) "
+                                 "with interventions on the exposure.")
+        table = trajectories_data(draws=self.draws.drop_sel(world="natural course"), converged=self.converged,
+                                  variable="mechanism_effect").rename(columns={"estimate": "mean"})
+        table["warning"] = "" if self.converged else "NOT CONVERGED"
+        table.attrs["interval"] = interval_label()
+        return table
 
     def plot(self) -> Any:
         """Care use by wave under the natural course and each intervention, with intervals
@@ -412,7 +474,7 @@ class Trajectories:
 def posterior_trajectories(
     spec: Spec, panel: Panel, params: ParameterSet, time_sample: Callable[[int], Mapping[str, Any]],
     entries: Sequence[tuple[str, Sequence[Intervention]]], *, samples: np.ndarray, seed: int, converged: bool,
-    workers: int | None = None,
+    waves: int | None = None, decompose: bool = False, workers: int | None = None,
 ) -> Trajectories:
     """The g-formula on posterior draws: every panel person simulated forward from their first
     wave's stage and confounders, per draw, under the natural course and each intervention.
@@ -437,6 +499,14 @@ def posterior_trajectories(
         Each draw's random numbers come from ``(seed, sample index)``: the same numbers
         whatever the number of workers.
     converged : bool
+    waves : int, optional
+        Waves simulated from each person's first (default: the most any panel person
+        has). Past a person's last observed wave the exogenous confounders are carried
+        forward.
+    decompose : bool
+        Also the decomposition of each intervention's effect by mechanism
+        (:mod:`carepaths.counterfactual.mechanisms_over_waves`; interventions on the
+        exposure only).
     workers : int, optional
         Processes evaluating chunks of draws side by side (default: the CPUs this process
         may use; 1 runs them here, one after the other).
@@ -445,7 +515,7 @@ def posterior_trajectories(
     -------
     Trajectories
     """
-    rows, _ = _person_waves(panel)  # (person, wave)
+    rows, _ = _person_waves(panel, waves)  # (person, wave)
     C = np.swapaxes(panel.dataset["C"].values[rows], 0, 1)  # (wave, person, term)
     stage0 = panel.dataset["stage_idx"].values[rows[:, 0]]
     lag_loc = np.array([panel.scaling[t].loc for t in spec.lag_terms])
@@ -454,7 +524,7 @@ def posterior_trajectories(
     indices = [int(i) for i in samples]
     if workers is None:
         workers = default_workers()
-    common = (spec, stage0, C, lag_loc, sd, tuple(entries), seed)
+    common = (spec, stage0, C, lag_loc, sd, tuple(entries), seed, bool(decompose))
     # each chunk carries its own draws' parameter arrays, so a worker process gets only those
     chunks = [c for c in np.array_split(np.asarray(indices), max(1, min(workers, len(indices)))) if len(c)]
     tasks = [(common, [(int(i), params.sample(int(i)), {k: params.person[k][int(i)] for k in ("sd_u", "sd_v")
@@ -470,6 +540,8 @@ def posterior_trajectories(
     data = {name: (("sample", *dims), np.stack([o[name][1] for o in out])) for name, (dims, _) in out[0].items()}
     coords = {"sample": np.asarray(samples), "world": ["natural course", *(label for label, _ in entries)],
               "wave": np.arange(1, C.shape[0] + 1), "stage": list(spec.stage_levels)}
+    if decompose:
+        coords["effect"] = effect_names(spec)
     draws = xr.Dataset(data, coords=coords)
     draws.attrs["persons"] = int(n)
     return Trajectories(draws, converged)

@@ -525,7 +525,8 @@ class Fit:
         )
 
     def trajectories(
-        self, interventions: Any, *, time_fit: Any = None, draws: int = 200, seed: int = 0,
+        self, interventions: Any, *, waves: int | None = None, decompose: bool = False, time_fit: Any = None,
+        draws: int = 200, seed: int = 0,
     ) -> Any:
         """Care trajectories over waves under sustained or dynamic interventions (the g-formula).
 
@@ -540,6 +541,15 @@ class Fit:
         interventions : Intervention or list
             On the exposure or a mediator, optionally ``from_wave`` and in some ``stages``
             (dynamic: in the waves a person is in them).
+        waves : int, optional
+            Waves to follow each person through, from their first (default: the most
+            waves any panel person has). More than the panel has extrapolates: the
+            fitted equations are assumed to hold on, and each person's exogenous
+            confounders are carried forward from their last observed wave.
+        decompose : bool
+            Also split each intervention's effect on care use by mechanism, wave by wave
+            (interventional effects, :mod:`carepaths.counterfactual.mechanisms_over_waves`;
+            ``.mechanisms()``). Interventions on the exposure only.
         time_fit : TimeFit, optional
             The models over waves (:func:`carepaths.model.time_model.fit_time_model`);
             fitted here with ``seed`` when not given, once per seed (kept on the fit).
@@ -551,10 +561,12 @@ class Fit:
         -------
         Trajectories
             ``.summary()`` (care use, its differences from the natural course, continuation
-            and cumulative waves in care, by world and wave) and ``.draws``.
+            and cumulative waves in care, by world and wave), ``.mechanisms()`` with
+            ``decompose`` and ``.draws``.
         """
         from carepaths.causal.waves import check_sequential_exchangeability
         from carepaths.counterfactual.interventions import validate_over_waves
+        from carepaths.counterfactual.mechanisms_over_waves import check_decomposable
         from carepaths.counterfactual.trajectories import posterior_trajectories
         from carepaths.model.time_model import fit_time_model
 
@@ -575,6 +587,19 @@ class Fit:
         if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 2:
             raise CarepathsError(f"draws must be an integer of at least 2 (posterior samples used), got {draws!r}.")
         check_seed(seed)
+        if waves is not None and (isinstance(waves, bool) or not isinstance(waves, int | np.integer) or waves < 1):
+            raise CarepathsError(f"waves must be a positive integer (waves to follow each person through), got "
+                                 f"{waves!r}; leave it out for the panel's number of waves.")
+        if decompose:
+            check_decomposable(self.spec, entries)
+        n_waves = int(np.bincount(self.panel.dataset["person_idx"].values).max()) if waves is None else waves
+        late = [(label, iv.from_wave) for label, parts in entries for iv in parts
+                if iv.from_wave is not None and iv.from_wave > n_waves]
+        if late:
+            raise CarepathsError(
+                f"intervention {late[0][0]!r} starts at wave {late[0][1]}, after the last wave followed ({n_waves}): "
+                "it would change nothing. Start it earlier, or follow more waves (waves=...)."
+            )
         if time_fit is None:  # fitted once per seed and kept: a second call samples nothing again
             if seed not in self._time_fits:
                 self._time_fits[seed] = fit_time_model(self.spec, self.panel, seed=seed)
@@ -583,7 +608,8 @@ class Fit:
         n = min(params.chains * params.draws, time_fit.n_samples)
         samples = np.unique(np.linspace(0, n - 1, min(int(draws), n)).round().astype(int))
         return posterior_trajectories(self.spec, self.panel, params, time_fit.sample, entries, samples=samples,
-                                      seed=seed, converged=self.converged and time_fit.converged)
+                                      seed=seed, converged=self.converged and time_fit.converged,
+                                      waves=None if waves is None else int(waves), decompose=bool(decompose))
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
