@@ -15,13 +15,13 @@ the equations given the set mediators, wave by wave.
 
 Per wave, on care use (the outcome's mean):
 
-==================== ====================================================
-``overall``          E[Y(ā, G(ā))] - E[Y(nat, G(nat))]
-``IDE``              E[Y(ā, G(nat))] - E[Y(nat, G(nat))]
-``IIE``              E[Y(ā, G(ā))] - E[Y(ā, G(nat))]
-``IIE[m]``           E[Y(ā, G_m(ā), G_-m(nat))] - E[Y(ā, G(nat))]
-``interdependence``  IIE - sum over m of IIE[m]
-==================== ====================================================
+==================== ========================================================
+``overall``          ``E[Y(ā, G(ā))] - E[Y(nat, G(nat))]``
+``IDE``              ``E[Y(ā, G(nat))] - E[Y(nat, G(nat))]``
+``IIE``              ``E[Y(ā, G(ā))] - E[Y(ā, G(nat))]``
+``IIE[m]``           ``E[Y(ā, G_m(ā), G_-m(nat))] - E[Y(ā, G(nat))]``
+``interdependence``  ``IIE`` minus the sum over m of ``IIE[m]``
+==================== ========================================================
 
 so ``overall = IDE + IIE`` exactly. ``G_m(ā)`` is drawn independently of ``G_-m(nat)``
 (its own permutation), as in the per-wave interventional effects of
