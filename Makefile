@@ -13,7 +13,7 @@ STAMP := $(VENV)/.carepaths-synced
 PYTHON313 := $(shell for p in python3.13 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: demo test env docs chromium clean
+.PHONY: demo test env docs chromium clean bench-pygformula
 
 env: $(STAMP)
 
@@ -35,6 +35,14 @@ demo: $(STAMP)
 # fitted models) are built once.
 test: $(STAMP) docs chromium
 	$(VENV)/bin/python -m pytest -n auto --dist loadfile
+
+# The comparison with pygformula (issue 18; benchmarks/pygformula_comparison.py): its own
+# environment, .venv-pygformula, because pygformula's dependencies need pandas < 3. Not part
+# of `make test`; its figures are in benchmarks/README.md.
+bench-pygformula: $(STAMP)
+	test -x .venv-pygformula/bin/python || $(UV) venv --python $(PYTHON313) .venv-pygformula
+	$(UV) pip install --python .venv-pygformula/bin/python -e . -r benchmarks/pygformula-requirements.txt
+	.venv-pygformula/bin/python benchmarks/pygformula_comparison.py
 
 # The documentation site (docs/conf.py: Sphinx, pydata-sphinx-theme, myst-nb) into site/,
 # strict: -W makes every warning an error (a broken link or reference to carepaths, a page
