@@ -4,4 +4,5 @@ import sys
 
 from carepaths.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # Dask's spawned workers import this module too
+    sys.exit(main())
