@@ -469,6 +469,33 @@ def _trajectories(args: argparse.Namespace) -> int:
     return _converged_code(args, result.converged)
 
 
+def _study(args: argparse.Namespace) -> int:
+    from carepaths.studies import load_study, make_plan, run_study
+
+    spec = load_spec(args.spec)
+    persons = args.persons or [200]
+    if args.kind == "coverage" and len(persons) > 1:
+        raise CarepathsError("a coverage study has one design: give --persons once (several make a power curve).")
+    if args.kind == "coverage" and (args.claim is not None or args.threshold is not None):
+        raise CarepathsError("--claim and --threshold are a power study's; a coverage study takes --level.")
+    plan = make_plan(args.kind, spec, persons=persons, waves=args.waves, replicates=args.replicates, seed=args.seed,
+                     claim=(args.claim or "paradox") if args.kind == "power" else None,
+                     threshold=0.95 if args.threshold is None else args.threshold, level=args.level,
+                     draws=args.draws, tune=args.tune, chains=args.chains)
+    folder = run_study(plan, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    result = load_study(folder)
+    table = result.power() if args.kind == "power" else result.coverage()
+    name = folder / f"{args.kind}.csv"
+    write_with(name, table.to_csv, what="study table")
+    _say(args, f"{result!r}")
+    _say(args, _table_text(table))
+    _say(args, f"Wrote {name} and one record per replicate in {folder / 'replicates'}")
+    if result.not_converged:
+        _step(args, f"{result.not_converged} replicate fit(s) did NOT converge: they are counted in the table (exit 3).")
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
 def _check(args: argparse.Namespace) -> int:
     _check_csv_out(args.out)
     fit = _load_fit(args.fit)
@@ -704,6 +731,22 @@ def build_parser() -> argparse.ArgumentParser:
     trj.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (and the models over waves')")
     trj.add_argument("--out", help="write the table to this CSV")
     trj.set_defaults(run=_trajectories)
+
+    sty = command("study", "a coverage or power study: many simulated panels fitted on Dask")
+    sty.add_argument("kind", choices=["coverage", "power"], help="coverage of the intervals, or power for a claim")
+    sty.add_argument("spec", help="spec TOML path or shipped name")
+    sty.add_argument("--out", required=True, help="the study's folder (one file per replicate; run again to resume)")
+    sty.add_argument("--persons", type=_count(2), nargs="+", help="persons per replicate; several: a power curve")
+    sty.add_argument("--waves", type=_count(1), default=4, help="waves per person")
+    sty.add_argument("--replicates", type=_count(1), default=100, help="replicates per design")
+    sty.add_argument("--seed", type=int, default=0, help="the study's seed (each replicate's is derived from it)")
+    sty.add_argument("--claim", help="power: 'paradox' (default) or e.g. 'NIE < 0 in recovery'")
+    sty.add_argument("--threshold", type=float, help="power: posterior probability that supports the claim (0.95)")
+    sty.add_argument("--level", type=float, default=0.9, help="coverage: the intervals' probability")
+    sampler_options(sty, 1000, 1000)
+    sty.add_argument("--scheduler", help="a running Dask scheduler's address (tcp://host:8786); default: local")
+    sty.add_argument("--workers", type=_count(1), help="local worker processes (default: one per CPU)")
+    sty.set_defaults(run=_study)
 
     chk = command("check", "posterior predictive checks by stage, and LOO")
     chk.add_argument("fit", help="a fit written by `carepaths fit` (.nc)")
