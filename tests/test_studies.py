@@ -4,7 +4,7 @@ loss, identical with one worker or with a worker killed mid-study, and bad input
 The studies' statistical results (coverage of the default spec's intervals, power curves)
 need hundreds of fits: they are benchmarks (``benchmarks/studies.py``, figures in
 ``benchmarks/README.md``), not tests. Here the replicates are tiny (40-80 persons x 2 waves,
-one mechanism, 2 chains x 100 draws) and the assertions are about the machinery: every
+one mechanism, 2 chains x 60 draws) and the assertions are about the machinery: every
 replicate exactly once, the same numbers whatever the workers, nothing lost.
 """
 
@@ -23,7 +23,7 @@ import carepaths
 from carepaths import studies
 from carepaths.exceptions import CarepathsError
 
-TINY = {"persons": [40, 80], "waves": 2, "replicates": 3, "seed": 7, "draws": 100, "tune": 100}
+TINY = {"persons": [40, 80], "waves": 2, "replicates": 3, "seed": 7, "draws": 60, "tune": 60}
 
 
 def _tiny_spec():
@@ -107,7 +107,7 @@ def test_a_study_killed_mid_way_resumes_and_a_killed_worker_changes_no_number(un
     lost = sorted(kept)[1:3]
     for name in lost:
         (folder / "replicates" / name).unlink()
-    studies.run_study(plan, folder, workers=2, progress=False)
+    studies.run_study(plan, folder, workers=1, progress=False)
     assert _numbers(folder) == _numbers(reference)
     now = {p.name: p.stat().st_mtime_ns for p in (folder / "replicates").glob("*.json")}
     assert [n for n in now if now[n] != kept.get(n)] == lost  # only the lost ones ran again
@@ -146,8 +146,11 @@ def test_the_paradox_claim_needs_the_specs_paradox_table():
     assert studies.parse_claim("paradox", _tiny_spec()).statements == (("TE", 1, "crisis"), ("TE", -1, "recovery"))
 
 
-def test_an_unreachable_scheduler_is_one_line_that_says_how_to_start_one(tmp_path, capsys):
+def test_an_unreachable_scheduler_is_one_line_that_says_how_to_start_one(tmp_path, capsys, monkeypatch):
     from carepaths.cli import main
+    from carepaths.studies import runner
+
+    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT", "2s")  # nothing listens there: no need to wait 10 s
 
     code = main(["study", "power", "five_mechanisms", "--out", str(tmp_path / "s"), "--persons", "40",
                  "--scheduler", "tcp://127.0.0.1:9", "--claim", "NIE < 0 in recovery"])
@@ -155,3 +158,22 @@ def test_an_unreachable_scheduler_is_one_line_that_says_how_to_start_one(tmp_pat
     assert code == 2 and len(err) == 1
     assert "could not reach a Dask scheduler at tcp://127.0.0.1:9" in err[0] and "dask scheduler" in err[0]
     assert not (tmp_path / "s").exists()  # nothing written before the scheduler answered
+
+
+def test_the_cli_reads_a_finished_study_back_into_its_table(undisturbed, tmp_path, capsys):
+    """The same plan from the command line finds every replicate done: it runs nothing (no
+    scheduler is reached) and writes the power table, exit 3 exactly when a replicate's fit
+    did not converge."""
+    from carepaths.cli import main
+
+    plan, folder = undisturbed
+    spec_path = tmp_path / "tiny.toml"
+    spec_path.write_text(_tiny_spec().to_toml())
+    code = main(["study", "power", str(spec_path), "--out", str(folder), "--persons", "40", "80", "--waves", "2",
+                 "--replicates", "3", "--seed", "7", "--draws", "60", "--tune", "60", "--claim", "NIE > 0 in crisis",
+                 "--scheduler", "tcp://127.0.0.1:9"])
+    result = studies.load_study(folder)
+    assert code == (3 if result.not_converged else 0)
+    table = (folder / "power.csv").read_text()
+    assert table.splitlines()[0].startswith(",persons,waves,replicates,supported,power")
+    assert "Wrote" in capsys.readouterr().out

@@ -21,7 +21,10 @@ from carepaths.studies.design import StudyPlan
 from carepaths.studies.replicate import run_replicate
 from carepaths.studies.store import finished, prepare, write_record
 
-__all__ = ["run_study"]
+__all__ = ["SCHEDULER_TIMEOUT", "run_study"]
+
+#: How long to wait for a scheduler given by address before saying it cannot be reached.
+SCHEDULER_TIMEOUT = "10s"
 
 
 def _connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
@@ -38,7 +41,7 @@ def _connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
     if workers is not None:
         raise CarepathsError("workers is the local cluster's size; a scheduler given by address has its own workers.")
     try:
-        return Client(scheduler, timeout="10s"), None
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT), None
     except (OSError, TimeoutError, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CarepathsError(
