@@ -9,6 +9,10 @@ many quantities' coverage lies in 85-95%; unconverged replicates; wall time.
 
 ``power``: the claim (``--claim``, default the paradox) at ``--persons-list`` persons.
 
+``compiles``: a short coverage study (8 replicates, 2 chains x 200 draws) whose records
+say, per worker process in the order it ran them, how long each model's compile took: the
+first compile of a process against the ones after it (PyTensor's and carepaths' caches).
+
 The study folder (``--out``) keeps every replicate: run it again to resume.
 
 Run: ``.venv/bin/python benchmarks/studies.py coverage --replicates 100 --out /tmp/coverage``
@@ -31,7 +35,7 @@ def main() -> None:
     from carepaths import studies
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["coverage", "power"])
+    parser.add_argument("kind", choices=["coverage", "power", "compiles"])
     parser.add_argument("--persons", type=int, default=200)
     parser.add_argument("--persons-list", type=int, nargs="+", default=[200, 500, 1000, 2000, 3000])
     parser.add_argument("--waves", type=int, default=4)
@@ -44,6 +48,17 @@ def main() -> None:
     print(f"# python {platform.python_version()}, carepaths {carepaths.__version__}; {args.kind}, "
           f"{args.replicates} replicates, seed {SEED}", flush=True)
     t0 = time.perf_counter()
+    if args.kind == "compiles":
+        res = studies.coverage(spec, args.out, persons=args.persons, waves=args.waves, replicates=8, seed=SEED,
+                               workers=args.workers, draws=200, tune=200)
+        by_pid = {}
+        for r in sorted(res.records, key=lambda r: r["started"]):
+            by_pid.setdefault(r["pid"], []).append(r)
+        print(f"{res!r}\nwall {time.perf_counter() - t0:.0f} s")
+        for pid, rs in by_pid.items():
+            print(f"worker {pid}: replicates {[r['replicate'] for r in rs]}, compile seconds "
+                  f"{[round(r['compile_seconds'], 1) for r in rs]}, replicate seconds {[round(r['seconds'], 1) for r in rs]}")
+        return
     if args.kind == "coverage":
         res = studies.coverage(spec, args.out, persons=args.persons, waves=args.waves, replicates=args.replicates,
                                seed=SEED, workers=args.workers)

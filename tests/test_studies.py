@@ -36,11 +36,12 @@ def _tiny_spec():
 
 
 def _numbers(folder):
-    """Every record's numbers (not how it ran: seconds, pid), by file name."""
+    """Every record's numbers (not how it ran: seconds, compile seconds, pid), by file name."""
     out = {}
     for path in sorted((folder / "replicates").glob("*.json")):
         record = json.loads(path.read_text())
-        record.pop("seconds"), record.pop("pid")
+        for how in ("seconds", "pid", "compile_seconds", "started"):
+            record.pop(how)
         out[path.name] = record
     return out
 

@@ -68,8 +68,9 @@ def run_replicate(plan_json: str, design: int, replicate: int) -> dict:
     dict
         The record (JSON-ready): ``design``, ``replicate``, ``persons``, ``waves``,
         ``seed``, ``converged``, ``failures``, ``quantities`` (list of dicts), for a power
-        study ``claim_probability`` and ``supported``, and ``seconds`` and ``pid`` (how it
-        ran, not part of its numbers).
+        study ``claim_probability`` and ``supported``, and ``seconds``,
+        ``compile_seconds`` (the model's compile, cached after a process's first),
+        ``pid`` and ``started`` (Unix time): how it ran, not part of its numbers.
     """
     from carepaths.data import Panel
     from carepaths.exceptions import ConvergenceWarning
@@ -79,7 +80,7 @@ def run_replicate(plan_json: str, design: int, replicate: int) -> dict:
     from carepaths.studies.claims import parse_claim
     from carepaths.studies.design import StudyPlan
 
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.time()
     plan = StudyPlan.from_json(plan_json)
     spec = Spec.from_dict(plan.spec)
     persons, waves = plan.designs[design]
@@ -110,5 +111,6 @@ def run_replicate(plan_json: str, design: int, replicate: int) -> dict:
         record["claim_probability"] = probability
         record["supported"] = bool(probability >= plan.threshold)
     record["seconds"] = round(time.perf_counter() - start, 3)
-    record["pid"] = os.getpid()
+    record["compile_seconds"] = float(fit.posterior.attrs.get("compile_seconds", float("nan")))
+    record["pid"], record["started"] = os.getpid(), started
     return record
