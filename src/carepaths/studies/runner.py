@@ -106,7 +106,10 @@ def run_study(plan: StudyPlan, out: str | Path, *, scheduler: str | None = None,
                    for d, r in todo}
         bar = _bar(len(plan.tasks()), len(done), progress, f"{plan.kind} study")
         try:
-            for future in as_completed(futures):
+            # as_completed on this client's loop, not default_client()'s: inside a user's `with
+            # Client(...)` that is another client, and a task rerun after a lost worker would
+            # then be awaited on two event loops (RuntimeError: bound to a different event loop).
+            for future in as_completed(futures, loop=client.loop):
                 d, r = futures[future]
                 try:
                     record = future.result()
