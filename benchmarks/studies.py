@@ -1,4 +1,10 @@
-"""Coverage and power studies of the default spec on Dask (issue 19).
+"""SBC, coverage and power studies of the default spec on Dask (issue 19).
+
+``sbc``: simulation-based calibration of the default five-mechanism spec at ``--persons``
+(200) x ``--waves`` (4), ``--replicates`` (200) prior draws, package-default fits, seed
+20261128. Printed: per stage path and stage effect, the chi-square and ArviZ ECDF (pot_c)
+p-values of rank uniformity; how many are above 0.01; unconverged replicates; wall time.
+The rank ECDF figure is written to ``--figure`` (default docs/_static/sbc_ranks.png).
 
 ``coverage``: the default five-mechanism spec at ``--persons`` (200) x ``--waves`` (4),
 ``--replicates`` replicates, package-default fits (2 chains x 1,000 draws), 90% intervals,
@@ -15,7 +21,7 @@ first compile of a process against the ones after it (PyTensor's and carepaths' 
 
 The study folder (``--out``) keeps every replicate: run it again to resume.
 
-Run: ``.venv/bin/python benchmarks/studies.py coverage --replicates 100 --out /tmp/coverage``
+Run: ``.venv/bin/python benchmarks/studies.py sbc --out /tmp/sbc`` (or ``coverage``, ``power``)
 """
 
 from __future__ import annotations
@@ -35,15 +41,19 @@ def main() -> None:
     from carepaths import studies
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["coverage", "power", "compiles"])
+    parser.add_argument("kind", choices=["sbc", "coverage", "power", "compiles"])
     parser.add_argument("--persons", type=int, default=200)
     parser.add_argument("--persons-list", type=int, nargs="+", default=[200, 500, 1000, 2000, 3000])
     parser.add_argument("--waves", type=int, default=4)
-    parser.add_argument("--replicates", type=int, default=100)
+    parser.add_argument("--replicates", type=int, default=None, help="default 200 for sbc, else 100")
+    parser.add_argument("--figure", default="docs/_static/sbc_ranks.png")
+    parser.add_argument("--draws", type=int, default=1000, help="sbc: draws per chain (2 chains)")
+    parser.add_argument("--tune", type=int, default=1000, help="sbc: tuning steps per chain")
     parser.add_argument("--claim", default="paradox")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    args.replicates = args.replicates or (200 if args.kind == "sbc" else 100)
     spec = carepaths.load_spec("five_mechanisms")
     print(f"# python {platform.python_version()}, carepaths {carepaths.__version__}; {args.kind}, "
           f"{args.replicates} replicates, seed {SEED}", flush=True)
@@ -58,6 +68,22 @@ def main() -> None:
         for pid, rs in by_pid.items():
             print(f"worker {pid}: replicates {[r['replicate'] for r in rs]}, compile seconds "
                   f"{[round(r['compile_seconds'], 1) for r in rs]}, replicate seconds {[round(r['seconds'], 1) for r in rs]}")
+        return
+    if args.kind == "sbc":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        res = studies.sbc(spec, args.out, persons=args.persons, waves=args.waves, replicates=args.replicates,
+                          seed=SEED, workers=args.workers, draws=args.draws, tune=args.tune)
+        print(f"{res!r}\nwall {time.perf_counter() - t0:.0f} s for the replicates run now; seconds per replicate "
+              f"(median) {np.median([r['seconds'] for r in res.records]):.1f}")
+        ranks = res.ranks()
+        print(ranks.to_string())
+        for test in ("p_value", "ecdf_p_value"):
+            print(f"{test}: {int((ranks[test] > 0.01).sum())} of {len(ranks)} above 0.01; smallest "
+                  f"{ranks[test].min():.3f} ({ranks[test].idxmin()[1]})")
+        res.plot().savefig(args.figure, dpi=80)
+        print(f"figure: {args.figure}")
         return
     if args.kind == "coverage":
         res = studies.coverage(spec, args.out, persons=args.persons, waves=args.waves, replicates=args.replicates,

@@ -178,3 +178,93 @@ def test_the_cli_reads_a_finished_study_back_into_its_table(undisturbed, tmp_pat
     table = (folder / "power.csv").read_text()
     assert table.splitlines()[0].startswith(",persons,waves,replicates,supported,power")
     assert "Wrote" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ SBC
+def test_an_sbc_replicate_fits_data_drawn_from_the_model_at_its_prior_draw():
+    """An SBC replicate's truth is the model's own prior draw for that replicate's seed
+    (recomputed here from the seed), and its data come from the model at that draw: with
+    200 persons x 2 waves the posterior concentrates around it. Tolerance: each of the 12
+    posterior means within 4 posterior SDs of the truth (a calibrated posterior misses that
+    with probability 6e-5 per quantity)."""
+    from carepaths.data import Panel
+    from carepaths.model.build import MediationModel
+    from carepaths.simulation import simulate
+    from carepaths.studies.replicate import run_replicate
+
+    plan = studies.make_plan("sbc", _tiny_spec(), persons=200, waves=2, replicates=1, seed=11, draws=200, tune=200)
+    record = run_replicate(plan.to_json(), 0, 0)
+    seed = plan.task_seed(0, 0)
+    spec = _tiny_spec()
+    panel = Panel.from_frame(simulate(spec, 200, 2, seed=seed, mc_persons=plan.mc_persons).data, spec)
+    prior = MediationModel(spec, panel).prior_draws(1, seed=seed).sample(0)
+    truth = {q["quantity"]: q["truth"] for q in record["quantities"]}
+    assert truth["a[encouragement, crisis]"] == pytest.approx(prior["a"][0, 0], rel=1e-12)
+    assert truth["b[encouragement, recovery]"] == pytest.approx(prior["b"][0, 1], rel=1e-12)
+    assert truth["c[recovery]"] == pytest.approx(prior["c"][1], rel=1e-12)
+    assert len(record["quantities"]) == 12
+    for q in record["quantities"]:
+        assert abs(q["mean"] - q["truth"]) < 4 * q["sd"], q
+        assert 0 <= q["rank"] <= 99
+
+
+def _fake_study(folder, ranks_of):
+    """An SBC study's folder with records whose ranks are given (no fits): the tests' truth."""
+    from carepaths.studies.store import prepare, write_record
+
+    plan = studies.make_plan("sbc", _tiny_spec(), persons=40, waves=2, replicates=200, seed=1)
+    prepare(folder, plan)
+    for r in range(200):
+        write_record(folder, {"design": 0, "replicate": r, "persons": 40, "waves": 2, "seed": r, "converged": True,
+                              "failures": [], "quantities": [
+                                  {"quantity": name, "truth": 0.0, "mean": 0.0, "sd": 1.0, "lower": -1.0, "upper": 1.0,
+                                   "rank": int(rank(r))} for name, rank in ranks_of.items()]})
+    return studies.load_study(folder)
+
+
+def test_rank_uniformity_tests_pass_uniform_ranks_and_fail_a_biased_or_overconfident_posterior(tmp_path):
+    """Known answers: ranks spread evenly over 0..99 are uniform; ranks always at the top (a
+    posterior below the truth) or piled at both ends (intervals too narrow) are not. Both
+    tests, chi-square and ArviZ's ECDF, must say so (p > 0.1, far from rejecting, and p < 1e-6;
+    pot_c's p-value of an exactly even sample is about 0.5, not 1)."""
+    rng = np.random.default_rng(0)
+    uniform_ranks = rng.permutation(np.arange(200) % 100)
+    result = _fake_study(tmp_path / "s", {
+        "a[even]": lambda r: uniform_ranks[r],
+        "b[biased]": lambda r: 90 + r % 10,
+        "c[narrow]": lambda r: (r % 5) if r % 2 else 95 + r % 5,
+    })
+    ranks = result.ranks()
+    even, biased, narrow = (ranks.loc[(40, q)] for q in ("a[even]", "b[biased]", "c[narrow]"))
+    assert even["p_value"] > 0.1 and even["ecdf_p_value"] > 0.1
+    for bad in (biased, narrow):
+        assert bad["p_value"] < 1e-6 and bad["ecdf_p_value"] < 1e-6
+    pit = result.pit()["pit"]
+    assert pit.sizes == {"chain": 1, "draw": 200, "quantity": 3}
+    assert float(pit.min()) > 0 and float(pit.max()) < 1
+    fig = result.plot()  # ArviZ's ECDF panels, one per quantity, named by it
+    assert sorted(ax.get_title() for ax in fig.axes if ax.get_title()) == ["a[even]", "b[biased]", "c[narrow]"]
+
+
+def test_the_cli_refuses_a_claim_for_an_sbc_study_in_one_line(tmp_path, capsys):
+    from carepaths.cli import main
+
+    code = main(["study", "sbc", "five_mechanisms", "--out", str(tmp_path / "s"), "--claim", "paradox"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["carepaths: error: --claim and --threshold are a power study's; a sbc study takes "
+                                 "neither."]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"truth": {"c": [0.1, 0.1]}}, r"an SBC study draws every replicate's truth from the model's prior"),
+    ({"claim": "paradox"}, r"claim is a power study's; a sbc study takes none"),
+    ({"time": {"lags": ["care_use"]}}, r"has a \[time\] section: SBC replicates"),
+])
+def test_bad_sbc_inputs_are_refused_before_any_fit(change, message):
+    spec = _tiny_spec()
+    if "time" in change:
+        data = spec.to_dict()
+        data["time"] = change.pop("time")
+        spec = carepaths.Spec.from_dict(data)
+    with pytest.raises(CarepathsError, match=message):
+        studies.make_plan("sbc", spec, **{**TINY, "persons": 40, **change})

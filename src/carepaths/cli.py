@@ -474,17 +474,18 @@ def _study(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     persons = args.persons or [200]
-    if args.kind == "coverage" and len(persons) > 1:
-        raise CarepathsError("a coverage study has one design: give --persons once (several make a power curve).")
-    if args.kind == "coverage" and (args.claim is not None or args.threshold is not None):
-        raise CarepathsError("--claim and --threshold are a power study's; a coverage study takes --level.")
-    plan = make_plan(args.kind, spec, persons=persons, waves=args.waves, replicates=args.replicates, seed=args.seed,
+    if args.kind != "power" and len(persons) > 1:
+        raise CarepathsError(f"a {args.kind} study has one design: give --persons once (several make a power curve).")
+    if args.kind != "power" and (args.claim is not None or args.threshold is not None):
+        raise CarepathsError(f"--claim and --threshold are a power study's; a {args.kind} study takes neither.")
+    replicates = args.replicates or (200 if args.kind == "sbc" else 100)
+    plan = make_plan(args.kind, spec, persons=persons, waves=args.waves, replicates=replicates, seed=args.seed,
                      claim=(args.claim or "paradox") if args.kind == "power" else None,
                      threshold=0.95 if args.threshold is None else args.threshold, level=args.level,
                      draws=args.draws, tune=args.tune, chains=args.chains)
     folder = run_study(plan, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
     result = load_study(folder)
-    table = result.power() if args.kind == "power" else result.coverage()
+    table = {"power": result.power, "coverage": result.coverage, "sbc": result.ranks}[args.kind]()
     name = folder / f"{args.kind}.csv"
     write_with(name, table.to_csv, what="study table")
     _say(args, f"{result!r}")
@@ -732,13 +733,14 @@ def build_parser() -> argparse.ArgumentParser:
     trj.add_argument("--out", help="write the table to this CSV")
     trj.set_defaults(run=_trajectories)
 
-    sty = command("study", "a coverage or power study: many simulated panels fitted on Dask")
-    sty.add_argument("kind", choices=["coverage", "power"], help="coverage of the intervals, or power for a claim")
+    sty = command("study", "an SBC, coverage or power study: many simulated panels fitted on Dask")
+    sty.add_argument("kind", choices=["sbc", "coverage", "power"],
+                     help="simulation-based calibration, coverage of the intervals, or power for a claim")
     sty.add_argument("spec", help="spec TOML path or shipped name")
     sty.add_argument("--out", required=True, help="the study's folder (one file per replicate; run again to resume)")
     sty.add_argument("--persons", type=_count(2), nargs="+", help="persons per replicate; several: a power curve")
     sty.add_argument("--waves", type=_count(1), default=4, help="waves per person")
-    sty.add_argument("--replicates", type=_count(1), default=100, help="replicates per design")
+    sty.add_argument("--replicates", type=_count(1), help="replicates per design (default: 200 for sbc, else 100)")
     sty.add_argument("--seed", type=int, default=0, help="the study's seed (each replicate's is derived from it)")
     sty.add_argument("--claim", help="power: 'paradox' (default) or e.g. 'NIE < 0 in recovery'")
     sty.add_argument("--threshold", type=float, help="power: posterior probability that supports the claim (0.95)")

@@ -575,6 +575,61 @@ class Panel:
         handled = "; ".join(f"{col}: {how}" for col, how in table.attrs["handled"].items())
         return table[used], handled
 
+    def with_model_values(self, M: np.ndarray, Y: np.ndarray) -> Panel:
+        """The same panel with new mediator and outcome values given on the model's scale.
+
+        The exposure, confounders, stages, persons and every scaling constant are kept, so
+        the new values mean on the model's scale exactly what they were drawn as (the
+        simulation-based calibration of :mod:`carepaths.studies` draws them from the model
+        itself); :attr:`frame` gets them in original units through the same constants.
+
+        Parameters
+        ----------
+        M : numpy.ndarray
+            (rows, mediators): standardised for a normal mediator, 0/1 for bernoulli,
+            0..K-1 codes for ordinal.
+        Y : numpy.ndarray
+            (rows,): standardised for a normal outcome, 0/1 for bernoulli, counts.
+
+        Returns
+        -------
+        Panel
+
+        Raises
+        ------
+        DataError
+            For a shape other than the panel's, non-finite values, or a panel whose
+            confounders hold lags of the outcome or mediators (they would no longer agree).
+        """
+        spec = self.spec
+        M, Y = np.asarray(M, dtype=float), np.asarray(Y, dtype=float)
+        if M.shape != self.dataset["M"].shape or Y.shape != self.dataset["Y"].shape:
+            raise DataError(f"with_model_values: expected M {self.dataset['M'].shape} and Y "
+                            f"{self.dataset['Y'].shape} (rows, mediators), got {M.shape} and {Y.shape}.")
+        if not (np.all(np.isfinite(M)) and np.all(np.isfinite(Y))):
+            raise DataError("with_model_values: M and Y must be finite (no missing values).")
+        lagged = {spec.outcome.name, *spec.mediator_names}
+        if any(term.startswith("lag(") and term[4:].partition(")")[0] in lagged for term in spec.lag_terms):
+            raise DataError("with_model_values: the spec's [time] lags the outcome or a mediator, whose lagged "
+                            "values would no longer match the new ones.")
+        frame = self.frame.copy()
+        for k, med in enumerate(spec.mediators):
+            if med.family == "normal":
+                frame[med.name] = self.scaling[med.name].to_original(M[:, k])
+            elif med.family == "ordinal":
+                frame[med.name] = np.asarray(med.categories)[M[:, k].astype(int)]
+            else:
+                frame[med.name] = M[:, k].astype(frame[med.name].dtype)
+        y = spec.outcome
+        if y.family == "normal":
+            frame[y.name] = self.scaling[y.name].to_original(Y)
+        else:
+            frame[y.name] = Y.astype(frame[y.name].dtype)
+        dataset = self.dataset.copy()
+        dataset["M"] = (("obs", "mediator"), M)
+        dataset["Y"] = ("obs", Y if y.family in ("normal", "bernoulli") else Y.astype(np.int64))
+        return Panel(spec, dataset, self.scaling, frame, self.dropped)
+
     def __repr__(self) -> str:
         return (
             f"<Panel {self.n_obs} rows, {self.n_persons} persons, "

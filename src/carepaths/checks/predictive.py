@@ -83,6 +83,7 @@ __all__ = [
     "Checks",
     "compute_checks",
     "prior_check",
+    "replicate_values",
     "FLAG_TAIL",
     "PARETO_K_LIMIT",
     "MIN_CHECK_DRAWS",
@@ -373,6 +374,33 @@ def prior_check(params: ParameterSet, panel: Panel, *, seed: int) -> Checks:
     check_seed(seed)
     rep = _replicate(params, panel, np.random.default_rng(seed), with_loglik=False)
     return _assemble("prior", panel, params, rep)
+
+
+def replicate_values(params: ParameterSet, panel: Panel, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mediators and outcome replicated from the structural equations, on the model's scale.
+
+    The replicates of the checks (the observed persons at their exposures, confounders,
+    stages and waves, with fresh noise); for prior draws, the model's own prior predictive
+    data, which the simulation-based calibration of :mod:`carepaths.studies` fits.
+
+    Parameters
+    ----------
+    params : ParameterSet
+        Parameter draws (prior draws hold their persons' effects).
+    panel : Panel
+    seed : int
+        Seed of the replication noise.
+
+    Returns
+    -------
+    M : numpy.ndarray
+        (rows, mediators, samples), on the model's scale (:meth:`Panel.with_model_values`).
+    Y : numpy.ndarray
+        (rows, samples).
+    """
+    check_seed(seed)
+    rep = _replicate(params, panel, np.random.default_rng(seed), with_loglik=False)
+    return rep.M, rep.Y
 
 
 def default_loo(spec: Spec) -> str:

@@ -24,7 +24,7 @@ from carepaths.spec import Spec
 __all__ = ["KINDS", "StudyPlan", "make_plan"]
 
 #: The kinds of study (:mod:`carepaths.studies`).
-KINDS = ("coverage", "power")
+KINDS = ("sbc", "coverage", "power")
 _FIT_KEYS = ("draws", "tune", "chains")
 
 
@@ -34,7 +34,7 @@ class StudyPlan:
 
     Attributes
     ----------
-    kind : {"coverage", "power"}
+    kind : {"sbc", "coverage", "power"}
     spec : dict
         ``Spec.to_dict()`` of the spec simulated and fitted.
     designs : tuple of (persons, waves)
@@ -127,7 +127,7 @@ def make_plan(
 
     Parameters
     ----------
-    kind : {"coverage", "power"}
+    kind : {"sbc", "coverage", "power"}
     spec : Spec
     persons : int or sequence of int
         Persons per replicate; a sequence makes one design per value (a power curve).
@@ -164,6 +164,15 @@ def make_plan(
     for name, value in (("threshold", threshold), ("level", level)):
         if isinstance(value, bool) or not isinstance(value, float | int) or not 0 < value < 1 or not math.isfinite(value):
             raise CarepathsError(f"{name} must be a probability strictly between 0 and 1, got {value!r}.")
+    if kind == "sbc":
+        if truth:
+            raise CarepathsError("truth: an SBC study draws every replicate's truth from the model's prior; give "
+                                 "priors in the spec's [priors] table instead, or run a coverage study at a fixed truth.")
+        if spec.time is not None:
+            raise CarepathsError(f"spec '{spec.name}' has a [time] section: SBC replicates the mediators and outcome "
+                                 "from the model at the simulated stages and confounders, which a stage-transition "
+                                 "model and lagged terms would need drawn wave by wave (not built); run a coverage "
+                                 "study for it.")
     fit = {"draws": _count(draws, "draws", 10), "tune": _count(tune, "tune", 0), "chains": _count(chains, "chains", 1)}
     return StudyPlan(
         kind=kind, spec=spec.to_dict(), designs=tuple((p, n_waves) for p in sizes),

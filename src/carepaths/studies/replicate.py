@@ -3,6 +3,16 @@
 :func:`run_replicate` is what a Dask worker runs. It takes the plan as JSON and returns a
 plain record (JSON-ready), so a replicate needs nothing from the process that submitted it.
 
+A coverage or power replicate simulates from the simulator's truth (fixed across
+replicates). An SBC replicate (simulation-based calibration, Talts et al. 2018) draws its
+truth from the model's prior instead: the simulator gives the design (persons, waves,
+stages, exposures, confounders), one prior draw of every parameter and person effect
+(:meth:`MediationModel.prior_draws`) replicates the mediators and outcome from the model's
+own equations on the model's scale (:func:`carepaths.checks.predictive.replicate_values`,
+:meth:`carepaths.Panel.with_model_values`, the scaling constants kept), and the ranks of
+that draw's paths and effects among the posterior draws are uniform when the posterior is
+computed correctly.
+
 A record holds, for every quantity the study checks, the truth, the posterior mean, SD, the
 equal-tailed interval at the plan's level and the rank of the truth among ``RANK_DRAWS``
 evenly spaced posterior draws: the stage paths ``a``, ``b``, ``c`` on the model's scale
@@ -13,6 +23,8 @@ study the claim's posterior probability. Whether the fit converged is part of th
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
 import warnings
@@ -53,6 +65,35 @@ def _quantities(name: str, draws: Any, truth: Any, level: float) -> list[dict]:
     return out
 
 
+@contextlib.contextmanager
+def _quiet(logger: str) -> Any:
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _paths(params: Any, spec: Any) -> Any:
+    """The stage paths a (mediator, stage), b (mediator, stage), c (stage) of a parameter set.
+
+    The equations' arrays (:func:`carepaths.structural.parameters.structural_arrays`), so a
+    prior draw and the posterior are compared on the same terms, pooled stages included.
+    """
+    import xarray as xr
+
+    coords = {"mediator": list(spec.mediator_names), "stage": list(spec.stage_levels)}
+    shape = (params.chains, params.draws)
+    out = {}
+    for name, dims in (("a", ("mediator", "stage")), ("b", ("mediator", "stage")), ("c", ("stage",))):
+        values = np.asarray(params.fixed[name], dtype=float)
+        out[name] = xr.DataArray(values.reshape(*shape, *values.shape[1:]), dims=("chain", "draw", *dims),
+                                 coords={d: coords[d] for d in dims})
+    return xr.Dataset(out)
+
+
 def run_replicate(plan_json: str, design: int, replicate: int) -> dict:
     """Simulate, fit and summarise one replicate of a study.
 
@@ -72,6 +113,8 @@ def run_replicate(plan_json: str, design: int, replicate: int) -> dict:
         ``compile_seconds`` (the model's compile, cached after a process's first),
         ``pid`` and ``started`` (Unix time): how it ran, not part of its numbers.
     """
+    from carepaths.checks.predictive import replicate_values
+    from carepaths.counterfactual.effects import compute_effects
     from carepaths.data import Panel
     from carepaths.exceptions import ConvergenceWarning
     from carepaths.model.build import MediationModel
@@ -88,19 +131,30 @@ def run_replicate(plan_json: str, design: int, replicate: int) -> dict:
     params = {k: np.asarray(v, dtype=float) for k, v in plan.truth.items()} or None
     sim = simulate(spec, persons, waves, params, seed=seed, mc_persons=plan.mc_persons)
     panel = Panel.from_frame(sim.data, spec)
+    if plan.kind == "sbc":  # the truth drawn from the prior; the data from the model's equations
+        with _quiet("pymc"):  # PyMC logs each prior draw's variables ("Sampling: [...]")
+            truth = MediationModel(spec, panel).prior_draws(1, seed=seed)
+        M, Y = replicate_values(truth, panel, seed=seed)
+        panel = panel.with_model_values(M[:, :, 0], Y[:, 0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded below, reported by the study
         fit = MediationModel(spec, panel).fit(seed=seed, progressbar=False, **plan.fit)
         effects = fit.effects(seed=seed)
-    post = fit.posterior["posterior"]
-    true_paths = sim.true_paths_on_model_scale(panel)
+    stages = [s for s in effects.draws["stage"].values if s in set(spec.stage_levels)] or list(effects.draws["stage"].values)
+    if plan.kind == "sbc":
+        true_paths = _paths(truth, spec).isel(chain=0, draw=0)
+        post_paths = _paths(fit.parameters(), spec)
+        true_effects = compute_effects(truth, panel, seed=seed).draws.isel(chain=0, draw=0)
+    else:
+        post = fit.posterior["posterior"]
+        true_paths, post_paths = sim.true_paths_on_model_scale(panel), post
+        true_effects = sim.effects
     quantities = []
     for name in _PATHS:
-        if name in post and name in true_paths:
-            quantities += _quantities(name, post[name], true_paths[name], plan.level)
-    stages = [s for s in effects.draws["stage"].values if s in set(spec.stage_levels)] or list(effects.draws["stage"].values)
+        if name in post_paths and name in true_paths:
+            quantities += _quantities(name, post_paths[name], true_paths[name], plan.level)
     for name in _EFFECTS:
-        quantities += _quantities(name, effects.draws[name].sel(stage=stages), sim.effects[name].sel(stage=stages),
+        quantities += _quantities(name, effects.draws[name].sel(stage=stages), true_effects[name].sel(stage=stages),
                                   plan.level)
     record = {
         "design": design, "replicate": replicate, "persons": persons, "waves": waves, "seed": seed,

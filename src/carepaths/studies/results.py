@@ -8,9 +8,11 @@ analysis would report must.
   plan's level) covers the truth, with its binomial Monte Carlo SE;
 * :meth:`StudyResult.power`: per design, the share of replicates whose posterior supports
   the claim, with a 95% Clopper-Pearson interval for that share;
-* :meth:`StudyResult.ranks`: per quantity, the chi-square test that the truth's rank among
-  the posterior draws is uniform (what a calibrated posterior gives when the truth is drawn
-  from the prior; with a fixed truth, ranks show bias instead).
+* :meth:`StudyResult.ranks`: per quantity, two tests that the truth's rank among the
+  posterior draws is uniform, what a correctly computed posterior gives when the truth is
+  drawn from the prior (an SBC study; with a fixed truth, ranks show bias instead): a
+  chi-square test of the binned ranks, and ArviZ's ECDF test (``pot_c``) of the normalised
+  ranks, which :meth:`StudyResult.plot` draws (``arviz_plots.plot_ecdf_pit``).
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ class StudyResult:
         pandas.DataFrame
             Index ``(persons, quantity)``: ``replicates``, ``chi2``, ``p_value``, ``bins``.
         """
+        import arviz_stats  # noqa: F401  (the .azstats accessor)
         from scipy.stats import chisquare
 
         t = self.table()
@@ -145,10 +148,45 @@ class StudyResult:
             stat, p = chisquare(counts)
             rows.append({"persons": persons, "quantity": quantity, "replicates": n, "chi2": float(stat),
                          "p_value": float(p), "bins": k})
-        return pd.DataFrame(rows).set_index(["persons", "quantity"])
+        out = pd.DataFrame(rows).set_index(["persons", "quantity"])
+        ecdf = []
+        for persons in out.index.get_level_values("persons").unique():
+            pit = self.pit(persons)
+            p_values = pit.azstats.uniformity_test(dim=["chain", "draw"], method="pot_c")[0]["pit"]
+            ecdf.extend(float(p_values.sel(quantity=q)) for q in out.loc[persons].index)
+        out["ecdf_p_value"] = ecdf
+        return out
+
+    def pit(self, persons: int | None = None) -> Any:
+        """The truth's normalised ranks per replicate, as ArviZ's SBC plots take them.
+
+        A rank r among ``RANK_DRAWS`` draws becomes ``(r + u) / (RANK_DRAWS + 1)`` with
+        ``u`` uniform on (0, 1) (fixed seed: the same records give the same values), which is
+        uniform on (0, 1) exactly when the ranks are uniform on 0..``RANK_DRAWS``.
+
+        Parameters
+        ----------
+        persons : int, optional
+            The design (default: the first).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``pit`` (chain=1, draw=replicate, quantity).
+        """
+        import xarray as xr
+
+        t = self.table()
+        persons = int(t["persons"].iloc[0]) if persons is None else persons
+        wide = t[t["persons"] == persons].pivot(index="replicate", columns="quantity", values="rank")
+        wide = wide[list(dict.fromkeys(t["quantity"]))]
+        jitter = np.random.default_rng(20261207).uniform(size=wide.shape)
+        values = (wide.to_numpy(dtype=float) + jitter) / (RANK_DRAWS + 1)
+        return xr.Dataset({"pit": (("chain", "draw", "quantity"), values[None])},
+                          coords={"draw": wide.index.to_numpy(), "quantity": list(wide.columns)})
 
     def plot(self) -> Any:
-        """The study's figure: power curve with its intervals, or coverage per quantity.
+        """The study's figure: rank ECDFs (SBC), power curve with its intervals, or coverage per quantity.
 
         Returns
         -------
@@ -156,6 +194,22 @@ class StudyResult:
         """
         import matplotlib.pyplot as plt
 
+        if self.plan.kind == "sbc":
+            import arviz_plots as azp
+            import xarray as xr
+
+            pc = azp.plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": self.pit()}), backend="matplotlib",
+                                   col_wrap=6)
+            fig = pc.viz["figure"].item()
+            fig.set_size_inches(18, 2.4 * -(-self.pit().sizes["quantity"] // 6) + 0.6)
+            for ax in fig.axes:  # "pit\n<quantity>": the quantity is the panel's name
+                ax.set_title(ax.get_title().split("\n")[-1], fontsize=9)
+            fig.tight_layout(rect=(0, 0, 1, 0.95))
+            title = "SBC: rank ECDF minus uniform, with ArviZ's uniformity test (pot_c)"
+            if self.not_converged:
+                title += f"; {self.not_converged} replicate fit(s) NOT CONVERGED"
+            fig.suptitle(title, color="red" if self.not_converged else "black")
+            return fig
         if self.plan.kind == "power":
             p = self.power()
             fig, ax = plt.subplots(figsize=(6, 4))
