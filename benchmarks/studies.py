@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=4)
     parser.add_argument("--replicates", type=int, default=None, help="default 200 for sbc, else 100")
     parser.add_argument("--figure", default="docs/_static/sbc_ranks.png")
-    parser.add_argument("--draws", type=int, default=1000, help="sbc: draws per chain (2 chains)")
-    parser.add_argument("--tune", type=int, default=1000, help="sbc: tuning steps per chain")
+    parser.add_argument("--draws", type=int, default=1000, help="sbc, power: draws per chain (2 chains)")
+    parser.add_argument("--tune", type=int, default=1000, help="sbc, power: tuning steps per chain")
     parser.add_argument("--claim", default="paradox")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", required=True)
@@ -90,7 +90,8 @@ def main() -> None:
                                seed=SEED, workers=args.workers)
     else:
         res = studies.power(spec, args.out, persons=args.persons_list, waves=args.waves, claim=args.claim,
-                            replicates=args.replicates, seed=SEED, workers=args.workers)
+                            replicates=args.replicates, seed=SEED, workers=args.workers, draws=args.draws,
+                            tune=args.tune)
     wall = time.perf_counter() - t0
     print(f"{res!r}\nwall {wall:.0f} s for the replicates run now; fit seconds per replicate (median) "
           f"{np.median([r['seconds'] for r in res.records]):.1f}")

@@ -394,7 +394,7 @@ def replicate_values(params: ParameterSet, panel: Panel, *, seed: int) -> tuple[
     Returns
     -------
     M : numpy.ndarray
-        (rows, mediators, samples), on the model's scale (:meth:`Panel.with_model_values`).
+        (rows, mediators, samples), on the model's scale (:meth:`carepaths.Panel.with_model_values`).
     Y : numpy.ndarray
         (rows, samples).
     """

@@ -7,8 +7,9 @@ A coverage or power replicate simulates from the simulator's truth (fixed across
 replicates). An SBC replicate (simulation-based calibration, Talts et al. 2018) draws its
 truth from the model's prior instead: the simulator gives the design (persons, waves,
 stages, exposures, confounders), one prior draw of every parameter and person effect
-(:meth:`MediationModel.prior_draws`) replicates the mediators and outcome from the model's
-own equations on the model's scale (:func:`carepaths.checks.predictive.replicate_values`,
+(:meth:`carepaths.MediationModel.prior_draws`) replicates the mediators and outcome from
+the model's own equations on the model's scale
+(:func:`carepaths.checks.predictive.replicate_values`,
 :meth:`carepaths.Panel.with_model_values`, the scaling constants kept), and the ranks of
 that draw's paths and effects among the posterior draws are uniform when the posterior is
 computed correctly.

@@ -197,11 +197,13 @@ class StudyResult:
         if self.plan.kind == "sbc":
             import arviz_plots as azp
             import xarray as xr
+            from arviz_base import rc_context
 
-            pc = azp.plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": self.pit()}), backend="matplotlib",
-                                   col_wrap=6)
+            pit = self.pit()
+            with rc_context({"plot.max_subplots": max(40, pit.sizes["quantity"])}):  # 42 for the default spec
+                pc = azp.plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": pit}), backend="matplotlib", col_wrap=6)
             fig = pc.viz["figure"].item()
-            fig.set_size_inches(18, 2.4 * -(-self.pit().sizes["quantity"] // 6) + 0.6)
+            fig.set_size_inches(18, 2.4 * -(-pit.sizes["quantity"] // 6) + 0.6)
             for ax in fig.axes:  # "pit\n<quantity>": the quantity is the panel's name
                 ax.set_title(ax.get_title().split("\n")[-1], fontsize=9)
             fig.tight_layout(rect=(0, 0, 1, 0.95))
