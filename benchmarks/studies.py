@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000, help="sbc, power: draws per chain (2 chains)")
     parser.add_argument("--tune", type=int, default=1000, help="sbc, power: tuning steps per chain")
     parser.add_argument("--claim", default="paradox")
+    parser.add_argument("--effect-scale", type=float, default=1.0,
+                        help="power: the simulator's b and c paths times this (a smaller effect to power for)")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -89,9 +91,19 @@ def main() -> None:
         res = studies.coverage(spec, args.out, persons=args.persons, waves=args.waves, replicates=args.replicates,
                                seed=SEED, workers=args.workers)
     else:
+        from carepaths.simulation import default_params
+
+        truth = None
+        if args.effect_scale != 1.0:
+            defaults = default_params(spec)
+            truth = {k: (np.asarray(defaults[k], dtype=float) * args.effect_scale).tolist() for k in ("b", "c")}
+            sim = carepaths.simulate(spec, 50, 2, truth, seed=1, mc_persons=20_000)
+            print("true effects (risk differences):", {n: dict(zip(sim.effects["stage"].values.tolist(),
+                                                                   sim.effects[n].values.round(3).tolist()))
+                                                        for n in ("TE", "NIE")})
         res = studies.power(spec, args.out, persons=args.persons_list, waves=args.waves, claim=args.claim,
                             replicates=args.replicates, seed=SEED, workers=args.workers, draws=args.draws,
-                            tune=args.tune)
+                            tune=args.tune, truth=truth)
     wall = time.perf_counter() - t0
     print(f"{res!r}\nwall {wall:.0f} s for the replicates run now; fit seconds per replicate (median) "
           f"{np.median([r['seconds'] for r in res.records]):.1f}")

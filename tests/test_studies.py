@@ -268,3 +268,26 @@ def test_bad_sbc_inputs_are_refused_before_any_fit(change, message):
         spec = carepaths.Spec.from_dict(data)
     with pytest.raises(CarepathsError, match=message):
         studies.make_plan("sbc", spec, **{**TINY, "persons": 40, **change})
+
+
+def test_a_panel_with_new_model_values_keeps_its_scaling_and_refuses_a_wrong_shape():
+    """The SBC's data: new mediator and outcome values on the model's scale, the design's
+    scaling constants kept (original units through them), and a clear error for a shape that
+    is not the panel's."""
+    from carepaths.data import Panel
+    from carepaths.exceptions import DataError
+
+    spec = _tiny_spec()
+    panel = Panel.from_frame(carepaths.simulate(spec, 30, 2, seed=1, mc_persons=100).data, spec)
+    rows = panel.n_obs
+    M, Y = np.full((rows, 1), 0.5), np.ones(rows)
+    new = panel.with_model_values(M, Y)
+    assert new.scaling == panel.scaling
+    np.testing.assert_array_equal(new.dataset["M"].values, M)
+    np.testing.assert_array_equal(new.dataset["X"].values, panel.dataset["X"].values)
+    np.testing.assert_allclose(new.frame["encouragement"], panel.scaling["encouragement"].to_original(0.5))
+    assert (new.frame["care_use"] == 1).all()
+    with pytest.raises(DataError, match=rf"expected M \({rows}, 1\) and Y \({rows},\)"):
+        panel.with_model_values(M[:-1], Y)
+    with pytest.raises(DataError, match="must be finite"):
+        panel.with_model_values(np.full((rows, 1), np.nan), Y)
