@@ -575,6 +575,37 @@ class Panel:
         handled = "; ".join(f"{col}: {how}" for col, how in table.attrs["handled"].items())
         return table[used], handled
 
+    def original_units(self, Y: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Outcome and mediator values on the model's scale, in original units.
+
+        Parameters
+        ----------
+        Y : numpy.ndarray
+            (rows, ...): the outcome as :attr:`dataset` holds it.
+        M : numpy.ndarray
+            (rows, mediators, ...): the mediators as :attr:`dataset` holds them (NaN marks a
+            missing value and stays NaN).
+
+        Returns
+        -------
+        Y, M : numpy.ndarray
+            Normal variables through their scaling constants, ordinal codes as their
+            categories, binary values and counts as they are.
+        """
+        spec = self.spec
+        if spec.outcome.family == "normal":
+            Y = self.scaling[spec.outcome.name].to_original(Y)
+        M = np.array(M, dtype=float)
+        for k, med in enumerate(spec.mediators):
+            if med.family == "normal":
+                M[:, k] = self.scaling[med.name].to_original(M[:, k])
+            elif med.family == "ordinal":
+                codes = M[:, k].copy()
+                seen = ~np.isnan(codes)  # missing values (missing="model") stay NaN
+                M[:, k] = np.nan
+                M[:, k][seen] = np.asarray(med.categories, dtype=float)[codes[seen].astype(int)]
+        return Y, M
+
     def with_model_values(self, M: np.ndarray, Y: np.ndarray) -> Panel:
         """The same panel with new mediator and outcome values given on the model's scale.
 
@@ -613,18 +644,11 @@ class Panel:
             raise DataError("with_model_values: the spec's [time] lags the outcome or a mediator, whose lagged "
                             "values would no longer match the new ones.")
         frame = self.frame.copy()
-        for k, med in enumerate(spec.mediators):
-            if med.family == "normal":
-                frame[med.name] = self.scaling[med.name].to_original(M[:, k])
-            elif med.family == "ordinal":
-                frame[med.name] = np.asarray(med.categories)[M[:, k].astype(int)]
-            else:
-                frame[med.name] = M[:, k].astype(frame[med.name].dtype)
+        Y_units, M_units = self.original_units(Y, M)
+        for k, name in enumerate(spec.mediator_names):
+            frame[name] = M_units[:, k].astype(frame[name].dtype)
         y = spec.outcome
-        if y.family == "normal":
-            frame[y.name] = self.scaling[y.name].to_original(Y)
-        else:
-            frame[y.name] = Y.astype(frame[y.name].dtype)
+        frame[y.name] = Y_units.astype(frame[y.name].dtype)
         dataset = self.dataset.copy()
         dataset["M"] = (("obs", "mediator"), M)
         dataset["Y"] = ("obs", Y if y.family in ("normal", "bernoulli") else Y.astype(np.int64))

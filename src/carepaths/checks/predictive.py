@@ -547,22 +547,6 @@ def _replicate(params: ParameterSet, panel: Panel, rng: np.random.Generator, *, 
 
 
 # ----------------------------------------------------------------------------- statistics
-def _original_units(spec: Spec, panel: Any, Y: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Outcome (obs, sample) and mediators (obs, mediator, sample) in original units."""
-    if spec.outcome.family == "normal":
-        Y = panel.scaling[spec.outcome.name].to_original(Y)
-    M = M.copy()
-    for k, med in enumerate(spec.mediators):
-        if med.family == "normal":
-            M[:, k] = panel.scaling[med.name].to_original(M[:, k])
-        elif med.family == "ordinal":
-            codes = M[:, k].copy()
-            seen = ~np.isnan(codes)  # missing values (missing="model") stay NaN
-            M[:, k] = np.nan
-            M[:, k][seen] = np.asarray(med.categories, dtype=float)[codes[seen].astype(int)]
-    return Y, M
-
-
 def _groups(labels: np.ndarray, levels: Sequence[Any]) -> list[tuple[str, np.ndarray]]:
     return [(str(level), np.flatnonzero(labels == level)) for level in levels]
 
@@ -640,8 +624,8 @@ def _assemble(
 ) -> Checks:
     spec = panel.spec
     ds = panel.dataset
-    Y_obs, M_obs = _original_units(spec, panel, ds["Y"].values[:, None].astype(float), ds["M"].values[:, :, None])
-    Y_rep, M_rep = _original_units(spec, panel, rep.Y, rep.M)
+    Y_obs, M_obs = panel.original_units(ds["Y"].values[:, None].astype(float), ds["M"].values[:, :, None])
+    Y_rep, M_rep = panel.original_units(rep.Y, rep.M)
     observed = _statistics(spec, panel, Y_obs, M_obs)
     # compared on the observed values only: the replicates where a value is missing
     # (missing="model") are left out of the statistics, as the data's are

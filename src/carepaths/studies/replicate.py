@@ -130,7 +130,10 @@ def run_replicate(plan_json: str, design: int, replicate: int) -> dict:
     persons, waves = plan.designs[design]
     seed = plan.task_seed(design, replicate)
     params = {k: np.asarray(v, dtype=float) for k, v in plan.truth.items()} or None
-    sim = simulate(spec, persons, waves, params, seed=seed, mc_persons=plan.mc_persons)
+    # SBC's truth is a prior draw: the simulator's Monte Carlo truth (its own seed stream, so
+    # the data do not depend on its size) is not used, and is kept to the smallest size
+    mc_persons = 100 if plan.kind == "sbc" else plan.mc_persons
+    sim = simulate(spec, persons, waves, params, seed=seed, mc_persons=mc_persons)
     panel = Panel.from_frame(sim.data, spec)
     if plan.kind == "sbc":  # the truth drawn from the prior; the data from the model's equations
         with _quiet("pymc"):  # PyMC logs each prior draw's variables ("Sampling: [...]")
